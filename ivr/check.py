@@ -1,0 +1,200 @@
+"""Menu validation: the JSON Schema for shape, then the checks a schema cannot express.
+
+Every problem is located at a line so that ``ivr check`` can print ``path:line: message``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ivr.problems import MenuProblem
+from ivr.yamlsource import line_of
+
+_KEY_WORDS = {"星号": "*", "井号": "#", "*": "*", "#": "#"}
+_ANNOUNCED_KEY = re.compile(r"按\s*(?:([0-9])|(星号|井号|\*|#))")
+
+
+@cache
+def menu_schema() -> dict[str, Any]:
+    """The published JSON Schema of menu files (ivr/schema/menu.schema.json)."""
+    text = resources.files("ivr").joinpath("schema/menu.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def announced_keys(text: str) -> set[str]:
+    """Keys a prompt tells the caller to press: 请按3 -> {"3"}, 请按井号键 -> {"#"}."""
+    return {digit or _KEY_WORDS[word] for digit, word in _ANNOUNCED_KEY.findall(text)}
+
+
+def check_document(document: Any, path: Path) -> list[MenuProblem]:
+    """Every problem of a parsed menu document; an empty list means it can be played."""
+    problems = _schema_problems(document, path)
+    if problems:
+        return problems  # the cross-checks below assume the shape is right
+    return list(_Linter(document, path).problems())
+
+
+def _schema_problems(document: Any, path: Path) -> list[MenuProblem]:
+    validator = jsonschema.Draft202012Validator(menu_schema())
+    problems = []
+    for error in validator.iter_errors(document):
+        location = list(error.absolute_path)
+        where = "/".join(str(part) for part in location) or "top level"
+        problems.append(MenuProblem(path, line_of(document, location), f"{where}: {_say(error)}"))
+    return sorted(problems)
+
+
+def _say(error: jsonschema.ValidationError) -> str:
+    """A schema error in words a menu author understands."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = schema.get("properties", {})
+        unknown = sorted(str(k) for k in error.instance if k not in allowed)
+        if unknown and allowed:
+            return f"unknown field {', '.join(unknown)} (allowed: {', '.join(allowed)})"
+    if error.validator == "required":
+        return error.message.replace("is a required property", "is required")
+    if error.validator == "pattern" and error.validator_value == "^[0-9*#]$":
+        return f"{error.instance!r} is not a telephone key (0-9, * or #)"
+    return error.message
+
+
+class _Linter:
+    """Cross-reference checks over a schema-valid document."""
+
+    def __init__(self, document: Mapping[str, Any], path: Path) -> None:
+        self.doc = document
+        self.path = path
+        self.nodes: Mapping[str, Mapping[str, Any]] = document["nodes"]
+        self.global_keys: Mapping[str, str] = document.get("global_keys", {})
+        defaults = {"next": "1", "repeat": "2", "previous": "3"}
+        self.step_keys: dict[str, str] = defaults | dict(document.get("step_keys", {}))
+
+    def problem(self, location: list[Any], message: str) -> MenuProblem:
+        return MenuProblem(self.path, line_of(self.doc, location), message)
+
+    def problems(self) -> Iterable[MenuProblem]:
+        yield from self._targets()
+        yield from self._reachability()
+        yield from self._node_kinds()
+        yield from self._key_clashes()
+        yield from self._announcements()
+
+    def _targets(self) -> Iterable[MenuProblem]:
+        if self.doc["start"] not in self.nodes:
+            yield self.problem(["start"], f"start node {self.doc['start']!r} is not defined")
+        for location, target in self._references():
+            if target not in self.nodes:
+                yield self.problem(location, f"unknown target {target!r}")
+
+    def _references(self) -> Iterable[tuple[list[Any], str]]:
+        """Every place that names a node: options and on_max_failures goto targets."""
+        failure = self.doc.get("settings", {}).get("on_max_failures", {})
+        if "target" in failure:
+            yield ["settings", "on_max_failures", "target"], failure["target"]
+        for node_id, node in self.nodes.items():
+            for key, target in node.get("options", {}).items():
+                yield ["nodes", node_id, "options", key], target
+            failure = node.get("settings", {}).get("on_max_failures", {})
+            if "target" in failure:
+                yield ["nodes", node_id, "settings", "on_max_failures", "target"], failure["target"]
+
+    def _reachability(self) -> Iterable[MenuProblem]:
+        reached = {self.doc["start"]}
+        frontier = [self.doc["start"]]
+        while frontier:
+            node = self.nodes.get(frontier.pop(), {})
+            for target in node.get("options", {}).values():
+                if target not in reached:
+                    reached.add(target)
+                    frontier.append(target)
+        for node_id in self.nodes:
+            if node_id not in reached:
+                start = self.doc["start"]
+                yield self.problem(
+                    ["nodes", node_id], f"node {node_id!r} is unreachable from {start!r}"
+                )
+
+    def _node_kinds(self) -> Iterable[MenuProblem]:
+        for node_id, node in self.nodes.items():
+            here = ["nodes", node_id]
+            kinds = [k for k in ("options", "answer", "steps") if k in node]
+            if not kinds:
+                yield self.problem(here, f"node {node_id!r} has no options, answer or steps")
+            elif len(kinds) > 1:
+                yield self.problem(here, f"node {node_id!r} has both {kinds[0]} and {kinds[1]}")
+            elif kinds == ["options"] and "prompt" not in node:
+                yield self.problem(here, f"menu {node_id!r} has options but no prompt")
+            if kinds != ["options"]:
+                for field in ("prompt", "short_prompt"):
+                    if field in node:
+                        yield self.problem([*here, field], f"{field} is only for menus")
+            if kinds != ["steps"]:
+                for field in ("intro", "closing"):
+                    if field in node:
+                        yield self.problem([*here, field], f"{field} is only for procedures")
+
+    def _key_clashes(self) -> Iterable[MenuProblem]:
+        for node_id, node in self.nodes.items():
+            for key in node.get("options", {}):
+                if key in self.global_keys:
+                    yield self.problem(
+                        ["nodes", node_id, "options", key],
+                        f"option key {key!r} clashes with global key {key!r} "
+                        f"({self.global_keys[key]})",
+                    )
+        for name, key in self.step_keys.items():
+            if key in self.global_keys:
+                yield self.problem(
+                    ["step_keys", name],
+                    f"step key {key!r} ({name}) clashes with global key {key!r} "
+                    f"({self.global_keys[key]})",
+                )
+        if len(set(self.step_keys.values())) < len(self.step_keys):
+            yield self.problem(["step_keys"], "step keys must be three different keys")
+
+    def _announcements(self) -> Iterable[MenuProblem]:
+        """Prompts must announce every option and no key that does nothing."""
+        global_keys = set(self.global_keys)
+        step_keys = set(self.step_keys.values())
+        start = self.nodes.get(self.doc["start"], {})
+        if "greeting" in self.doc:
+            allowed = global_keys | set(start.get("options", {}))
+            yield from self._unknown_keys(["greeting"], self.doc["greeting"], allowed)
+        hint = self.doc.get("messages", {}).get("step_hint")
+        if hint is not None:
+            yield from self._unknown_keys(["messages", "step_hint"], hint, global_keys | step_keys)
+        for node_id, node in self.nodes.items():
+            here = ["nodes", node_id]
+            options = node.get("options", {})
+            allowed = global_keys | set(options)
+            if "steps" in node:
+                allowed |= step_keys
+            for field in ("prompt", "short_prompt", "answer", "intro", "closing"):
+                if field in node:
+                    yield from self._unknown_keys([*here, field], node[field], allowed)
+            for index, step in enumerate(node.get("steps", [])):
+                yield from self._unknown_keys([*here, "steps", index], step, allowed)
+            if options and "prompt" in node:
+                announced = announced_keys(node["prompt"])
+                for key, target in options.items():
+                    if key not in announced:
+                        yield self.problem(
+                            [*here, "options", key],
+                            f"option {key} ({target}) is never announced in the prompt",
+                        )
+
+    def _unknown_keys(
+        self, location: list[Any], text: str, allowed: set[str]
+    ) -> Iterable[MenuProblem]:
+        for key in sorted(announced_keys(text) - allowed):
+            yield self.problem(location, f"announces key {key} but there is no option {key} here")
