@@ -90,8 +90,11 @@ class _Linter:
         yield from self._announcements()
 
     def _targets(self) -> Iterable[MenuProblem]:
-        if self.doc["start"] not in self.nodes:
-            yield self.problem(["start"], f"start node {self.doc['start']!r} is not defined")
+        start = self.doc["start"]
+        if start not in self.nodes:
+            yield self.problem(["start"], f"start node {start!r} is not defined")
+        elif "options" not in self.nodes[start]:
+            yield self.problem(["start"], f"start node {start!r} must be a menu (with options)")
         for location, target in self._references():
             if target not in self.nodes:
                 yield self.problem(location, f"unknown target {target!r}")

@@ -1,0 +1,36 @@
+"""What reaches the engine: caller inputs and the timer and player signals about them.
+
+Timers are inputs too: the session driver decides *when* a no-input happened (on a real or
+a virtual clock); the engine only decides what it means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPress:
+    """One telephone key, 0-9, * or #, from the keypad or an in-band tone."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoInput:
+    """The no-input timer ran out after the prompts finished."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptsFinished:
+    """Every queued prompt has been played; answers move on to their parent menu then."""
+
+
+@dataclass(frozen=True, slots=True)
+class HangUp:
+    """The caller put the phone down."""
+
+
+CallInput = KeyPress | NoInput | PromptsFinished | HangUp
+
+TELEPHONE_KEYS = frozenset("0123456789*#")
