@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum, StrEnum
 
 from transitions import Machine, State
 
@@ -79,7 +79,7 @@ class CallFlow:
             model_override=True,
             queued=True,
         )
-        nodes = list(menu.nodes)
+        nodes: list[str | Enum | State] = list(menu.nodes)
         for node in menu.nodes.values():
             for key, target in node.options.items():
                 machine.add_transition(f"select:{key}", node.id, target)
@@ -90,7 +90,8 @@ class CallFlow:
             failure = node.settings.on_max_failures
             if failure.action is FailureActionKind.GOTO and failure.target is not None:
                 machine.add_transition(f"goto:{failure.target}", node.id, failure.target)
-        machine.add_transition("main", [n for n in nodes if n != menu.start], menu.start)
+        below_start: list[str | Enum | State] = [n for n in menu.nodes if n != menu.start]
+        machine.add_transition("main", below_start, menu.start)
         for outcome, end_state in _END_STATES.items():
             machine.add_transition(f"end:{outcome}", nodes, end_state)
         return machine
