@@ -1,0 +1,67 @@
+"""The console keypad: single keypresses, no Enter, for a live call.
+
+The terminal is put in cbreak mode (keys arrive one at a time, Ctrl-C still interrupts)
+and restored on exit. When standard input is not a terminal (a pipe, a test harness),
+characters are read as they come.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import termios
+import threading
+import tty
+from types import TracebackType
+
+from ivr.clock import Clock
+from ivr.inputs import TELEPHONE_KEYS, HangUp, KeyPress
+
+HANG_UP_KEYS = frozenset("qQ\x04")  # q, or Ctrl-D
+
+
+class KeyboardCaller:
+    """A live caller at the console keypad; use as a context manager."""
+
+    def __init__(self, clock: Clock, stream_fd: int | None = None) -> None:
+        self.clock = clock
+        self.fd = sys.stdin.fileno() if stream_fd is None else stream_fd
+        self._keys: queue.Queue[KeyPress | HangUp] = queue.Queue()
+        self._saved_mode: list[object] | None = None
+
+    def __enter__(self) -> KeyboardCaller:
+        if os.isatty(self.fd):
+            self._saved_mode = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd)
+        threading.Thread(target=self._read_keys, name="keypad", daemon=True).start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._saved_mode is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved_mode)
+
+    def _read_keys(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 1)
+            except OSError:
+                data = b""
+            char = data.decode("latin-1")
+            if not data or char in HANG_UP_KEYS:
+                self._keys.put(HangUp())
+                return
+            if char in TELEPHONE_KEYS:
+                self._keys.put(KeyPress(char))
+
+    def next_input(self, until: float, listening: bool) -> KeyPress | HangUp | None:
+        timeout = until - self.clock.now()
+        try:
+            return self._keys.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            return None
