@@ -14,6 +14,7 @@ import termios
 import threading
 import tty
 from types import TracebackType
+from typing import Any
 
 from ivr.clock import Clock
 from ivr.inputs import TELEPHONE_KEYS, HangUp, KeyPress
@@ -28,7 +29,7 @@ class KeyboardCaller:
         self.clock = clock
         self.fd = sys.stdin.fileno() if stream_fd is None else stream_fd
         self._keys: queue.Queue[KeyPress | HangUp] = queue.Queue()
-        self._saved_mode: list[object] | None = None
+        self._saved_mode: list[Any] | None = None
 
     def __enter__(self) -> KeyboardCaller:
         if os.isatty(self.fd):
