@@ -41,10 +41,10 @@ class ConsoleView:
                 self._show_node(event.state)
             case EventType.PROMPT:
                 style = "bold" if event.kind in (PromptKind.MENU, PromptKind.STEP) else ""
-                # Non-breaking spaces: Chinese has no word breaks, so let rich fold by width.
-                line = Text(f"{moment:7.2f}s\u00a0".replace(" ", "\u00a0"), style="dim")
-                line.append(f"🔊\u00a0{event.text}", style=style)
-                self.console.print(line)
+                line = Text(f"{moment:7.2f}s ", style="dim")
+                line.append(f"🔊 {event.text}", style=style)
+                # Chinese has no spaces to break at: let the terminal wrap, not rich.
+                self.console.print(line, soft_wrap=True)
             case EventType.KEY:
                 self.console.print(stamp, f"[green]☎ 按键 {event.key}[/]")
             case EventType.BARGE_IN:
