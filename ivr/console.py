@@ -75,6 +75,8 @@ class ConsoleView:
             lines.add_row(f"[cyan]{keys.repeat}[/]", "重听本步")
             lines.add_row(f"[cyan]{keys.previous}[/]", "上一步")
         for key, action in self.menu.global_keys.items():
+            if node.parent is None and action in (GlobalAction.BACK, GlobalAction.MAIN):
+                action = GlobalAction.REPEAT  # there is no level above the start menu
             lines.add_row(f"[cyan]{key}[/]", _GLOBAL_LABELS[action])
         self.console.print(Panel(lines, title=f"[bold]{node.title}[/]", title_align="left"))
 

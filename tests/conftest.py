@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ivr.menu import Menu, load
+
+ROOT = Path(__file__).resolve().parent.parent
+WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"
+
+
+@pytest.fixture(scope="session")
+def wallet() -> Menu:
+    return load(WALLET)
+
+
+SMALL_MENU = """\
+language: zh-CN
+title: 测试热线
+start: main
+greeting: 欢迎致电。
+settings:
+  no_input_timeout: 5
+global_keys: {"0": agent, "*": repeat, "#": back}
+nodes:
+  main:
+    title: 主菜单
+    prompt: 账户请按1，帮助请按2，人工服务请按0。
+    short_prompt: 请按1或2。
+    options: {"1": account, "2": help}
+  account:
+    title: 账户
+    prompt: 密码请按1，注册请按2。
+    short_prompt: 密码1，注册2。
+    options: {"1": password, "2": register}
+  password:
+    title: 找回密码
+    intro: 共三步。
+    steps: [打开应用。, 点击忘记密码。, 设置新密码。]
+    closing: 请保管好密码。
+  register:
+    title: 注册
+    answer: 下载应用后用手机号注册。
+  help:
+    title: 帮助
+    answer: 帮助内容。
+"""
+
+
+@pytest.fixture
+def make_menu(tmp_path: Path) -> Callable[..., Menu]:
+    """Build a menu from the small base menu, with text replaced or appended."""
+
+    def build(replace: dict[str, str] | None = None, text: str = SMALL_MENU) -> Menu:
+        for old, new in (replace or {}).items():
+            assert old in text, old
+            text = text.replace(old, new)
+        path = tmp_path / "menu.yaml"
+        path.write_text(text, encoding="utf-8")
+        return load(path)
+
+    return build

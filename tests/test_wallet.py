@@ -1,0 +1,96 @@
+"""The wallet hotline itself: the fixed key tree and every procedure read step by step."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.events import EventType, Outcome
+from ivr.menu import Menu, NodeKind
+from ivr.testing import run_script
+
+TREE = {
+    "1": ("account", "账户问题"),
+    "11": ("registration", "账户注册"),
+    "12": ("password_recovery", "找回密码"),
+    "13": ("real_name", "实名认证"),
+    "2": ("transactions", "交易咨询"),
+    "21": ("transaction_failed", "交易失败"),
+    "22": ("refund", "退款"),
+    "23": ("records", "消费记录"),
+    "3": ("tech_support", "技术支持"),
+    "31": ("download_install", "下载安装"),
+    "32": ("app_update", "更新问题"),
+    "4": ("usage", "使用指南"),
+    "41": ("transfer", "转账"),
+    "42": ("payment", "付款"),
+    "43": ("e_invoice", "电子发票"),
+    "5": ("complaints", "投诉与建议"),
+    "51": ("feedback", "如何反馈不满意的服务"),
+    "52": ("contact_channels", "其他联系方式"),
+}
+PROCEDURES = {
+    "12": "password_recovery",
+    "13": "real_name",
+    "21": "transaction_failed",
+    "43": "e_invoice",
+    "51": "feedback",
+}
+
+
+@pytest.mark.parametrize(("keys", "expected"), TREE.items())
+def test_keys_reach_the_fixed_tree(wallet: Menu, keys: str, expected: tuple[str, str]) -> None:
+    node_id, title = expected
+    rec = run_script(wallet, keys)
+    entered = rec.of_type(EventType.STATE)
+    assert entered[len(keys) - 1].state == node_id
+    assert entered[len(keys) - 1].text == title
+
+
+def test_greeting_has_the_caller_tips(wallet: Menu) -> None:
+    assert "账户信息" in wallet.greeting and "交易记录" in wallet.greeting
+    assert "核心" in wallet.greeting
+
+
+def test_every_leaf_says_something_useful(wallet: Menu) -> None:
+    for node in wallet.nodes.values():
+        if node.kind is NodeKind.ANSWER:
+            assert len(node.answer) >= 30, node.id
+        if node.kind is NodeKind.PROCEDURE:
+            assert len(node.steps) >= 3 and node.closing, node.id
+
+
+@pytest.mark.parametrize(("keys", "node_id"), PROCEDURES.items())
+def test_each_procedure_is_read_step_by_step_then_back_to_the_parent(
+    wallet: Menu, keys: str, node_id: str
+) -> None:
+    node = wallet.nodes[node_id]
+    steps = len(node.steps)
+    rec = run_script(wallet, keys + "1" * steps)
+    spoken_steps = [p for p in rec.prompts if p.startswith("第") and "步：" in p]
+    ordinals = "一二三四五六七八九"
+    assert spoken_steps == [f"第{ordinals[i]}步：{text}" for i, text in enumerate(node.steps)]
+    parent = wallet.nodes[node.parent or ""]
+    assert rec.prompts[-2:] == [node.closing, parent.prompt]
+    assert rec.states[-1] == parent.id
+    assert rec.outcome is Outcome.ABANDONED
+
+
+def test_transaction_failed_names_the_four_causes_in_order(wallet: Menu) -> None:
+    steps = wallet.nodes["transaction_failed"].steps
+    assert len(steps) == 4
+    for step, cause in zip(steps, ["余额不足", "网络", "账户异常", "限额"], strict=True):
+        assert cause in step
+
+
+def test_contact_channels_lists_the_three_channels(wallet: Menu) -> None:
+    answer = wallet.nodes["contact_channels"].answer
+    for channel in ("APP", "官方网站", "社交媒体"):
+        assert channel in answer
+
+
+def test_every_submenu_announces_back_and_agent(wallet: Menu) -> None:
+    for node in wallet.nodes.values():
+        if node.kind is NodeKind.MENU and node.id != wallet.start:
+            assert "返回上一级请按井号键" in node.prompt, node.id
+        if node.kind is NodeKind.MENU:
+            assert "人工服务请按0" in node.prompt, node.id
