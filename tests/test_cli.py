@@ -16,7 +16,6 @@ from ivr.cli import main
 from ivr.events import CallEvent
 from ivr.menu import Menu
 from ivr.testing import run_script
-
 from tests.conftest import WALLET
 
 IVR = [sys.executable, "-m", "ivr.cli"]
