@@ -42,9 +42,13 @@ def test_no_input_fires_after_the_timeout_counted_from_the_end_of_the_prompts(
 
 
 def test_no_input_timeout_is_configurable_per_node(make_menu: MakeMenu) -> None:
-    menu = make_menu(replace={"    options: {\"1\": password": (
-        "    settings: {no_input_timeout: 2}\n    options: {\"1\": password"
-    )})
+    menu = make_menu(
+        replace={
+            '    options: {"1": password': (
+                '    settings: {no_input_timeout: 2}\n    options: {"1": password'
+            )
+        }
+    )
     rec = run_script(menu, "1_", duration=one_second)
     entered = rec.times(EventType.STATE)[0]
     assert rec.times(EventType.NO_INPUT) == [entered + 1.0 + 2.0]
@@ -80,9 +84,13 @@ def test_third_failure_of_either_kind_transfers_with_an_announcement(
 
 
 def test_max_failures_hangup_action_says_goodbye(make_menu: MakeMenu) -> None:
-    menu = make_menu(replace={"no_input_timeout: 5": (
-        "no_input_timeout: 5\n  on_max_failures: {action: hangup, prompt: 再见前的话。}"
-    )})
+    menu = make_menu(
+        replace={
+            "no_input_timeout: 5": (
+                "no_input_timeout: 5\n  on_max_failures: {action: hangup, prompt: 再见前的话。}"
+            )
+        }
+    )
     rec = run_script(menu, "___", duration=one_second)
     assert rec.outcome is Outcome.DISCONNECTED
     assert rec.prompts[-2:] == ["再见前的话。", "感谢您的来电，再见。"]
@@ -90,14 +98,21 @@ def test_max_failures_hangup_action_says_goodbye(make_menu: MakeMenu) -> None:
 
 
 def test_max_failures_goto_action_moves_to_the_target(make_menu: MakeMenu) -> None:
-    menu = make_menu(replace={"    short_prompt: 密码1，注册2。": (
-        "    short_prompt: 密码1，注册2。\n"
-        "    settings: {on_max_failures: {action: goto, target: main}}"
-    )})
+    menu = make_menu(
+        replace={
+            "    short_prompt: 密码1，注册2。": (
+                "    short_prompt: 密码1，注册2。\n"
+                "    settings: {on_max_failures: {action: goto, target: main}}"
+            )
+        }
+    )
     rec = run_script(menu, "1999", duration=one_second)
     assert rec.states == ["account", "main"]
     assert rec.outcome is Outcome.ABANDONED
-    assert rec.prompts[-2:] == ["抱歉，多次未能收到有效的选择。", "账户请按1，帮助请按2，人工服务请按0。"]
+    assert rec.prompts[-2:] == [
+        "抱歉，多次未能收到有效的选择。",
+        "账户请按1，帮助请按2，人工服务请按0。",
+    ]
 
 
 def test_entering_a_node_resets_both_counters(make_menu: MakeMenu) -> None:
@@ -150,7 +165,7 @@ def test_an_answer_plays_then_the_caller_is_back_in_the_parent_menu(make_menu: M
 
 
 def test_procedure_steps_are_read_in_order_with_navigation(make_menu: MakeMenu) -> None:
-    rec = run_script(make_menu(), "11" "1" "2" "3" "3" "1" "1" "1", duration=one_second)
+    rec = run_script(make_menu(), "111233111", duration=one_second)
     said = [p for p in rec.prompts if p.startswith("第") or p in ("共三步。", "这已经是第一步。")]
     assert said == [
         "共三步。",
@@ -177,7 +192,10 @@ def test_each_step_ends_with_the_key_hint(make_menu: MakeMenu) -> None:
 
 def test_no_input_in_a_procedure_repeats_the_hint(make_menu: MakeMenu) -> None:
     rec = run_script(make_menu(), "11_", duration=one_second)
-    assert rec.prompts[-2:] == ["抱歉，没有收到您的按键。", "下一步请按1，重听本步请按2，上一步请按3。"]
+    assert rec.prompts[-2:] == [
+        "抱歉，没有收到您的按键。",
+        "下一步请按1，重听本步请按2，上一步请按3。",
+    ]
 
 
 def test_step_keys_take_precedence_only_inside_procedures(make_menu: MakeMenu) -> None:
