@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         help='scripted caller on a virtual clock: keys, "_" = stay silent, "!" = barge in',
     )
     call.add_argument("--text", action="store_true", help="text only: do not speak the prompts")
+    call.add_argument("--device", help="sound output device name or number (default: system)")
     call.add_argument("--log", type=Path, metavar="FILE", help="write the call log (JSON Lines)")
     call.add_argument("--quiet", action="store_true", help="print nothing but errors")
     call.set_defaults(run=_call)
@@ -102,7 +103,7 @@ def _call(args: argparse.Namespace) -> int:
             session = Session(flow, caller, player, clock, listeners)
         else:
             real_clock = RealClock()
-            player = SilentPlayer() if args.text else _speaking_player(menu, stack)
+            player = SilentPlayer() if args.text else _speaking_player(menu, args.device, stack)
             from ivr.keypad import KeyboardCaller
 
             caller = stack.enter_context(KeyboardCaller(real_clock))
@@ -112,14 +113,14 @@ def _call(args: argparse.Namespace) -> int:
     return 0
 
 
-def _speaking_player(menu: Menu, stack: ExitStack) -> PromptPlayer:
+def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> PromptPlayer:
     """Prompts through pyttsx3 and the sound device, or text only with one line saying why."""
     from ivr.audio import AudioDeviceUnavailable, SoundDeviceSpeaker
     from ivr.player import SpeakingPlayer
     from ivr.tts import PromptCache, Pyttsx3Synthesizer, TTSUnavailable
 
     try:
-        speaker = SoundDeviceSpeaker()
+        speaker = SoundDeviceSpeaker(int(device) if device and device.isdigit() else device)
         stack.callback(speaker.close)
         synthesizer = Pyttsx3Synthesizer(voice=menu.voice.id, rate=menu.voice.rate)
     except (AudioDeviceUnavailable, TTSUnavailable) as error:
