@@ -49,8 +49,21 @@ def _schema_problems(document: Any, path: Path) -> list[MenuProblem]:
     for error in validator.iter_errors(document):
         location = list(error.absolute_path)
         where = "/".join(str(part) for part in location) or "top level"
-        problems.append(MenuProblem(path, line_of(document, location), f"{where}: {_say(error)}"))
+        line = line_of(document, location + _offending_keys(error)[:1])
+        problems.append(MenuProblem(path, line, f"{where}: {_say(error)}"))
     return sorted(problems)
+
+
+def _offending_keys(error: jsonschema.ValidationError) -> list[str]:
+    """Keys of a mapping that the error is about, so its line is the key's, not the mapping's."""
+    instance = error.instance
+    if not isinstance(instance, Mapping):
+        return []
+    if error.validator == "additionalProperties":
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = schema.get("properties", {})
+        return sorted(str(k) for k in instance if k not in allowed)
+    return []
 
 
 def _say(error: jsonschema.ValidationError) -> str:
@@ -157,8 +170,9 @@ class _Linter:
                     )
         for name, key in self.step_keys.items():
             if key in self.global_keys:
+                given = name in self.doc.get("step_keys", {})
                 yield self.problem(
-                    ["step_keys", name],
+                    ["step_keys", name] if given else ["global_keys", key],
                     f"step key {key!r} ({name}) clashes with global key {key!r} "
                     f"({self.global_keys[key]})",
                 )

@@ -24,7 +24,7 @@ from ivr.session import Caller, Listener, Session
 MENU_ENV = "IVR_MENU"
 _REPO_MENU = Path(__file__).resolve().parent.parent / "menus" / "wallet.zh-CN.yaml"
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def default_menu() -> Path:

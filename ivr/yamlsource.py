@@ -39,11 +39,14 @@ class _LocatingLoader(yaml.SafeLoader):
         self.problems: list[MenuProblem] = []
 
     def construct_located_mapping(self, node: MappingNode) -> LocatedDict:
-        self.flatten_mapping(node)
+        own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        self.flatten_mapping(node)  # merged pairs first, then the mapping's own ones
+        first_own = len(node.value) - own
+        own_lines: dict[Any, int] = {}
         result = LocatedDict()
         result.line = node.start_mark.line + 1
         result.key_lines = {}
-        for key_node, value_node in node.value:
+        for index, (key_node, value_node) in enumerate(node.value):
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, int) and not isinstance(key, bool):
                 key = str(key)  # keys are telephone keys: `1: account` means the key "1"
@@ -51,12 +54,12 @@ class _LocatingLoader(yaml.SafeLoader):
             if not isinstance(key, Hashable):
                 self.problems.append(MenuProblem(self.path, line, "a mapping key must be a scalar"))
                 continue
-            if key in result.key_lines:
-                first = result.key_lines[key]
-                self.problems.append(
-                    MenuProblem(self.path, line, f"duplicate key {key!r} (first at line {first})")
-                )
-                continue
+            if index >= first_own:  # own keys override merged ones, but only appear once
+                if key in own_lines:
+                    message = f"duplicate key {key!r} (first at line {own_lines[key]})"
+                    self.problems.append(MenuProblem(self.path, line, message))
+                    continue
+                own_lines[key] = line
             result.key_lines[key] = line
             result[key] = self.construct_object(value_node, deep=True)
         return result
@@ -89,13 +92,18 @@ def load_located(path: Path) -> tuple[Any, list[MenuProblem]]:
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise MenuInvalid([MenuProblem(path, 1, f"cannot read menu file: {reason}")]) from None
-    loader = _LocatingLoader(text, path)
+    try:
+        loader = _LocatingLoader(text, path)  # PyYAML's Reader rejects control characters here
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        reason = f"{error.reason} (character #x{error.character:04x})"
+        raise MenuInvalid([MenuProblem(path, line, f"YAML syntax error: {reason}")]) from None
     try:
         document = loader.get_single_data()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else 1
-        reason = " ".join(str(part) for part in (error.context, error.problem) if part)
+        reason = ": ".join(str(part) for part in (error.context, error.problem) if part)
         raise MenuInvalid([MenuProblem(path, line, f"YAML syntax error: {reason}")]) from None
     except yaml.YAMLError as error:
         raise MenuInvalid([MenuProblem(path, 1, f"YAML error: {error}")]) from None
