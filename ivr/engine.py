@@ -13,8 +13,9 @@ Rules (defaults from FreeSWITCH / VoiceXML practice, all configurable in the men
 - The first prompt of a menu is the long one; reprompts after a failure are the short one.
 - Global keys work in every node: agent, repeat, back (in the start menu: repeat), main.
 - An answer (and a procedure's closing advice) plays, then the caller is back in the parent
-  menu. A key pressed while it plays is barge-in: a global key acts on the answer, any other
-  key is taken as a choice in the parent menu, as a caller who knows the menu expects.
+  menu. A key pressed while it plays is barge-in: a global key acts on the answer, a step
+  key skips the closing advice, any other key is taken as a choice in the parent menu, as
+  a caller who knows the menu expects.
 """
 
 from __future__ import annotations
@@ -132,6 +133,9 @@ class CallFlow:
         if call.phase is Phase.PLAYING:
             if action is not None:
                 return self._global(call, action)
+            if node.kind is NodeKind.PROCEDURE and self._step_action(key) is not None:
+                # A step key during the closing advice means "go on", not a parent choice.
+                return self._finish(call)
             # Barge-in on an answer with a menu choice: leave the answer, choose in the parent.
             events = self._move(call, "finish", announce=False)
             return events + self._key(call, key)

@@ -6,11 +6,14 @@ timer and know when a key is a barge-in.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # audio pulls in numpy; scripted text-only calls do not need it
     from ivr.audio import Speaker
     from ivr.tts import PromptCache
+
+log = logging.getLogger(__name__)
 
 SECONDS_PER_CHARACTER = 0.33
 """espeak-ng Mandarin at 170 wpm, measured over the wallet prompts (punctuation included)."""
@@ -41,7 +44,11 @@ class SilentPlayer:
 
 
 class SpeakingPlayer:
-    """Renders through the prompt cache and plays on a speaker that can be stopped."""
+    """Renders through the prompt cache and plays on a speaker that can be stopped.
+
+    A prompt that cannot be rendered or played is shown as text for its estimated length:
+    a speech problem must not end the call.
+    """
 
     def __init__(self, cache: PromptCache, speaker: Speaker) -> None:
         self.cache = cache
@@ -50,8 +57,11 @@ class SpeakingPlayer:
     def start(self, text: str) -> float:
         from ivr.audio import read_wav
 
-        clip = read_wav(self.cache.get(text))
-        return self.speaker.play(clip)
+        try:
+            return self.speaker.play(read_wav(self.cache.get(text)))
+        except Exception as error:  # noqa: BLE001 - any speech failure degrades to text
+            log.warning("prompt not spoken (%s); showing it as text", error)
+            return estimated_duration(text)
 
     def stop(self) -> None:
         self.speaker.stop()
