@@ -59,7 +59,7 @@ class SpeakingPlayer:
 
         try:
             return self.speaker.play(read_wav(self.cache.get(text)))
-        except Exception as error:  # noqa: BLE001 - any speech failure degrades to text
+        except Exception as error:  # any speech failure degrades to text
             log.warning("prompt not spoken (%s); showing it as text", error)
             return estimated_duration(text)
 
