@@ -278,7 +278,7 @@ def test_machine_declares_every_menu_edge(wallet: Menu) -> None:
 def test_a_step_key_during_the_closing_advice_skips_it_to_the_parent_menu(
     make_menu: MakeMenu,
 ) -> None:
-    rec = run_script(make_menu(), "11" "11" "1" "!1", duration=lambda text: 4.0)
+    rec = run_script(make_menu(), "11111!1", duration=lambda text: 4.0)
     assert rec.states == ["account", "password", "account"]  # not on to option 1 (password)
     assert rec.of_type(EventType.BARGE_IN)[0].text == "请保管好密码。"
     assert rec.prompts[-1] == "密码请按1，注册请按2。"

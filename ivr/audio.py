@@ -1,0 +1,309 @@
+"""WAV files in and out, resampling, and a speaker whose playback stops at once.
+
+Everything inside the simulator is 16-bit mono PCM (``AudioClip``); files of other
+widths, float WAVs and stereo are converted on the way in so callers never branch on
+format. Playback keeps one PortAudio stream open for the whole session because opening
+one costs 1-2 s, and barge-in needs ``stop()`` to silence the line within one block.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+log = logging.getLogger(__name__)
+
+_PCM = 0x0001
+_FLOAT = 0x0003
+_EXTENSIBLE = 0xFFFE
+
+
+class AudioFileError(ValueError):
+    """A file is not usable audio; ``str()`` is one line naming the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = " ".join(problem.split())
+        super().__init__(f"{path}: {self.problem}")
+
+
+class AudioDeviceUnavailable(RuntimeError):
+    """No usable sound output; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True, eq=False)
+class AudioClip:
+    """Mono 16-bit audio and its sample rate (eq=False: arrays do not compare to bool)."""
+
+    samples: npt.NDArray[np.int16]
+    rate: int
+
+    def __post_init__(self) -> None:
+        if self.samples.dtype != np.int16 or self.samples.ndim != 1:
+            raise ValueError(
+                f"AudioClip needs 1-D int16 samples, got {self.samples.dtype} "
+                f"with shape {self.samples.shape}"
+            )
+        if self.rate <= 0:
+            raise ValueError(f"AudioClip rate must be positive, got {self.rate}")
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return len(self.samples) / self.rate
+
+
+def read_wav(path: str | Path) -> AudioClip:
+    """Read a PCM (8/16/24/32-bit) or float (32/64-bit) WAV file as mono int16.
+
+    The RIFF chunks are parsed here rather than with ``wave`` because ``wave`` rejects
+    float and WAVE_FORMAT_EXTENSIBLE files, which sox and many editors write.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise AudioFileError(path, "no such file") from None
+    except IsADirectoryError:
+        raise AudioFileError(path, "is a directory, not a WAV file") from None
+    except OSError as exc:
+        raise AudioFileError(path, f"cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise AudioFileError(path, "empty")
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise AudioFileError(path, "not a WAV file")
+
+    fmt: bytes | None = None
+    pcm: bytes | None = None
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk_id = data[offset : offset + 4]
+        (size,) = struct.unpack_from("<I", data, offset + 4)
+        body = data[offset + 8 : offset + 8 + size]
+        if chunk_id == b"fmt ":
+            fmt = body
+        elif chunk_id == b"data":
+            if len(body) < size:
+                # Streaming writers leave the size unset or the file was cut short.
+                log.warning("%s: data chunk claims %d bytes, %d present", path, size, len(body))
+            pcm = body
+            break
+        offset += 8 + size + (size & 1)
+    if fmt is None or len(fmt) < 16:
+        raise AudioFileError(path, "corrupt WAV file (no format chunk)")
+    if pcm is None:
+        raise AudioFileError(path, "corrupt WAV file (no data chunk)")
+
+    tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", fmt)
+    if tag == _EXTENSIBLE and len(fmt) >= 26:
+        (tag,) = struct.unpack_from("<H", fmt, 24)  # first two bytes of the sub-format GUID
+    if channels < 1 or rate < 1 or bits < 8 or bits % 8:
+        raise AudioFileError(
+            path, f"corrupt WAV header ({channels} channels, {rate} Hz, {bits} bits)"
+        )
+    samples = _decode(path, pcm, tag, bits, channels)
+    if samples.shape[0] == 0:
+        raise AudioFileError(path, "empty (no audio samples)")
+    return AudioClip(_downmix(samples), rate)
+
+
+def _decode(path: Path, pcm: bytes, tag: int, bits: int, channels: int) -> npt.NDArray[Any]:
+    """Raw frames to a (frames, channels) array of int16-scaled values."""
+    width = bits // 8
+    frames = len(pcm) // (width * channels)
+    raw = pcm[: frames * width * channels]
+    out: npt.NDArray[Any]
+    if tag == _PCM and bits == 8:
+        out = (np.frombuffer(raw, np.uint8).astype(np.int32) - 128) << 8
+    elif tag == _PCM and bits == 16:
+        out = np.frombuffer(raw, "<i2").astype(np.int32)
+    elif tag == _PCM and bits == 24:
+        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
+        out = ((b[:, 0] << 8) | (b[:, 1] << 16) | (b[:, 2] << 24)) >> 16
+    elif tag == _PCM and bits == 32:
+        out = np.frombuffer(raw, "<i4") >> 16
+    elif tag == _FLOAT and bits in (32, 64):
+        floats = np.frombuffer(raw, "<f4" if bits == 32 else "<f8")
+        floats = np.nan_to_num(floats, nan=0.0, posinf=1.0, neginf=-1.0)
+        out = np.round(np.clip(floats, -1.0, 1.0) * 32767.0).astype(np.int32)
+    else:
+        kind = {_PCM: "PCM", _FLOAT: "float"}.get(tag, f"format tag {tag:#06x}")
+        raise AudioFileError(path, f"unsupported WAV encoding ({kind}, {bits} bits)")
+    return out.reshape(frames, channels)
+
+
+def _downmix(frames: npt.NDArray[Any]) -> npt.NDArray[np.int16]:
+    """Average the channels (a telephone line is mono)."""
+    mono = frames[:, 0] if frames.shape[1] == 1 else frames.mean(axis=1).round()
+    out: npt.NDArray[np.int16] = np.clip(mono, -32768, 32767).astype(np.int16)
+    return out
+
+
+def write_wav(path: str | Path, clip: AudioClip) -> None:
+    """Write ``clip`` as 16-bit mono PCM, the format every tool here reads."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(clip.rate)
+        wav.writeframes(clip.samples.astype("<i2").tobytes())
+
+
+def to_rate(clip: AudioClip, rate: int) -> AudioClip:
+    """Resample with soxr (espeak-ng speaks at 22050 Hz, the line runs at 8 or 16 kHz)."""
+    if clip.rate == rate:
+        return clip
+    if len(clip.samples) == 0:
+        return AudioClip(clip.samples, rate)
+    out = soxr.resample(clip.samples, clip.rate, rate)
+    return AudioClip(np.ascontiguousarray(out, dtype=np.int16), rate)
+
+
+class Speaker(Protocol):
+    """Port for the simulator's loudspeaker (the line towards the caller)."""
+
+    def play(self, clip: AudioClip) -> float:
+        """Start playing ``clip`` (replacing what plays) and return its duration in s."""
+        ...
+
+    def stop(self) -> None:
+        """Silence the output at once (barge-in)."""
+        ...
+
+    def close(self) -> None:
+        """Release the device."""
+        ...
+
+    @property
+    def is_playing(self) -> bool:
+        """True while part of the current clip has not been handed to the device."""
+        ...
+
+
+_NO_AUDIO_HINT = "run with --text to use the simulator without sound"
+
+
+class SoundDeviceSpeaker:
+    """Speaker on one long-lived sounddevice OutputStream fed by a callback."""
+
+    def __init__(self, device: str | int | None = None, rate: int = 16000) -> None:
+        self.rate = rate
+        self.device = device
+        self._lock = threading.Lock()
+        self._buffer: npt.NDArray[np.int16] = np.zeros(0, np.int16)
+        self._pos = 0
+        self._closed = False
+        try:
+            import sounddevice as sd
+        except ImportError:
+            raise AudioDeviceUnavailable(
+                f"the sounddevice package is not installed: pip install sounddevice, or "
+                f"{_NO_AUDIO_HINT}"
+            ) from None
+        except OSError as exc:
+            log.debug("importing sounddevice: %s", exc)
+            raise AudioDeviceUnavailable(
+                "the PortAudio library (libportaudio2) is not installed: "
+                f"apt-get install libportaudio2, or {_NO_AUDIO_HINT}"
+            ) from None
+        try:
+            devices = sd.query_devices()
+        except sd.PortAudioError as exc:
+            reason = " ".join(str(exc).split())
+            raise AudioDeviceUnavailable(
+                f"cannot list audio devices ({reason}); {_NO_AUDIO_HINT}"
+            ) from None
+        if not any(d["max_output_channels"] > 0 for d in devices):
+            raise AudioDeviceUnavailable(
+                "no audio output device found (no sound card and no sound server such as "
+                f"PulseAudio); connect one or start PulseAudio, or {_NO_AUDIO_HINT}"
+            )
+        self.blocksize = max(rate // 100, 64)  # 10 ms: stop() is heard within one block
+        try:
+            self._stream = sd.OutputStream(
+                samplerate=rate,
+                blocksize=self.blocksize,
+                device=device,
+                channels=1,
+                dtype="int16",
+                latency="low",
+                callback=self._callback,
+            )
+            self._stream.start()
+        except (ValueError, sd.PortAudioError) as exc:
+            what = "default audio output" if device is None else f"audio output {device!r}"
+            reason = " ".join(str(exc).split())
+            raise AudioDeviceUnavailable(
+                f"cannot open {what}: {reason}; check the device name "
+                f"(`python -m sounddevice` lists them), or {_NO_AUDIO_HINT}"
+            ) from None
+        log.debug(
+            "output stream open on %r at %d Hz, latency %.3f s",
+            device,
+            rate,
+            self._stream.latency,
+        )
+
+    def _callback(
+        self, outdata: npt.NDArray[np.int16], frames: int, _time: Any, _status: Any
+    ) -> None:
+        # PortAudio's thread: keep it short, never block for long.
+        with self._lock:
+            chunk = self._buffer[self._pos : self._pos + frames]
+            self._pos += len(chunk)
+        n = len(chunk)
+        outdata[:n, 0] = chunk
+        outdata[n:] = 0
+
+    def play(self, clip: AudioClip) -> float:
+        """Replace whatever is playing with ``clip``; returns at once with its duration."""
+        if self._closed:
+            raise RuntimeError("speaker is closed")
+        samples = to_rate(clip, self.rate).samples
+        with self._lock:
+            self._buffer = samples
+            self._pos = 0
+        return clip.duration
+
+    def stop(self) -> None:
+        """Drop the rest of the clip; the callback sends silence from its next block."""
+        with self._lock:
+            self._buffer = np.zeros(0, np.int16)
+            self._pos = 0
+
+    @property
+    def is_playing(self) -> bool:
+        """True while samples of the current clip are still to be handed to the device."""
+        with self._lock:
+            return self._pos < len(self._buffer)
+
+    @property
+    def latency(self) -> float:
+        """Output latency PortAudio reports for the stream, in seconds."""
+        return float(self._stream.latency)
+
+    def close(self) -> None:
+        """Stop playback and close the stream; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        try:
+            self._stream.abort()
+            self._stream.close()
+        except Exception as exc:  # closing must not mask the caller's own error
+            log.debug("closing output stream: %s", exc)
+
+    def __enter__(self) -> SoundDeviceSpeaker:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
