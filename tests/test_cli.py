@@ -108,9 +108,11 @@ def test_menu_option_plays_any_menu_file(tmp_path: Path) -> None:
 class Terminal:
     """`ivr call` on a real pseudo-terminal, as a person at a console would run it."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, cache: Path | None = None) -> None:
         self.master, slave = pty.openpty()
         env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
+        if cache is not None:
+            env["XDG_CACHE_HOME"] = str(cache)
         self.process = subprocess.Popen(
             [*IVR, "call", *args], stdin=slave, stdout=slave, stderr=slave, env=env
         )
