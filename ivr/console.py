@@ -78,7 +78,9 @@ class ConsoleView:
             if node.parent is None and action in (GlobalAction.BACK, GlobalAction.MAIN):
                 action = GlobalAction.REPEAT  # there is no level above the start menu
             lines.add_row(f"[cyan]{key}[/]", _GLOBAL_LABELS[action])
-        self.console.print(Panel(lines, title=f"[bold]{node.title}[/]", title_align="left"))
+        self.console.print(
+            Panel(lines, title=f"[bold]{node.title}[/]", title_align="left", expand=False)
+        )
 
     @staticmethod
     def _keypad() -> Table:
