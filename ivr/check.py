@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from ivr.phrases import DEFAULT_GLOBAL_PHRASES, normalize
 from ivr.problems import MenuProblem
 from ivr.yamlsource import line_of
 
@@ -101,6 +102,7 @@ class _Linter:
         yield from self._node_kinds()
         yield from self._key_clashes()
         yield from self._announcements()
+        yield from self._phrase_clashes()
 
     def _targets(self) -> Iterable[MenuProblem]:
         start = self.doc["start"]
@@ -209,6 +211,39 @@ class _Linter:
                             [*here, "options", key],
                             f"option {key} ({target}) is never announced in the prompt",
                         )
+
+    def _phrase_clashes(self) -> Iterable[MenuProblem]:
+        """A phrase must mean one thing where it can be said: options, shortcuts, commands."""
+        commands = DEFAULT_GLOBAL_PHRASES | dict(self.doc.get("global_phrases", {}))
+        for node_id, node in self.nodes.items():
+            if "options" not in node:
+                continue
+            meanings: dict[str, set[str]] = {}
+            for name, phrases in commands.items():
+                for phrase in phrases:
+                    meanings.setdefault(normalize(phrase), set()).add(f"the {name} command")
+            targets = list(node["options"].values())
+            if node.get("shortcuts"):
+                targets += self._leaves_below(node_id)
+            for target in targets:
+                said = self.nodes.get(target, {})
+                for phrase in said.get("phrases", [said.get("title", "")]):
+                    meanings.setdefault(normalize(phrase), set()).add(repr(target))
+            for phrase, meant in sorted(meanings.items()):
+                if len(meant) > 1:
+                    yield self.problem(
+                        ["nodes", node_id],
+                        f"phrase {phrase!r} means {' and '.join(sorted(meant))} in {node_id!r}",
+                    )
+
+    def _leaves_below(self, node_id: str) -> list[str]:
+        leaves: list[str] = []
+        for target in self.nodes.get(node_id, {}).get("options", {}).values():
+            if "options" in self.nodes.get(target, {}):
+                leaves += self._leaves_below(target)
+            else:
+                leaves.append(target)
+        return leaves
 
     def _unknown_keys(
         self, location: list[Any], text: str, allowed: set[str]

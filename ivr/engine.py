@@ -21,14 +21,17 @@ Rules (defaults from FreeSWITCH / VoiceXML practice, all configurable in the men
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
 
 from transitions import Machine, State
 
 from ivr.events import CallEvent, EventType, Outcome, PromptKind
-from ivr.inputs import CallInput, HangUp, KeyPress, NoInput, PromptsFinished
+from ivr.inputs import CallInput, HangUp, KeyPress, NoInput, PromptsFinished, Utterance
+from ivr.matching import Action, ActionKind, Choice, Verdict, decide, match
 from ivr.menu import FailureActionKind, GlobalAction, Menu, Node, NodeKind
+from ivr.phrases import normalize
 
 logging.getLogger("transitions").setLevel(logging.WARNING)
 
@@ -41,6 +44,8 @@ class Phase(StrEnum):
     """Prompts end with a question: the no-input timer runs after them."""
     PLAYING = "playing"
     """An answer is being said: when it ends the call moves on by itself."""
+    CONFIRMING = "confirming"
+    """An uncertain spoken choice waits for yes or no."""
     ENDED = "ended"
 
 
@@ -54,6 +59,8 @@ class Call:
     no_input_count: int = 0
     no_match_count: int = 0
     outcome: Outcome | None = None
+    pending: Action | None = None
+    """The spoken choice being confirmed."""
 
     @property
     def ended(self) -> bool:
@@ -66,6 +73,48 @@ class CallFlow:
     def __init__(self, menu: Menu) -> None:
         self.menu = menu
         self.machine = self._build_machine(menu)
+        self._choices = {
+            (node_id, phase): tuple(_unique_phrases(self._choices_for(node_id, phase)))
+            for node_id in menu.nodes
+            for phase in (Phase.LISTENING, Phase.PLAYING, Phase.CONFIRMING)
+        }
+        self._grammars = {
+            where: tuple(choice.phrase for choice in choices)
+            for where, choices in self._choices.items()
+        }
+
+    def _choices_for(self, node_id: str, phase: Phase) -> list[Choice]:
+        """Every phrase valid in a node and phase; the earlier of two equal phrases wins."""
+        menu = self.menu
+        node = menu.nodes[node_id]
+        found: list[Choice] = []
+        if phase is Phase.CONFIRMING:
+            found += _commands(menu.confirm_phrases, ActionKind.CONFIRM)
+        elif node.kind is NodeKind.PROCEDURE:
+            found += _commands(menu.step_phrases, ActionKind.STEP)
+        found += _commands(menu.global_phrases, ActionKind.GLOBAL)
+        if phase is Phase.LISTENING and node.kind is NodeKind.MENU:
+            found += self._menu_choices(node, parent=False)
+        if phase is Phase.PLAYING and node.parent is not None:
+            found += self._menu_choices(menu.nodes[node.parent], parent=True)
+        return found
+
+    def _menu_choices(self, node: Node, parent: bool) -> list[Choice]:
+        menu = self.menu
+        found = [
+            Choice(phrase, Action(ActionKind.SELECT, key, parent))
+            for key, target in node.options.items()
+            for phrase in menu.nodes[target].phrases
+        ]
+        if node.shortcuts:
+            offered = set(node.options.values())
+            found += [
+                Choice(phrase, Action(ActionKind.SHORTCUT, leaf.id, parent))
+                for leaf in menu.descendants(node.id)
+                if leaf.id not in offered
+                for phrase in leaf.phrases
+            ]
+        return found
 
     @staticmethod
     def _build_machine(menu: Menu) -> Machine:
@@ -88,6 +137,9 @@ class CallFlow:
                 machine.add_transition("back", node.id, node.parent)
                 if node.kind is not NodeKind.MENU:
                     machine.add_transition("finish", node.id, node.parent)
+            if node.shortcuts:
+                for leaf in menu.descendants(node.id):
+                    machine.add_transition(f"shortcut:{leaf.id}", node.id, leaf.id)
             failure = node.settings.on_max_failures
             if failure.action is FailureActionKind.GOTO and failure.target is not None:
                 machine.add_transition(f"goto:{failure.target}", node.id, failure.target)
@@ -116,8 +168,10 @@ class CallFlow:
                 return [hangup, *self._end(call, Outcome.ABANDONED)]
             case KeyPress(key=key):
                 return self._key(call, key)
+            case Utterance():
+                return self._utterance(call, received)
             case NoInput():
-                return self._no_input(call) if call.phase is Phase.LISTENING else []
+                return [] if call.phase is Phase.PLAYING else self._no_input(call)
             case PromptsFinished():
                 return self._finish(call) if call.phase is Phase.PLAYING else []
         raise TypeError(f"not a call input: {received!r}")
@@ -125,37 +179,127 @@ class CallFlow:
     def node(self, call: Call) -> Node:
         return self.menu.nodes[call.state]
 
-    # -- keys -------------------------------------------------------------------------
+    # -- keys and speech: both become an Action ----------------------------------------
+
+    def choices(self, call: Call) -> tuple[Choice, ...]:
+        """The phrases a caller may say now, and what each does."""
+        return self._choices[(call.state, call.phase)]
+
+    def grammar(self, call: Call) -> tuple[str, ...]:
+        """The phrases for the recognizer's closed grammar in the call's current state."""
+        return self._grammars[(call.state, call.phase)]
 
     def _key(self, call: Call, key: str) -> list[CallEvent]:
-        node = self.node(call)
-        action = self.menu.global_keys.get(key)
-        if call.phase is Phase.PLAYING:
-            if action is not None:
-                return self._global(call, action)
-            if node.kind is NodeKind.PROCEDURE and self._step_action(key) is not None:
-                # A step key during the closing advice means "go on", not a parent choice.
-                return self._finish(call)
-            # Barge-in on an answer with a menu choice: leave the answer, choose in the parent.
-            events = self._move(call, "finish", announce=False)
-            return events + self._key(call, key)
-        if node.kind is NodeKind.PROCEDURE:
-            step_action = self._step_action(key)
-            if step_action is not None:
-                return self._step(call, step_action)
+        action = self._key_action(call, key)
         if action is not None:
-            return self._global(call, action)
-        if key in node.options:
-            return self._move(call, f"select:{key}")
-        return self._no_match(call, key)
+            return self._apply(call, action)
+        if call.phase is Phase.PLAYING:
+            # Not for the answer: leave it and let the parent menu judge the key.
+            return self._move(call, "finish", announce=False) + self._key(call, key)
+        return self._no_match(call, key=key)
+
+    def _key_action(self, call: Call, key: str) -> Action | None:
+        menu = self.menu
+        node = self.node(call)
+        global_action = menu.global_keys.get(key)
+        if call.phase is Phase.CONFIRMING:
+            answers = {menu.confirm_keys.yes: "yes", menu.confirm_keys.no: "no"}
+            if key in answers:
+                return Action(ActionKind.CONFIRM, answers[key])
+        elif node.kind is NodeKind.PROCEDURE and (step := self._step_action(key)) is not None:
+            return Action(ActionKind.STEP, step)
+        if global_action is not None:
+            return Action(ActionKind.GLOBAL, global_action)
+        if call.phase is Phase.LISTENING and key in node.options:
+            return Action(ActionKind.SELECT, key)
+        parent = self.menu.nodes.get(node.parent or "")
+        if call.phase is Phase.PLAYING and parent is not None and key in parent.options:
+            return Action(ActionKind.SELECT, key, parent=True)
+        return None
 
     def _step_action(self, key: str) -> str | None:
         keys = self.menu.step_keys
         return {keys.next: "next", keys.repeat: "repeat", keys.previous: "previous"}.get(key)
 
+    def _utterance(self, call: Call, said: Utterance) -> list[CallEvent]:
+        speech = self.menu.speech
+        found = match(said.text, self.choices(call))
+        decision = decide(found, said.confidence, speech.accept, speech.confirm)
+        heard = CallEvent(
+            EventType.UTTERANCE,
+            call.state,
+            text=said.text,
+            confidence=round(said.confidence, 3),
+            decision=decision.verdict,
+            score=decision.score,
+            phrase=found.choice.phrase if found else None,
+        )
+        if decision.match is None or decision.verdict is Verdict.REJECT:
+            if call.phase is Phase.PLAYING:
+                return [heard, *self._move(call, "finish", announce=False), *self._no_match(call)]
+            return [heard, *self._no_match(call)]
+        action = decision.match.choice.action
+        if decision.verdict is Verdict.ACCEPT:
+            return [heard, *self._apply(call, action)]
+        events = [heard]
+        if action.parent:
+            events += self._move(call, "finish", announce=False)
+            action = replace(action, parent=False)
+        return events + self._ask_confirmation(call, action)
+
+    def _apply(self, call: Call, action: Action) -> list[CallEvent]:
+        """Do what the caller chose, by key or by voice."""
+        call.no_match_count = 0
+        if action.parent:
+            events = self._move(call, "finish", announce=False)
+            return events + self._apply(call, replace(action, parent=False))
+        match action.kind:
+            case ActionKind.GLOBAL:
+                return self._global(call, GlobalAction(action.value))
+            case ActionKind.STEP:
+                if call.phase is Phase.PLAYING:
+                    return self._finish(call)  # a step key during the closing: go on
+                return self._step(call, action.value)
+            case ActionKind.SELECT:
+                return self._move(call, f"select:{action.value}")
+            case ActionKind.SHORTCUT:
+                return self._move(call, f"shortcut:{action.value}")
+            case ActionKind.CONFIRM:
+                return self._confirmed(call, action.value == "yes")
+        raise ValueError(f"unknown action {action!r}")
+
+    # -- confirmation -----------------------------------------------------------------
+
+    def _ask_confirmation(self, call: Call, action: Action) -> list[CallEvent]:
+        call.pending = action
+        call.phase = Phase.CONFIRMING
+        return [self._confirm_prompt(call)]
+
+    def _confirm_prompt(self, call: Call) -> CallEvent:
+        assert call.pending is not None
+        text = self.menu.messages.confirm.format(title=self._describe(call, call.pending))
+        return self._prompt(call, text, PromptKind.CONFIRM)
+
+    def _describe(self, call: Call, action: Action) -> str:
+        """What an action is called when the caller is asked to confirm it."""
+        menu = self.menu
+        if action.kind is ActionKind.SELECT:
+            return menu.nodes[self.node(call).options[action.value]].title
+        if action.kind is ActionKind.SHORTCUT:
+            return menu.nodes[action.value].title
+        phrases = menu.global_phrases if action.kind is ActionKind.GLOBAL else menu.step_phrases
+        return phrases.get(action.value, (action.value,))[0]
+
+    def _confirmed(self, call: Call, yes: bool) -> list[CallEvent]:
+        action = call.pending
+        call.pending = None
+        call.phase = Phase.LISTENING
+        if yes and action is not None:
+            return self._apply(call, action)
+        return self._reprompt(call, self.menu.messages.declined)
+
     def _global(self, call: Call, action: GlobalAction) -> list[CallEvent]:
         node = self.node(call)
-        call.no_match_count = 0
         if action is GlobalAction.AGENT:
             return self._transfer(call, [self.menu.messages.transfer], reason="caller")
         if action is GlobalAction.HANGUP:
@@ -168,6 +312,8 @@ class CallFlow:
 
     def _repeat(self, call: Call) -> list[CallEvent]:
         node = self.node(call)
+        if call.phase is Phase.CONFIRMING:
+            return [self._confirm_prompt(call)]
         if node.kind is NodeKind.MENU:
             return [self._prompt(call, node.prompt, PromptKind.MENU)]
         if node.kind is NodeKind.ANSWER:
@@ -180,7 +326,6 @@ class CallFlow:
 
     def _step(self, call: Call, action: str) -> list[CallEvent]:
         node = self.node(call)
-        call.no_match_count = 0
         events: list[CallEvent] = []
         if action == "next":
             if call.step + 1 >= len(node.steps):
@@ -216,7 +361,7 @@ class CallFlow:
             return [event, *self._max_failures(call)]
         return [event, *self._reprompt(call, self.menu.messages.no_input)]
 
-    def _no_match(self, call: Call, key: str) -> list[CallEvent]:
+    def _no_match(self, call: Call, key: str | None = None) -> list[CallEvent]:
         call.no_match_count += 1
         event = CallEvent(EventType.NO_MATCH, call.state, key=key, count=call.no_match_count)
         if call.no_match_count >= self.node(call).settings.max_no_match:
@@ -226,7 +371,9 @@ class CallFlow:
     def _reprompt(self, call: Call, notice: str) -> list[CallEvent]:
         node = self.node(call)
         events = [self._prompt(call, notice, PromptKind.NOTICE)]
-        if node.kind is NodeKind.MENU:
+        if call.phase is Phase.CONFIRMING:
+            events.append(self._confirm_prompt(call))
+        elif node.kind is NodeKind.MENU:
             events.append(self._prompt(call, node.short_prompt, PromptKind.REPROMPT))
         else:
             events.append(self._prompt(call, self.menu.messages.step_hint, PromptKind.HINT))
@@ -258,6 +405,7 @@ class CallFlow:
         node = self.node(call)
         call.step = call.no_input_count = call.no_match_count = 0
         call.phase = Phase.LISTENING
+        call.pending = None
         events = []
         if greeting and self.menu.greeting:
             events.append(self._prompt(call, self.menu.greeting, PromptKind.GREETING))
@@ -294,3 +442,19 @@ class CallFlow:
     @staticmethod
     def _prompt(call: Call, text: str, kind: PromptKind) -> CallEvent:
         return CallEvent(EventType.PROMPT, call.state, text=text, kind=kind)
+
+
+def _commands(phrases: Mapping[str, tuple[str, ...]], kind: ActionKind) -> list[Choice]:
+    return [Choice(phrase, Action(kind, name)) for name, said in phrases.items() for phrase in said]
+
+
+def _unique_phrases(choices: list[Choice]) -> list[Choice]:
+    """Keep the first choice for each phrase, compared in normal form."""
+    seen: set[str] = set()
+    unique = []
+    for choice in choices:
+        form = normalize(choice.phrase)
+        if form and form not in seen:
+            seen.add(form)
+            unique.append(choice)
+    return unique

@@ -11,6 +11,7 @@ class EventType(StrEnum):
     STATE = "state"
     PROMPT = "prompt"
     KEY = "key"
+    UTTERANCE = "utterance"
     NO_INPUT = "no-input"
     NO_MATCH = "no-match"
     BARGE_IN = "barge-in"
@@ -32,6 +33,7 @@ class PromptKind(StrEnum):
     HINT = "hint"
     CLOSING = "closing"
     GOODBYE = "goodbye"
+    CONFIRM = "confirm"
 
 
 class Outcome(StrEnum):
@@ -55,6 +57,14 @@ class CallEvent:
     count: int | None = None
     outcome: Outcome | None = None
     reason: str | None = None
+    confidence: float | None = None
+    """Utterances: the recognizer's confidence in the words."""
+    decision: str | None = None
+    """Utterances: accept, confirm or reject."""
+    score: float | None = None
+    """Utterances: match score times confidence, which the decision compares."""
+    phrase: str | None = None
+    """Utterances: the phrase it was matched to."""
 
     def to_record(self) -> dict[str, object]:
         """The event as a JSON-ready dict, without the fields that do not apply."""

@@ -17,6 +17,15 @@ class KeyPress:
 
 
 @dataclass(frozen=True, slots=True)
+class Utterance:
+    """What the caller said, as recognized (or typed): matched like any other choice."""
+
+    text: str
+    confidence: float = 1.0
+    """The recognizer's confidence in the words (lowest word confidence); 1.0 when typed."""
+
+
+@dataclass(frozen=True, slots=True)
 class NoInput:
     """The no-input timer ran out after the prompts finished."""
 
@@ -31,6 +40,6 @@ class HangUp:
     """The caller put the phone down."""
 
 
-CallInput = KeyPress | NoInput | PromptsFinished | HangUp
+CallInput = KeyPress | Utterance | NoInput | PromptsFinished | HangUp
 
 TELEPHONE_KEYS = frozenset("0123456789*#")

@@ -17,6 +17,12 @@ from types import MappingProxyType
 from typing import Any
 
 from ivr.check import check_document
+from ivr.phrases import (
+    DEFAULT_CONFIRM_PHRASES,
+    DEFAULT_GLOBAL_PHRASES,
+    DEFAULT_STEP_PHRASES,
+    Phrases,
+)
 from ivr.problems import MenuInvalid
 from ivr.yamlsource import load_located
 
@@ -80,6 +86,25 @@ class StepKeys:
 
 
 @dataclass(frozen=True)
+class ConfirmKeys:
+    yes: str = "1"
+    no: str = "2"
+
+
+@dataclass(frozen=True)
+class Speech:
+    """How spoken input is recognized and judged."""
+
+    model: str | None = None
+    """Default model directory name for the menu's language (see ``ivr models``)."""
+    accept: float = 0.7
+    """A spoken choice scoring at least this is taken at once."""
+    confirm: float = 0.45
+    """At least this (and below ``accept``): the caller is asked to confirm."""
+    barge_in: bool = True
+
+
+@dataclass(frozen=True)
 class Messages:
     """System prompts, with Mandarin defaults."""
 
@@ -91,6 +116,8 @@ class Messages:
     step_ordinal: str = "第{n}步："
     step_hint: str = "下一步请按1，重听本步请按2，上一步请按3。"
     first_step: str = "这已经是第一步。"
+    confirm: str = "您是要办理{title}吗？是请按1或说“是”，不是请按2或说“不是”。"
+    declined: str = "好的。"
 
 
 @dataclass(frozen=True)
@@ -110,6 +137,10 @@ class Node:
     intro: str = ""
     steps: tuple[str, ...] = ()
     closing: str = ""
+    phrases: tuple[str, ...] = ()
+    """What a caller may say to choose this node; its title when the file names none."""
+    shortcuts: bool = False
+    """Menu: callers may name any answer or procedure below it."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +157,11 @@ class Menu:
     global_keys: Mapping[str, GlobalAction] = field(default_factory=lambda: MappingProxyType({}))
     step_keys: StepKeys = field(default_factory=StepKeys)
     messages: Messages = field(default_factory=Messages)
+    speech: Speech = field(default_factory=Speech)
+    global_phrases: Phrases = field(default_factory=lambda: DEFAULT_GLOBAL_PHRASES)
+    step_phrases: Phrases = field(default_factory=lambda: DEFAULT_STEP_PHRASES)
+    confirm_phrases: Phrases = field(default_factory=lambda: DEFAULT_CONFIRM_PHRASES)
+    confirm_keys: ConfirmKeys = field(default_factory=ConfirmKeys)
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -135,15 +171,29 @@ class Menu:
         ordinal = self.messages.step_ordinal.format(n=chinese_number(index + 1))
         return ordinal + node.steps[index]
 
+    def descendants(self, node_id: str) -> list[Node]:
+        """Answers and procedures below a menu, in tree order: its speech shortcuts."""
+        found: list[Node] = []
+        for target in self.nodes[node_id].options.values():
+            node = self.nodes[target]
+            if node.parent != node_id:
+                continue  # offered here, but its place in the tree is elsewhere
+            found += self.descendants(target) if node.kind is NodeKind.MENU else [node]
+        return found
+
+    def confirm_text(self, node: Node) -> str:
+        return self.messages.confirm.format(title=node.title)
+
     def prompt_texts(self) -> list[str]:
         """Every text the hotline can say, in a stable order, for pre-rendering."""
         m = self.messages
         texts = [self.greeting, m.no_input, m.no_match, m.transfer, m.max_failures, m.goodbye]
-        texts += [m.step_hint, m.first_step]
+        texts += [m.step_hint, m.first_step, m.declined]
         for node in self.nodes.values():
             texts += [node.prompt, node.short_prompt, node.answer, node.intro, node.closing]
             texts += [self.step_text(node, i) for i in range(len(node.steps))]
             texts.append(node.settings.on_max_failures.prompt or "")
+            texts.append(self.confirm_text(node) if node.parent else "")
         return list(dict.fromkeys(t for t in texts if t))
 
 
@@ -192,7 +242,18 @@ def build_menu(document: Mapping[str, Any], path: Path) -> Menu:
         ),
         step_keys=replace(StepKeys(), **raw_steps),
         messages=replace(Messages(), **document.get("messages", {})),
+        speech=replace(Speech(), **document.get("speech", {})),
+        global_phrases=_phrases(document, "global_phrases", DEFAULT_GLOBAL_PHRASES),
+        step_phrases=_phrases(document, "step_phrases", DEFAULT_STEP_PHRASES),
+        confirm_phrases=_phrases(document, "confirm_phrases", DEFAULT_CONFIRM_PHRASES),
+        confirm_keys=replace(ConfirmKeys(), **document.get("confirm_keys", {})),
     )
+
+
+def _phrases(document: Mapping[str, Any], field_name: str, defaults: Phrases) -> Phrases:
+    """The file's phrases for each command, the defaults for commands it does not name."""
+    given = {name: tuple(values) for name, values in document.get(field_name, {}).items()}
+    return MappingProxyType({**defaults, **given})
 
 
 def find_parents(document: Mapping[str, Any]) -> dict[str, str]:
@@ -246,4 +307,6 @@ def _node(node_id: str, raw: Mapping[str, Any], defaults: Settings, parent: str 
         intro=raw.get("intro", ""),
         steps=tuple(raw.get("steps", ())),
         closing=raw.get("closing", ""),
+        phrases=tuple(raw.get("phrases", [raw["title"]])),
+        shortcuts=raw.get("shortcuts", False),
     )

