@@ -214,7 +214,7 @@ class _Linter:
 
     def _phrase_clashes(self) -> Iterable[MenuProblem]:
         """A phrase must mean one thing where it can be said: options, shortcuts, commands."""
-        commands = DEFAULT_GLOBAL_PHRASES | dict(self.doc.get("global_phrases", {}))
+        commands = {**DEFAULT_GLOBAL_PHRASES, **self.doc.get("global_phrases", {})}
         for node_id, node in self.nodes.items():
             if "options" not in node:
                 continue
