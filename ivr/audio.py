@@ -191,6 +191,23 @@ class Speaker(Protocol):
 _NO_AUDIO_HINT = "run with --text to use the simulator without sound"
 
 
+def import_sounddevice(hint: str) -> Any:
+    """The sounddevice module, or AudioDeviceUnavailable saying what to install (and ``hint``)."""
+    try:
+        import sounddevice
+    except ImportError:
+        raise AudioDeviceUnavailable(
+            f"the sounddevice package is not installed: pip install sounddevice, or {hint}"
+        ) from None
+    except OSError as exc:
+        log.debug("importing sounddevice: %s", exc)
+        raise AudioDeviceUnavailable(
+            f"the PortAudio library (libportaudio2) is not installed: "
+            f"apt-get install libportaudio2, or {hint}"
+        ) from None
+    return sounddevice
+
+
 class SoundDeviceSpeaker:
     """Speaker on one long-lived sounddevice OutputStream fed by a callback."""
 
@@ -201,19 +218,7 @@ class SoundDeviceSpeaker:
         self._buffer: npt.NDArray[np.int16] = np.zeros(0, np.int16)
         self._pos = 0
         self._closed = False
-        try:
-            import sounddevice as sd
-        except ImportError:
-            raise AudioDeviceUnavailable(
-                f"the sounddevice package is not installed: pip install sounddevice, or "
-                f"{_NO_AUDIO_HINT}"
-            ) from None
-        except OSError as exc:
-            log.debug("importing sounddevice: %s", exc)
-            raise AudioDeviceUnavailable(
-                "the PortAudio library (libportaudio2) is not installed: "
-                f"apt-get install libportaudio2, or {_NO_AUDIO_HINT}"
-            ) from None
+        sd = import_sounddevice(_NO_AUDIO_HINT)
         try:
             devices = sd.query_devices()
         except sd.PortAudioError as exc:

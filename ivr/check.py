@@ -182,7 +182,12 @@ class _Linter:
             yield self.problem(["step_keys"], "step keys must be three different keys")
 
     def _announcements(self) -> Iterable[MenuProblem]:
-        """Prompts must announce every option and no key that does nothing."""
+        """Prompts must announce every option and no key that does nothing.
+
+        Only Chinese prompts are read ("请按3", "按井号键"); other languages are not checked.
+        """
+        if not str(self.doc["language"]).startswith("zh"):
+            return
         global_keys = set(self.global_keys)
         step_keys = set(self.step_keys.values())
         start = self.nodes.get(self.doc["start"], {})
@@ -214,7 +219,8 @@ class _Linter:
 
     def _phrase_clashes(self) -> Iterable[MenuProblem]:
         """A phrase must mean one thing where it can be said: options, shortcuts, commands."""
-        commands = {**DEFAULT_GLOBAL_PHRASES, **self.doc.get("global_phrases", {})}
+        defaults = DEFAULT_GLOBAL_PHRASES if str(self.doc["language"]).startswith("zh") else {}
+        commands = {**defaults, **self.doc.get("global_phrases", {})}
         for node_id, node in self.nodes.items():
             if "options" not in node:
                 continue

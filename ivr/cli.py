@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -16,10 +17,15 @@ from ivr.calllog import CallLog
 from ivr.clock import RealClock, VirtualClock
 from ivr.engine import CallFlow
 from ivr.menu import Menu, load
+from ivr.models import OFFICIAL
 from ivr.player import PromptPlayer, SilentPlayer
 from ivr.problems import MenuInvalid
 from ivr.scripted import ScriptedCaller, ScriptError
 from ivr.session import Caller, Listener, Session
+
+if TYPE_CHECKING:
+    from ivr.stt import VoskModel
+    from ivr.utterances import UtteranceTracker
 
 MENU_ENV = "IVR_MENU"
 _REPO_MENU = Path(__file__).resolve().parent.parent / "menus" / "wallet.zh-CN.yaml"
@@ -51,22 +57,53 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    call = commands.add_parser("call", help="call the hotline from the console keypad")
+    call = commands.add_parser("call", help="call the hotline (keypad, voice or recordings)")
     call.add_argument("--menu", type=Path, default=None, help="menu file (default: the wallet)")
-    call.add_argument(
+    caller = call.add_mutually_exclusive_group()
+    caller.add_argument(
         "--keys",
         metavar="SCRIPT",
         help='scripted caller on a virtual clock: keys, "_" = stay silent, "!" = barge in',
     )
+    caller.add_argument("--mic", action="store_true", help="speak into the microphone (and keys)")
+    caller.add_argument(
+        "--audio",
+        nargs="+",
+        metavar="WAV",
+        help="recorded utterances, one per prompt, on a virtual clock; !x.wav barges in",
+    )
+    caller.add_argument("--typed", action="store_true", help="type what you would say")
+    call.add_argument("--model", metavar="M", help="speech model: a directory or a package name")
+    call.add_argument(
+        "--half-duplex", action="store_true", help="ignore the microphone while a prompt plays"
+    )
     call.add_argument("--text", action="store_true", help="text only: do not speak the prompts")
     call.add_argument("--device", help="sound output device name or number (default: system)")
+    call.add_argument("--mic-device", help="microphone device name or number (default: system)")
     call.add_argument("--log", type=Path, metavar="FILE", help="write the call log (JSON Lines)")
     call.add_argument("--quiet", action="store_true", help="print nothing but errors")
     call.set_defaults(run=_call)
 
     check = commands.add_parser("check", help="validate menu files")
     check.add_argument("menus", nargs="*", type=Path, metavar="MENU")
+    check.add_argument("--model", metavar="M", help="also check every phrase against this model")
     check.set_defaults(run=_check)
+
+    transcribe = commands.add_parser("transcribe", help="what the recognizer hears in a WAV")
+    transcribe.add_argument("wav", type=Path, metavar="FILE.wav")
+    transcribe.add_argument("--state", help="use the grammar of this menu node (default: open)")
+    transcribe.add_argument("--menu", type=Path, default=None)
+    transcribe.add_argument("--model", metavar="M")
+    transcribe.set_defaults(run=_transcribe)
+
+    models = commands.add_parser("models", help="speech models: download, list")
+    model_commands = models.add_subparsers(required=True, metavar="ACTION")
+    fetch = model_commands.add_parser("download", help="download and verify an official model")
+    fetch.add_argument("name", help=f"one of: {', '.join(OFFICIAL)}")
+    fetch.add_argument("--url", help="a mirror of the official archive")
+    fetch.set_defaults(run=_models_download)
+    listing = model_commands.add_parser("list", help="installed models")
+    listing.set_defaults(run=_models_list)
 
     prompts = commands.add_parser("prompts", help="pre-render every prompt of a menu")
     prompts.add_argument("menu", nargs="?", type=Path, metavar="MENU")
@@ -82,35 +119,97 @@ def _call(args: argparse.Namespace) -> int:
     from ivr.console import ConsoleView
 
     with ExitStack() as stack:
-        listeners: list[Listener] = []
-        view = ConsoleView(menu, out, keypad=args.keys is None)
-        listeners.append(view)
+        view = ConsoleView(menu, out, keypad=args.keys is None and args.audio is None)
+        listeners: list[Listener] = [view]
         if args.log:
             call_log = CallLog(args.log)
             stack.callback(call_log.close)
             listeners.append(call_log)
-        caller: Caller
-        player: PromptPlayer
-        if args.keys is not None:
-            clock = VirtualClock()
-            try:
-                caller = ScriptedCaller(args.keys, clock)
-            except ScriptError as error:
-                err.print(f"ivr call: {error}", markup=False)
-                return 2
-            player = SilentPlayer()
-            view.banner("脚本模式（虚拟时钟）")
-            session = Session(flow, caller, player, clock, listeners)
-        else:
-            real_clock = RealClock()
-            player = SilentPlayer() if args.text else _speaking_player(menu, args.device, stack)
-            from ivr.keypad import KeyboardCaller
-
-            caller = stack.enter_context(KeyboardCaller(real_clock))
-            view.banner("仅文字" if isinstance(player, SilentPlayer) else "语音播报")
-            session = Session(flow, caller, player, real_clock, listeners)
+        try:
+            if args.keys is not None or args.audio is not None:
+                virtual = VirtualClock()
+                caller = _virtual_caller(args, menu, virtual)
+                view.banner(
+                    "脚本模式（虚拟时钟）" if args.keys is not None else "录音模式（虚拟时钟）"
+                )
+                session = Session(flow, caller, SilentPlayer(), virtual, listeners)
+            else:
+                real = RealClock()
+                player = SilentPlayer() if args.text else _speaking_player(menu, args.device, stack)
+                caller, mode = _live_caller(args, menu, real, stack)
+                view.banner(
+                    mode + ("，仅文字" if isinstance(player, SilentPlayer) else "，语音播报")
+                )
+                session = Session(flow, caller, player, real, listeners)
+        except ScriptError as error:
+            err.print(f"ivr call: {error}", markup=False)
+            return 2
+        except Exception as error:
+            if not isinstance(error, _user_errors()):
+                raise
+            err.print(f"ivr call: {error}", markup=False)
+            return 1
         session.run()
     return 0
+
+
+def _virtual_caller(args: argparse.Namespace, menu: Menu, clock: VirtualClock) -> Caller:
+    if args.keys is not None:
+        return ScriptedCaller(args.keys, clock)
+    from ivr.recorded import RecordedCaller, load_recordings
+
+    recordings = load_recordings(args.audio)
+    return RecordedCaller(recordings, _tracker(menu, args.model), clock)
+
+
+def _live_caller(
+    args: argparse.Namespace, menu: Menu, clock: RealClock, stack: ExitStack
+) -> tuple[Caller, str]:
+    """The caller for a live call and the words for the banner."""
+    if args.typed:
+        from ivr.typed import TypedCaller
+
+        return TypedCaller(clock), "打字说话（回车发送，q 挂机）"
+    from ivr.keypad import KeyboardCaller
+
+    if args.mic:
+        from ivr.mic import MicrophoneCaller
+
+        try:
+            tracker = _tracker(menu, args.model)
+        except Exception as error:
+            if not isinstance(error, _user_errors()):
+                raise
+            err.print(f"ivr call: {error}", markup=False)  # still a call: by keypad
+        else:
+            device = _device(args.mic_device)
+            mic = MicrophoneCaller(tracker, clock, device, half_duplex=args.half_duplex)
+            return stack.enter_context(mic), "语音与按键"
+    return stack.enter_context(KeyboardCaller(clock)), "按键"
+
+
+def _tracker(menu: Menu, model: str | None) -> UtteranceTracker:
+    """A recognizer for the menu's language; a model error says what to install or pass."""
+    from ivr.models import find_model
+    from ivr.stt import VoskModel, VoskRecognizer
+    from ivr.utterances import UtteranceTracker
+
+    path = find_model(model, menu.language, menu.speech.model)
+    return UtteranceTracker(VoskRecognizer(VoskModel(path)))
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's to fix (a file, a device, a model): one line, no traceback."""
+    from ivr.audio import AudioDeviceUnavailable, AudioFileError
+    from ivr.models import ModelError
+    from ivr.stt import SpeechError
+    from ivr.tts import TTSError
+
+    return (AudioFileError, AudioDeviceUnavailable, ModelError, SpeechError, TTSError)
+
+
+def _device(name: str | None) -> str | int | None:
+    return int(name) if name and name.isdigit() else name
 
 
 def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> PromptPlayer:
@@ -120,7 +219,7 @@ def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> Prompt
     from ivr.tts import PromptCache, Pyttsx3Synthesizer, TTSUnavailable
 
     try:
-        speaker = SoundDeviceSpeaker(int(device) if device and device.isdigit() else device)
+        speaker = SoundDeviceSpeaker(_device(device))
         stack.callback(speaker.close)
         synthesizer = Pyttsx3Synthesizer(voice=menu.voice.id, rate=menu.voice.rate)
     except (AudioDeviceUnavailable, TTSUnavailable) as error:
@@ -138,14 +237,100 @@ def _check(args: argparse.Namespace) -> int:
     failed = False
     for path in paths:
         try:
-            load(path)
+            menu = load(path)
         except MenuInvalid as invalid:
             failed = True
             for problem in invalid.problems:
                 err.print(str(problem), markup=False)
+            continue
+        if args.model is not None:
+            from ivr.speechcheck import phrases_missing_from_model
+
+            for problem in phrases_missing_from_model(menu, _model(menu, args.model)):
+                failed = True
+                err.print(str(problem), markup=False)
     if not failed:
         Console(highlight=False).print(f"{len(paths)} menu file(s) OK", markup=False)
     return 1 if failed else 0
+
+
+def _model(menu: Menu, spec: str | None) -> VoskModel:
+    from ivr.models import find_model
+    from ivr.stt import VoskModel
+
+    return VoskModel(find_model(spec, menu.language, menu.speech.model))
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    """Print each utterance the recognizer hears, with word confidences and, in a state, the
+    decision the hotline would take."""
+    from ivr.audio import read_wav
+    from ivr.engine import Call, Phase
+    from ivr.matching import decide, match
+    from ivr.stt import VoskRecognizer, recognize_clip
+
+    menu = load(args.menu or default_menu())
+    flow = CallFlow(menu)
+    if args.state is not None and args.state not in menu.nodes:
+        err.print(f"ivr transcribe: no node {args.state!r} in {menu.path}", markup=False)
+        return 2
+    try:
+        clip = read_wav(args.wav)
+        recognizer = VoskRecognizer(_model(menu, args.model))
+    except Exception as error:
+        if not isinstance(error, _user_errors()):
+            raise
+        err.print(f"ivr transcribe: {error}", markup=False)
+        return 1
+    call = Call(state=args.state, phase=Phase.LISTENING) if args.state else None
+    report = recognizer.set_grammar(list(flow.grammar(call)) if call else None)
+    for phrase, missing in report.missing.items():
+        err.print(f"not in the model, left out: {phrase} ({' '.join(missing)})", markup=False)
+    out = Console(highlight=False)
+    for moment, heard in recognize_clip(recognizer, clip):
+        words = " ".join(f"{w.text}({w.confidence:.2f})" for w in heard.words) or "(nothing)"
+        line = f"{moment:7.2f}s  {heard.text or '-'}  [{words}]"
+        if call is not None:
+            found = match(heard.text, flow.choices(call))
+            decision = decide(found, heard.confidence, menu.speech.accept, menu.speech.confirm)
+            target = f" -> {found.choice.phrase}" if found else ""
+            line += f"  {decision.verdict} {decision.score:.2f}{target}"
+        out.print(line, markup=False)
+    return 0
+
+
+def _models_download(args: argparse.Namespace) -> int:
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from ivr.models import ModelError, download
+
+    try:
+        with Progress(
+            *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err
+        ) as progress:
+            task = progress.add_task(f"downloading {args.name}", total=None)
+            path = download(
+                args.name,
+                url=args.url,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except ModelError as error:
+        err.print(f"ivr models download: {error}", markup=False)
+        return 1
+    Console(highlight=False).print(f"installed and verified: {path}", markup=False)
+    return 0
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from ivr.models import installed_models, models_dir
+
+    found = installed_models()
+    out = Console(highlight=False)
+    for path in found:
+        out.print(str(path), markup=False)
+    if not found:
+        out.print(f"no models in {models_dir()}; try: ivr models download small-cn", markup=False)
+    return 0
 
 
 def _prompts(args: argparse.Namespace) -> int:

@@ -189,6 +189,10 @@ class CallFlow:
         """The phrases for the recognizer's closed grammar in the call's current state."""
         return self._grammars[(call.state, call.phase)]
 
+    def all_grammars(self) -> list[tuple[str, ...]]:
+        """Every grammar a call can need, for checking phrases against a model."""
+        return list(dict.fromkeys(self._grammars.values()))
+
     def _key(self, call: Call, key: str) -> list[CallEvent]:
         action = self._key_action(call, key)
         if action is not None:

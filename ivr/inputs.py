@@ -26,6 +26,11 @@ class Utterance:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    """The caller began to speak: the session stops the prompt (barge-in); not for the engine."""
+
+
+@dataclass(frozen=True, slots=True)
 class NoInput:
     """The no-input timer ran out after the prompts finished."""
 

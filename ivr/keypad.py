@@ -17,7 +17,9 @@ from types import TracebackType
 from typing import Any
 
 from ivr.clock import Clock
-from ivr.inputs import TELEPHONE_KEYS, HangUp, KeyPress
+from ivr.inputs import TELEPHONE_KEYS, HangUp, KeyPress, SpeechStarted, Utterance
+
+CallerAction = KeyPress | Utterance | HangUp | SpeechStarted
 
 HANG_UP_KEYS = frozenset("qQ\x04")  # q, or Ctrl-D
 
@@ -25,10 +27,16 @@ HANG_UP_KEYS = frozenset("qQ\x04")  # q, or Ctrl-D
 class KeyboardCaller:
     """A live caller at the console keypad; use as a context manager."""
 
-    def __init__(self, clock: Clock, stream_fd: int | None = None) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        stream_fd: int | None = None,
+        inputs: queue.Queue[CallerAction] | None = None,
+    ) -> None:
         self.clock = clock
         self.fd = sys.stdin.fileno() if stream_fd is None else stream_fd
-        self._keys: queue.Queue[KeyPress | HangUp] = queue.Queue()
+        self._keys: queue.Queue[CallerAction] = queue.Queue() if inputs is None else inputs
+        """Shared with the microphone when both are live."""
         self._saved_mode: list[Any] | None = None
 
     def __enter__(self) -> KeyboardCaller:
@@ -60,7 +68,10 @@ class KeyboardCaller:
             if char in TELEPHONE_KEYS:
                 self._keys.put(KeyPress(char))
 
-    def next_input(self, until: float, listening: bool) -> KeyPress | HangUp | None:
+    def expect(self, phrases: tuple[str, ...]) -> None:
+        """Keys need no grammar."""
+
+    def next_input(self, until: float, listening: bool) -> CallerAction | None:
         timeout = until - self.clock.now()
         try:
             return self._keys.get(timeout=max(timeout, 0.0))

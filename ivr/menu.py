@@ -251,8 +251,10 @@ def build_menu(document: Mapping[str, Any], path: Path) -> Menu:
 
 
 def _phrases(document: Mapping[str, Any], field_name: str, defaults: Phrases) -> Phrases:
-    """The file's phrases for each command, the defaults for commands it does not name."""
+    """The file's phrases for each command; the (Mandarin) defaults only for Chinese menus."""
     given = {name: tuple(values) for name, values in document.get(field_name, {}).items()}
+    if not str(document["language"]).startswith("zh"):
+        return MappingProxyType(given)
     return MappingProxyType({**defaults, **given})
 
 

@@ -66,6 +66,9 @@ class ScriptedCaller:
         self.think_time = think_time
         self.barge_in_delay = barge_in_delay
 
+    def expect(self, phrases: tuple[str, ...]) -> None:
+        """Keys need no grammar."""
+
     def next_input(self, until: float, listening: bool) -> KeyPress | HangUp | None:
         now = self.clock.now()
         if not self.actions:

@@ -18,7 +18,15 @@ from typing import Protocol
 from ivr.clock import Clock
 from ivr.engine import Call, CallFlow, Phase
 from ivr.events import CallEvent, EventType, Outcome
-from ivr.inputs import CallInput, HangUp, KeyPress, NoInput, PromptsFinished
+from ivr.inputs import (
+    CallInput,
+    HangUp,
+    KeyPress,
+    NoInput,
+    PromptsFinished,
+    SpeechStarted,
+    Utterance,
+)
 from ivr.player import PromptPlayer
 
 log = logging.getLogger(__name__)
@@ -27,15 +35,22 @@ Listener = Callable[[CallEvent, float], None]
 """Receives every event with its call time: the console view and the call log."""
 
 
-class Caller(Protocol):
-    """The caller's side of the line: a keypad, a script, later a microphone."""
+CallerAction = KeyPress | Utterance | HangUp | SpeechStarted
 
-    def next_input(self, until: float, listening: bool) -> KeyPress | HangUp | None:
+
+class Caller(Protocol):
+    """The caller's side of the line: a keypad, a script, a microphone, recordings."""
+
+    def next_input(self, until: float, listening: bool) -> CallerAction | None:
         """Wait for the caller until call time ``until``.
 
         Returns what the caller did, with the clock at that moment, or None with the clock
         at ``until``. ``listening`` is False while a prompt is still being said.
         """
+        ...
+
+    def expect(self, phrases: tuple[str, ...]) -> None:
+        """The phrases valid from now on: a recognizer switches its grammar to them."""
         ...
 
 
@@ -59,11 +74,14 @@ class Session:
         self._speaking: CallEvent | None = None
         self._speaking_until = 0.0
         self._listening_since = 0.0
+        self._grammar: tuple[str, ...] = ()
 
     def run(self) -> Call:
         """Play the call to its end and return it (its outcome is set)."""
         call, events = self.flow.start()
         self._queue.extend(events)
+        self._grammar = self.flow.grammar(call)
+        self.caller.expect(self._grammar)
         try:
             while self._step(call):
                 pass
@@ -92,6 +110,9 @@ class Session:
                 self._listening_since = self.clock.now()
                 return True
             self._barge_in(received)
+            if isinstance(received, SpeechStarted):
+                self._listening_since = self.clock.now()
+                return True  # the words follow; the prompt is stopped already
         elif call.phase is Phase.PLAYING:
             self._handle(call, PromptsFinished())
             return True
@@ -101,6 +122,8 @@ class Session:
             if received is None:
                 self._handle(call, NoInput())
                 return True
+            if isinstance(received, SpeechStarted):
+                return True  # the no-input timer runs on until words are recognized
         self._handle(call, received)
         return True
 
@@ -109,6 +132,9 @@ class Session:
             self._report(CallEvent(EventType.KEY, call.state, key=received.key))
         self._queue.extend(self.flow.handle(call, received))
         self._listening_since = self.clock.now()
+        if not call.ended and (grammar := self.flow.grammar(call)) != self._grammar:
+            self._grammar = grammar
+            self.caller.expect(grammar)
 
     def _start_prompt(self, event: CallEvent) -> None:
         self._report(event)
@@ -116,14 +142,19 @@ class Session:
         self._speaking = event
         self._speaking_until = self.clock.now() + duration
 
-    def _barge_in(self, received: KeyPress | HangUp) -> None:
+    def _barge_in(self, received: CallerAction) -> None:
         """Stop the prompt being said and drop the ones queued after it."""
         self.player.stop()
         stopped = self._speaking
         self._speaking = None
-        if stopped is not None and isinstance(received, KeyPress):
+        if stopped is not None and not isinstance(received, HangUp):
+            key = received.key if isinstance(received, KeyPress) else None
             barge = CallEvent(
-                EventType.BARGE_IN, stopped.state, text=stopped.text, key=received.key
+                EventType.BARGE_IN,
+                stopped.state,
+                text=stopped.text,
+                key=key,
+                reason="speech" if key is None else "key",
             )
             self._report(barge)
         self._queue = deque(e for e in self._queue if e.type is not EventType.PROMPT)

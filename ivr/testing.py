@@ -6,8 +6,11 @@ with its call time, which is what most behaviour tests need.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ivr.clock import Clock, VirtualClock
 from ivr.engine import Call, CallFlow
@@ -16,6 +19,9 @@ from ivr.menu import Menu
 from ivr.player import estimated_duration
 from ivr.scripted import ScriptedCaller
 from ivr.session import Listener, Session
+
+if TYPE_CHECKING:
+    from ivr.stt import GrammarReport, Recognition
 
 
 @dataclass
@@ -88,3 +94,62 @@ def run_script(
     caller = ScriptedCaller(script, clock, think_time=think_time)
     call = Session(flow, caller, player, clock, [record, *listeners]).run()
     return CallRecording(call, events, player)
+
+
+class FakeRecognizer:
+    """A recognizer without a model: loud audio is speech, and each utterance it hears
+    "is" the next of the given transcripts.
+
+    Speech ends after ``end_silence`` seconds below ``threshold`` (RMS of int16 samples), as
+    a real recognizer's endpointer would; grammars are recorded so tests can check them.
+    """
+
+    def __init__(
+        self,
+        transcripts: list[tuple[str, float]],
+        threshold: float = 500.0,
+        end_silence: float = 0.5,
+        rate: int = 16000,
+    ) -> None:
+        self.transcripts = list(transcripts)
+        self.threshold = threshold
+        self.end_silence = end_silence
+        self.rate = rate
+        self.grammars: list[tuple[str, ...] | None] = []
+        self._heard_speech = False
+        self._silence = 0.0
+
+    def set_grammar(self, phrases: Sequence[str] | None) -> GrammarReport:
+        from ivr.stt import GrammarReport
+
+        self.grammars.append(tuple(phrases) if phrases is not None else None)
+        self.reset()
+        return GrammarReport(tuple(phrases or ()), {})
+
+    def accept(self, pcm16: bytes) -> bool:
+        samples = np.frombuffer(pcm16, dtype=np.int16).astype(np.float64)
+        loud = samples.size > 0 and float(np.sqrt(np.mean(samples**2))) > self.threshold
+        if loud:
+            self._heard_speech = True
+            self._silence = 0.0
+            return False
+        if self._heard_speech:
+            self._silence += samples.size / self.rate
+        return self._heard_speech and self._silence >= self.end_silence
+
+    def partial(self) -> str:
+        return "…" if self._heard_speech else ""
+
+    def result(self) -> Recognition:
+        from ivr.stt import Recognition, Word
+
+        heard = self._heard_speech and bool(self.transcripts)
+        self.reset()
+        if not heard:
+            return Recognition(())
+        text, confidence = self.transcripts.pop(0)
+        return Recognition(tuple(Word(w, confidence, 0.0, 0.0) for w in text.split()))
+
+    def reset(self) -> None:
+        self._heard_speech = False
+        self._silence = 0.0

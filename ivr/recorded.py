@@ -1,0 +1,123 @@
+"""A caller who speaks recorded utterances, on a virtual clock: ``ivr call --audio a.wav b.wav``.
+
+Each recording is one utterance, said once the hotline has finished speaking (after a
+short think time), or, when its name is given with a leading ``!``, one second into the
+prompt being said (barge-in). The audio goes through the real recognizer chunk by chunk
+while the virtual clock moves with the audio, so end-of-speech and timers behave as on a
+phone line, faster than real time. When the recordings run out the caller hangs up.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ivr.audio import AudioClip, read_wav, to_rate
+from ivr.clock import VirtualClock
+from ivr.inputs import HangUp, KeyPress, SpeechStarted, Utterance
+from ivr.utterances import UtteranceTracker
+
+RATE = 16000
+CHUNK_SECONDS = 0.02
+TRAILING_SILENCE = 2.0
+"""Silence after each recording, so the recognizer can hear that the caller stopped."""
+
+BARGE_IN = "!"
+
+
+@dataclass(frozen=True)
+class Recording:
+    clip: AudioClip
+    barge_in: bool = False
+    name: str = ""
+
+
+def load_recordings(names: list[str]) -> list[Recording]:
+    """Read ``--audio`` arguments; ``!name.wav`` barges in. Raises AudioFileError (one line)."""
+    recordings = []
+    for name in names:
+        barge_in = name.startswith(BARGE_IN)
+        path = Path(name.removeprefix(BARGE_IN))
+        recordings.append(Recording(to_rate(read_wav(path), RATE), barge_in, str(path)))
+    return recordings
+
+
+class RecordedCaller:
+    def __init__(
+        self,
+        recordings: list[Recording],
+        tracker: UtteranceTracker,
+        clock: VirtualClock,
+        think_time: float = 0.5,
+        barge_in_delay: float = 1.0,
+    ) -> None:
+        self.recordings = deque(recordings)
+        self.tracker = tracker
+        self.clock = clock
+        self.think_time = think_time
+        self.barge_in_delay = barge_in_delay
+        self._audio: np.ndarray | None = None
+        self._position = 0
+        self._chunk = int(RATE * CHUNK_SECONDS)
+
+    def expect(self, phrases: tuple[str, ...]) -> None:
+        self.tracker.expect(phrases)
+
+    def next_input(
+        self, until: float, listening: bool
+    ) -> KeyPress | Utterance | HangUp | SpeechStarted | None:
+        if self._audio is None and not self._begin(until, listening):
+            if listening and not self.recordings:
+                return HangUp()
+            self.clock.sleep_until(until)
+            return None
+        return self._speak(until, listening)
+
+    def _begin(self, until: float, listening: bool) -> bool:
+        """Start saying the next recording now, if it is its turn."""
+        if not self.recordings:
+            return False
+        recording = self.recordings[0]
+        if listening:
+            start = self.clock.now() + self.think_time
+        elif recording.barge_in:
+            start = min(self.clock.now() + self.barge_in_delay, until)
+        else:
+            return False
+        if start >= until and listening:
+            return False
+        self.recordings.popleft()
+        self.clock.sleep_until(start)
+        silence = np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16)
+        self._audio = np.concatenate([recording.clip.samples, silence])
+        self._position = 0
+        return True
+
+    def _speak(self, until: float, listening: bool) -> Utterance | SpeechStarted | None:
+        """Feed audio up to ``until``; stop at the first thing the tracker reports."""
+        assert self._audio is not None
+        while self._position < len(self._audio):
+            if self.clock.now() + CHUNK_SECONDS > until + 1e-9:
+                if not listening:
+                    self.clock.sleep_until(until)
+                    return None  # the prompt ended while the caller speaks: keep going
+                self._audio = None
+                self.clock.sleep_until(until)
+                return self.tracker.finish()  # the no-input timer ran out mid-speech
+            chunk = self._audio[self._position : self._position + self._chunk]
+            self._position += self._chunk
+            self.clock.sleep_until(self.clock.now() + len(chunk) / RATE)
+            heard = self.tracker.feed(chunk.tobytes())
+            if isinstance(heard, Utterance):
+                self._audio = None
+                return heard
+            if heard is not None and not listening:
+                return heard  # speech started during a prompt: barge-in
+        self._audio = None
+        said = self.tracker.finish()
+        if said is None:
+            self.clock.sleep_until(until)
+        return said

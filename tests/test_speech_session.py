@@ -1,0 +1,121 @@
+"""Speech through the session: recorded utterances on a virtual clock, with a fake recognizer.
+
+These pin the timing rules of speech (end of speech, barge-in, the independent no-input
+timer, grammar switching) without a model; tests/test_speech_vosk.py repeats the important
+ones with the real recognizer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ivr.audio import AudioClip
+from ivr.clock import VirtualClock
+from ivr.engine import CallFlow
+from ivr.events import CallEvent, EventType, Outcome
+from ivr.menu import Menu
+from ivr.recorded import RecordedCaller, Recording
+from ivr.session import Session
+from ivr.testing import FakeRecognizer, RecordingPlayer
+from ivr.utterances import UtteranceTracker
+
+RATE = 16000
+
+
+def tone(seconds: float, amplitude: float = 8000.0) -> np.ndarray:
+    t = np.arange(int(RATE * seconds)) / RATE
+    return (amplitude * np.sin(2 * np.pi * 300 * t)).astype(np.int16)
+
+
+def speech(seconds: float = 0.6, lead: float = 0.2) -> AudioClip:
+    """A loud burst after a little silence: 'speech' to the fake recognizer."""
+    return AudioClip(np.concatenate([np.zeros(int(RATE * lead), np.int16), tone(seconds)]), RATE)
+
+
+def faint_noise(seconds: float) -> AudioClip:
+    rng = np.random.default_rng(1)
+    return AudioClip((rng.normal(0, 40, int(RATE * seconds))).astype(np.int16), RATE)
+
+
+def call_with(
+    menu: Menu,
+    recordings: list[Recording],
+    transcripts: list[tuple[str, float]],
+    recognizer: FakeRecognizer | None = None,
+) -> tuple[list[tuple[float, CallEvent]], FakeRecognizer, Session]:
+    clock = VirtualClock()
+    fake = recognizer or FakeRecognizer(transcripts)
+    caller = RecordedCaller(recordings, UtteranceTracker(fake), clock)
+    events: list[tuple[float, CallEvent]] = []
+    session = Session(
+        CallFlow(menu),
+        caller,
+        RecordingPlayer(clock, lambda text: 2.0),
+        clock,
+        [lambda event, moment: events.append((moment, event))],
+    )
+    session.run()
+    return events, fake, session
+
+
+def of(events: list[tuple[float, CallEvent]], kind: EventType) -> list[tuple[float, CallEvent]]:
+    return [(t, e) for t, e in events if e.type is kind]
+
+
+def test_a_spoken_recording_chooses_an_option(wallet: Menu) -> None:
+    events, _, _ = call_with(wallet, [Recording(speech())], [("找回 密码", 0.95)])
+    assert [e.state for _, e in of(events, EventType.STATE)] == ["password_recovery"]
+    ((moment, heard),) = of(events, EventType.UTTERANCE)
+    assert heard.text == "找回 密码" and heard.decision == "accept"
+    # greeting + menu = 4 s, think 0.5 s, 0.2 s lead + 0.6 s speech, then 0.5 s of silence
+    assert moment == pytest.approx(4.0 + 0.5 + 0.8 + 0.5, abs=0.021)
+
+
+def test_the_grammar_follows_the_state(wallet: Menu) -> None:
+    _, fake, _ = call_with(wallet, [Recording(speech())], [("找回 密码", 0.95)])
+    main, procedure = fake.grammars[0], fake.grammars[-1]
+    assert main is not None and "电子发票" in main and "下一步" not in main
+    assert procedure is not None and "下一步" in procedure and "电子发票" not in procedure
+
+
+def test_recordings_run_out_then_the_caller_hangs_up(wallet: Menu) -> None:
+    events, _, _ = call_with(wallet, [Recording(speech())], [("账户问题", 0.95)])
+    ((_, end),) = of(events, EventType.CALL_END)
+    assert end.outcome is Outcome.ABANDONED and end.state == "account"
+
+
+def test_speech_during_a_prompt_barges_in(wallet: Menu) -> None:
+    events, _, _ = call_with(wallet, [Recording(speech(), barge_in=True)], [("转人工", 0.95)])
+    ((moment, barge),) = of(events, EventType.BARGE_IN)
+    assert barge.reason == "speech" and barge.key is None
+    assert barge.text == wallet.greeting
+    assert 1.2 <= moment <= 1.5  # 1 s into the greeting, 0.2 s lead, then speech is heard
+    assert len(of(events, EventType.PROMPT)) == 2  # the greeting, then the transfer notice
+    assert of(events, EventType.CALL_END)[0][1].outcome is Outcome.TRANSFERRED
+
+
+def test_faint_noise_is_no_input_at_the_timeout(wallet: Menu) -> None:
+    events, _, _ = call_with(wallet, [Recording(faint_noise(3.0))], [("账户问题", 0.95)])
+    assert of(events, EventType.UTTERANCE) == []
+    ((moment, _),) = of(events, EventType.NO_INPUT)[:1]
+    assert moment == pytest.approx(4.0 + 5.0)
+
+
+def test_no_input_timer_runs_even_if_the_recognizer_never_finishes(wallet: Menu) -> None:
+    never_ends = FakeRecognizer([("账户问题", 0.95)], end_silence=1e9)
+    events, _, _ = call_with(
+        wallet, [Recording(AudioClip(tone(30.0), RATE))], [], recognizer=never_ends
+    )
+    ((moment, heard),) = of(events, EventType.UTTERANCE)
+    assert moment == pytest.approx(4.0 + 5.0)  # taken at the no-input deadline
+    assert heard.text == "账户问题"
+
+
+def test_unsure_speech_is_confirmed_by_the_next_recording(wallet: Menu) -> None:
+    events, _, _ = call_with(
+        wallet, [Recording(speech()), Recording(speech())], [("退款", 0.5), ("是", 0.9)]
+    )
+    decisions = [e.decision for _, e in of(events, EventType.UTTERANCE)]
+    assert decisions == ["confirm", "accept"]
+    assert next(e.state for _, e in of(events, EventType.STATE)) == "refund"
