@@ -267,7 +267,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     from ivr.audio import read_wav
     from ivr.engine import Call, Phase
     from ivr.matching import decide, match
-    from ivr.stt import VoskRecognizer, recognize_clip
+    from ivr.stt import SpeechError, VoskRecognizer, recognize_clip
 
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
@@ -283,9 +283,11 @@ def _transcribe(args: argparse.Namespace) -> int:
         err.print(f"ivr transcribe: {error}", markup=False)
         return 1
     call = Call(state=args.state, phase=Phase.LISTENING) if args.state else None
-    report = recognizer.set_grammar(list(flow.grammar(call)) if call else None)
-    for phrase, missing in report.missing.items():
-        err.print(f"not in the model, left out: {phrase} ({' '.join(missing)})", markup=False)
+    try:
+        recognizer.set_grammar(list(flow.grammar(call)) if call else None)
+    except SpeechError as error:
+        err.print(f"ivr transcribe: {error}", markup=False)
+        return 1
     out = Console(highlight=False)
     for moment, heard in recognize_clip(recognizer, clip):
         words = " ".join(f"{w.text}({w.confidence:.2f})" for w in heard.words) or "(nothing)"

@@ -24,10 +24,18 @@ class UtteranceTracker:
         self._in_speech = False
 
     def expect(self, phrases: tuple[str, ...]) -> None:
-        """Switch to the grammar of the new state; what was half heard is dropped."""
-        report = self.recognizer.set_grammar(list(phrases) if phrases else None)
-        for phrase, missing in report.missing.items():
-            log.warning("phrase %r cannot be recognized: %s not in the model", phrase, missing)
+        """Switch to the grammar of the new state; what was half heard is dropped.
+
+        Phrases the model cannot say are logged by the recognizer. If none is left, the
+        state is heard with the open vocabulary: poorer, but the caller can still speak.
+        """
+        from ivr.stt import GrammarError
+
+        try:
+            self.recognizer.set_grammar(list(phrases) if phrases else None)
+        except GrammarError as error:
+            log.warning("%s; listening with the open vocabulary here", error)
+            self.recognizer.set_grammar(None)
         self._in_speech = False
 
     def feed(self, pcm16: bytes) -> SpeechStarted | Utterance | None:

