@@ -68,7 +68,7 @@ class KeyboardCaller:
             if char in TELEPHONE_KEYS:
                 self._keys.put(KeyPress(char))
 
-    def expect(self, phrases: tuple[str, ...]) -> None:
+    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
         """Keys need no grammar."""
 
     def next_input(self, until: float, listening: bool) -> CallerAction | None:

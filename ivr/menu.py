@@ -68,6 +68,8 @@ class Settings:
     max_no_input: int = 3
     max_no_match: int = 3
     on_max_failures: FailureAction = field(default_factory=FailureAction)
+    end_of_speech: float | None = None
+    """Seconds of silence after speech that end an utterance; None: the model's rules."""
 
 
 @dataclass(frozen=True)

@@ -103,9 +103,9 @@ class MicrophoneCaller:
             if heard is not None:
                 self._inputs.put(heard)
 
-    def expect(self, phrases: tuple[str, ...]) -> None:
+    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
         with self._lock:
-            self.tracker.expect(phrases)
+            self.tracker.expect(phrases, end_of_speech)
 
     def next_input(self, until: float, listening: bool) -> CallerAction | None:
         self._muted = self.half_duplex and not listening

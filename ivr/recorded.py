@@ -63,8 +63,8 @@ class RecordedCaller:
         self._position = 0
         self._chunk = int(RATE * CHUNK_SECONDS)
 
-    def expect(self, phrases: tuple[str, ...]) -> None:
-        self.tracker.expect(phrases)
+    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
+        self.tracker.expect(phrases, end_of_speech)
 
     def next_input(
         self, until: float, listening: bool

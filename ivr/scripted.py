@@ -66,7 +66,7 @@ class ScriptedCaller:
         self.think_time = think_time
         self.barge_in_delay = barge_in_delay
 
-    def expect(self, phrases: tuple[str, ...]) -> None:
+    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
         """Keys need no grammar."""
 
     def next_input(self, until: float, listening: bool) -> KeyPress | HangUp | None:

@@ -49,8 +49,8 @@ class Caller(Protocol):
         """
         ...
 
-    def expect(self, phrases: tuple[str, ...]) -> None:
-        """The phrases valid from now on: a recognizer switches its grammar to them."""
+    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
+        """The phrases valid from now on, and the silence that ends an utterance here."""
         ...
 
 
@@ -75,13 +75,15 @@ class Session:
         self._speaking_until = 0.0
         self._listening_since = 0.0
         self._grammar: tuple[str, ...] = ()
+        self._end_of_speech: float | None = None
 
     def run(self) -> Call:
         """Play the call to its end and return it (its outcome is set)."""
         call, events = self.flow.start()
         self._queue.extend(events)
         self._grammar = self.flow.grammar(call)
-        self.caller.expect(self._grammar)
+        self._end_of_speech = self.flow.node(call).settings.end_of_speech
+        self.caller.expect(self._grammar, self._end_of_speech)
         try:
             while self._step(call):
                 pass
@@ -132,9 +134,13 @@ class Session:
             self._report(CallEvent(EventType.KEY, call.state, key=received.key))
         self._queue.extend(self.flow.handle(call, received))
         self._listening_since = self.clock.now()
-        if not call.ended and (grammar := self.flow.grammar(call)) != self._grammar:
-            self._grammar = grammar
-            self.caller.expect(grammar)
+        if call.ended:
+            return
+        grammar = self.flow.grammar(call)
+        end_of_speech = self.flow.node(call).settings.end_of_speech
+        if (grammar, end_of_speech) != (self._grammar, self._end_of_speech):
+            self._grammar, self._end_of_speech = grammar, end_of_speech
+            self.caller.expect(grammar, end_of_speech)
 
     def _start_prompt(self, event: CallEvent) -> None:
         self._report(event)

@@ -46,7 +46,7 @@ class TypedCaller:
                 return
         self._inputs.put(HangUp())
 
-    def expect(self, phrases: tuple[str, ...]) -> None:
+    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
         """Typed text needs no grammar: it is matched against the phrases directly."""
 
     def next_input(self, until: float, listening: bool) -> KeyPress | Utterance | HangUp | None:

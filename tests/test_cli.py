@@ -176,3 +176,24 @@ def test_live_no_input_timer_runs_in_real_time(tmp_path: Path) -> None:
     prompt_end = float(str(records[1]["t"])) + 3 * 0.33
     no_input = next(r for r in records if r["type"] == "no-input")
     assert abs(float(str(no_input["t"])) - (prompt_end + 0.5)) < 0.3
+
+
+def test_typed_speech_goes_through_the_same_matching(tmp_path: Path) -> None:
+    log = tmp_path / "typed.jsonl"
+    term = Terminal("--typed", "--text", "--menu", str(WALLET), "--log", str(log))
+    term.expect("打字说话")
+    term.expect("欢迎致电")
+    term.press("我想找回密码\r")
+    term.expect("第一步")
+    term.press("下一步\r")
+    term.expect("第二步")
+    term.press("0\r")  # a key typed on its own line is a key
+    term.expect("transferred")
+    assert term.close() == 0
+    records = read_log(log)
+    utterances = [r for r in records if r["type"] == "utterance"]
+    assert [(u["text"], u["decision"]) for u in utterances] == [
+        ("我想找回密码", "accept"),
+        ("下一步", "accept"),
+    ]
+    assert [r["key"] for r in records if r["type"] == "key"] == ["0"]

