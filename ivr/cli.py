@@ -18,13 +18,15 @@ from ivr.clock import RealClock, VirtualClock
 from ivr.engine import CallFlow
 from ivr.menu import Menu, load
 from ivr.models import OFFICIAL
-from ivr.player import PromptPlayer, SilentPlayer
+from ivr.player import PromptPlayer, RenderingPlayer, SilentPlayer
 from ivr.problems import MenuInvalid
 from ivr.scripted import ScriptedCaller, ScriptError
 from ivr.session import Caller, Listener, Session
 
 if TYPE_CHECKING:
+    from ivr.artifacts import CallAudio
     from ivr.stt import VoskModel
+    from ivr.tts import PromptCache
     from ivr.utterances import UtteranceTracker
 
 MENU_ENV = "IVR_MENU"
@@ -81,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--device", help="sound output device name or number (default: system)")
     call.add_argument("--mic-device", help="microphone device name or number (default: system)")
     call.add_argument("--log", type=Path, metavar="FILE", help="write the call log (JSON Lines)")
+    call.add_argument(
+        "--out", type=Path, metavar="DIR", help="write call.jsonl, transcript.txt and call.wav"
+    )
     call.add_argument("--quiet", action="store_true", help="print nothing but errors")
     call.set_defaults(run=_call)
 
@@ -126,16 +131,21 @@ def _call(args: argparse.Namespace) -> int:
             stack.callback(call_log.close)
             listeners.append(call_log)
         try:
+            call_audio = _artifacts(args.out, menu, listeners, stack) if args.out else None
             if args.keys is not None or args.audio is not None:
                 virtual = VirtualClock()
-                caller = _virtual_caller(args, menu, virtual)
+                caller = _virtual_caller(args, menu, virtual, call_audio)
                 view.banner(
                     "脚本模式（虚拟时钟）" if args.keys is not None else "录音模式（虚拟时钟）"
                 )
-                session = Session(flow, caller, SilentPlayer(), virtual, listeners)
+                player: PromptPlayer = (
+                    SilentPlayer() if call_audio is None else RenderingPlayer(_prompt_cache(menu))
+                )
+                session = Session(flow, caller, player, virtual, listeners)
             else:
                 real = RealClock()
-                player = SilentPlayer() if args.text else _speaking_player(menu, args.device, stack)
+                speaking = not args.text
+                player = _speaking_player(menu, args.device, stack) if speaking else SilentPlayer()
                 caller, mode = _live_caller(args, menu, real, stack)
                 view.banner(
                     mode + ("，仅文字" if isinstance(player, SilentPlayer) else "，语音播报")
@@ -150,16 +160,43 @@ def _call(args: argparse.Namespace) -> int:
             err.print(f"ivr call: {error}", markup=False)
             return 1
         session.run()
+        if call_audio is not None:
+            call_audio.write(args.out / "call.wav")
     return 0
 
 
-def _virtual_caller(args: argparse.Namespace, menu: Menu, clock: VirtualClock) -> Caller:
+def _prompt_cache(menu: Menu) -> PromptCache:
+    from ivr.tts import PromptCache, Pyttsx3Synthesizer
+
+    return PromptCache(Pyttsx3Synthesizer(voice=menu.voice.id, rate=menu.voice.rate))
+
+
+def _artifacts(folder: Path, menu: Menu, listeners: list[Listener], stack: ExitStack) -> CallAudio:
+    """Listen with the call log, the transcript and the call audio, all into ``folder``."""
+    from ivr.artifacts import CallAudio, Transcript
+
+    call_log = CallLog(folder / "call.jsonl")
+    transcript = Transcript(folder / "transcript.txt")
+    stack.callback(call_log.close)
+    stack.callback(transcript.close)
+    rendering = RenderingPlayer(_prompt_cache(menu))
+    call_audio = CallAudio(rendering.clip)
+    listeners += [call_log, transcript, call_audio]
+    return call_audio
+
+
+def _virtual_caller(
+    args: argparse.Namespace, menu: Menu, clock: VirtualClock, call_audio: CallAudio | None
+) -> Caller:
     if args.keys is not None:
         return ScriptedCaller(args.keys, clock)
     from ivr.recorded import RecordedCaller, load_recordings
 
     recordings = load_recordings(args.audio)
-    return RecordedCaller(recordings, _tracker(menu, args.model), clock)
+    caller = RecordedCaller(recordings, _tracker(menu, args.model), clock)
+    if call_audio is not None:
+        caller.audio_sink = call_audio.caller_audio
+    return caller
 
 
 def _live_caller(

