@@ -46,5 +46,9 @@ class HangUp:
 
 
 CallInput = KeyPress | Utterance | NoInput | PromptsFinished | HangUp
+"""What the engine handles."""
+
+CallerAction = KeyPress | Utterance | HangUp | SpeechStarted
+"""What a caller does: the engine's inputs from the caller, plus the start of speech."""
 
 TELEPHONE_KEYS = frozenset("0123456789*#")

@@ -17,9 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from ivr.clock import Clock
-from ivr.inputs import TELEPHONE_KEYS, HangUp, KeyPress, SpeechStarted, Utterance
-
-CallerAction = KeyPress | Utterance | HangUp | SpeechStarted
+from ivr.inputs import TELEPHONE_KEYS, CallerAction, HangUp, KeyPress
 
 HANG_UP_KEYS = frozenset("qQ\x04")  # q, or Ctrl-D
 

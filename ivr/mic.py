@@ -17,7 +17,8 @@ from typing import Any
 
 from ivr.audio import AudioDeviceUnavailable, import_sounddevice
 from ivr.clock import Clock
-from ivr.keypad import CallerAction, KeyboardCaller
+from ivr.inputs import CallerAction
+from ivr.keypad import KeyboardCaller
 from ivr.utterances import UtteranceTracker
 
 log = logging.getLogger(__name__)

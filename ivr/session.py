@@ -19,13 +19,13 @@ from ivr.clock import Clock
 from ivr.engine import Call, CallFlow, Phase
 from ivr.events import CallEvent, EventType, Outcome
 from ivr.inputs import (
+    CallerAction,
     CallInput,
     HangUp,
     KeyPress,
     NoInput,
     PromptsFinished,
     SpeechStarted,
-    Utterance,
 )
 from ivr.player import PromptPlayer
 
@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[CallEvent, float], None]
 """Receives every event with its call time: the console view and the call log."""
-
-
-CallerAction = KeyPress | Utterance | HangUp | SpeechStarted
 
 
 class Caller(Protocol):
