@@ -19,7 +19,10 @@ from ivr.audio import AudioClip, to_rate
 from ivr.events import CallEvent, EventType
 
 RATE = 16000
-KEY_TONE_SECONDS = 0.08
+KEY_TONE_MS = 60
+KEY_GAP = 0.05
+"""Keys pressed faster than a tone and a gap are spread out, so each can still be heard
+(ITU-T Q.24 receivers need 40 ms of tone and 40 ms of pause)."""
 
 
 class Transcript:
@@ -73,16 +76,17 @@ class CallAudio:
     """Collects both sides of a call and writes them as one stereo WAV."""
 
     def __init__(
-        self, prompt_audio: Callable[[str], AudioClip], keys_as_tones: bool = True
+        self, prompt_audio: Callable[[str], AudioClip] | None, keys_as_tones: bool = True
     ) -> None:
         self.prompt_audio = prompt_audio
         self.keys_as_tones = keys_as_tones
+        self._keys_free_at = 0.0
         """False when the caller's audio already holds its keys (a whole-call recording)."""
         self._caller: list[tuple[float, npt.NDArray[np.int16]]] = []
         self._hotline: list[tuple[float, npt.NDArray[np.int16]]] = []
 
     def __call__(self, event: CallEvent, moment: float) -> None:
-        if event.type is EventType.PROMPT and event.text:
+        if event.type is EventType.PROMPT and event.text and self.prompt_audio is not None:
             clip = to_rate(self.prompt_audio(event.text), RATE)
             self._hotline.append((moment, clip.samples))
         elif event.type is EventType.BARGE_IN and self._hotline:
@@ -91,12 +95,26 @@ class CallAudio:
         elif event.type is EventType.KEY and event.key and self.keys_as_tones:
             from ivr.dtmf import generate
 
-            tone = to_rate(generate(event.key, rate=8000, tone_ms=80, gap_ms=0), RATE)
-            self._caller.append((moment, tone.samples))
+            tone = to_rate(generate(event.key, rate=8000, tone_ms=KEY_TONE_MS, gap_ms=0), RATE)
+            start = max(moment, self._keys_free_at)
+            self._caller.append((start, tone.samples))
+            self._keys_free_at = start + tone.duration + KEY_GAP
 
     def caller_audio(self, start: float, samples: npt.NDArray[np.int16]) -> None:
         """Audio the caller sent, starting at call time ``start`` (16 kHz mono)."""
         self._caller.append((start, samples))
+
+    def write_caller(self, path: Path, until: float = 0.0) -> None:
+        """The caller's side alone, as a mono WAV: a whole-call recording to replay.
+
+        It lasts at least ``until`` (the end of the call), so a replay hangs up when the
+        caller did.
+        """
+        from ivr.audio import write_wav
+
+        track = _mix(self._caller)
+        padding = max(int(until * RATE) - len(track), 0)
+        write_wav(path, AudioClip(np.concatenate([track, np.zeros(padding, np.int16)]), RATE))
 
     def write(self, path: Path) -> None:
         left = _mix(self._caller)

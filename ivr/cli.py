@@ -6,8 +6,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from ivr.session import Caller, Listener, Session
 
 if TYPE_CHECKING:
     from ivr.artifacts import CallAudio
+    from ivr.audio import AudioClip
     from ivr.stt import VoskModel
     from ivr.tts import PromptCache
     from ivr.utterances import UtteranceTracker
@@ -86,8 +88,38 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument(
         "--out", type=Path, metavar="DIR", help="write call.jsonl, transcript.txt and call.wav"
     )
+    call.add_argument(
+        "--record",
+        type=Path,
+        metavar="DIR",
+        help="keep a live call (keys, microphone) as a scenario that replays it",
+    )
     call.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _line_options(call)
     call.set_defaults(run=_call)
+
+    replay = commands.add_parser(
+        "run-recording", help="replay a recording of the caller's side of a whole call"
+    )
+    replay.add_argument("wav", type=Path, metavar="CALL.wav")
+    replay.add_argument("--menu", type=Path, default=None)
+    replay.add_argument("--model", metavar="M", help="speech model (without one: keys only)")
+    replay.add_argument("--log", type=Path, metavar="FILE")
+    replay.add_argument("--out", type=Path, metavar="DIR")
+    replay.add_argument("--quiet", action="store_true")
+    _line_options(replay)
+    replay.set_defaults(run=_run_recording)
+
+    test = commands.add_parser("test", help="run call scenarios (*.call.yaml) and check them")
+    test.add_argument("paths", nargs="*", type=Path, default=[Path("tests/calls")], metavar="PATH")
+    test.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    test.add_argument("--coverage", type=Path, metavar="FILE", help="menu coverage: .md or .mmd")
+    test.set_defaults(run=_test)
+
+    dtmf = commands.add_parser("dtmf", help="the DTMF keys in a WAV, with their times")
+    dtmf.add_argument("wav", type=Path, metavar="FILE.wav")
+    _line_options(dtmf)
+    dtmf.set_defaults(run=_dtmf)
 
     check = commands.add_parser("check", help="validate menu files")
     check.add_argument("menus", nargs="*", type=Path, metavar="MENU")
@@ -117,7 +149,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _line_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--line",
+        choices=("ulaw", "alaw", "pcm"),
+        help="hear the caller's audio through a phone line: 8 kHz, 300-3400 Hz, G.711 codec",
+    )
+    parser.add_argument("--snr", type=float, metavar="DB", help="line noise, dB below speech")
+
+
+def _on_the_line(args: argparse.Namespace, clip: AudioClip) -> AudioClip:
+    """The caller's audio as the line delivers it, when --line or --snr asks for one."""
+    if args.line is None and args.snr is None:
+        return clip
+    from ivr.line import degrade
+
+    codec = None if args.line in (None, "pcm") else args.line
+    return degrade(clip, codec=codec, snr_db=args.snr)
+
+
 def _call(args: argparse.Namespace) -> int:
+    if args.record is not None and (args.keys or args.audio or args.typed):
+        err.print("ivr call: --record keeps live calls (keypad or --mic)", markup=False)
+        return 2
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
     out = Console(highlight=False, quiet=args.quiet)
@@ -132,6 +186,7 @@ def _call(args: argparse.Namespace) -> int:
             listeners.append(call_log)
         try:
             call_audio = _artifacts(args.out, menu, listeners, stack) if args.out else None
+            recording: Callable[[], None] | None = None
             if args.keys is not None or args.audio is not None:
                 virtual = VirtualClock()
                 caller = _virtual_caller(args, menu, virtual, call_audio)
@@ -147,6 +202,11 @@ def _call(args: argparse.Namespace) -> int:
                 speaking = not args.text
                 player = _speaking_player(menu, args.device, stack) if speaking else SilentPlayer()
                 caller, mode = _live_caller(args, menu, real, stack)
+                recording = (
+                    _record(args.record, menu, caller, player, listeners, stack)
+                    if args.record is not None
+                    else None
+                )
                 view.banner(
                     mode + ("，仅文字" if isinstance(player, SilentPlayer) else "，语音播报")
                 )
@@ -162,6 +222,110 @@ def _call(args: argparse.Namespace) -> int:
         session.run()
         if call_audio is not None:
             call_audio.write(args.out / "call.wav")
+        if recording is not None:
+            recording()
+    return 0
+
+
+def _record(
+    folder: Path,
+    menu: Menu,
+    caller: Caller,
+    player: PromptPlayer,
+    listeners: list[Listener],
+    stack: ExitStack,
+) -> Callable[[], None]:
+    """Listen for record mode; returns what writes the folder once the call is over."""
+    from ivr.artifacts import CallAudio
+    from ivr.record import RECORDING, PathRecorder, write_scenario
+
+    folder.mkdir(parents=True, exist_ok=True)
+    call_log = CallLog(folder / "call.jsonl")
+    stack.callback(call_log.close)
+    caller_side = CallAudio(None, keys_as_tones=True)
+    path = PathRecorder()
+    listeners += [call_log, caller_side, path]
+    if hasattr(caller, "audio_sink"):
+        caller.audio_sink = caller_side.caller_audio
+
+    def write() -> None:
+        caller_side.write_caller(folder / RECORDING, until=path.duration)
+        spoken = not isinstance(player, SilentPlayer)
+        speech = hasattr(caller, "audio_sink")  # a microphone call: recognize its speech
+        scenario = write_scenario(folder, menu.path, path, spoken, speech)
+        Console(highlight=False).print(f"recorded: {scenario}", markup=False)
+
+    return write
+
+
+def _run_recording(args: argparse.Namespace) -> int:
+    """A whole recorded call, on a virtual clock driven by the recording."""
+    import time
+
+    from ivr.audio import read_wav
+    from ivr.console import ConsoleView
+    from ivr.linecall import LineCaller
+
+    menu = load(args.menu or default_menu())
+    flow = CallFlow(menu)
+    out = Console(highlight=False, quiet=args.quiet)
+    with ExitStack() as stack:
+        view = ConsoleView(menu, out, keypad=False)
+        listeners: list[Listener] = [view]
+        if args.log:
+            call_log = CallLog(args.log)
+            stack.callback(call_log.close)
+            listeners.append(call_log)
+        try:
+            clip = _on_the_line(args, read_wav(args.wav))
+            tracker = _tracker(menu, args.model) if args.model else None
+            call_audio = _artifacts(args.out, menu, listeners, stack) if args.out else None
+        except Exception as error:
+            if not isinstance(error, _user_errors()):
+                raise
+            err.print(f"ivr run-recording: {error}", markup=False)
+            return 1
+        clock = VirtualClock()
+        caller = LineCaller(clip, clock, tracker)
+        player: PromptPlayer = SilentPlayer()
+        if call_audio is not None:
+            call_audio.keys_as_tones = False  # the recording holds its own tones
+            caller.audio_sink = call_audio.caller_audio
+            player = RenderingPlayer(_prompt_cache(menu))
+        view.banner("整通录音回放（虚拟时钟）")
+        began = time.perf_counter()
+        Session(flow, caller, player, clock, listeners).run()
+        spent = time.perf_counter() - began
+        if call_audio is not None:
+            call_audio.write(args.out / "call.wav")
+    out.print(
+        f"{clip.duration:.1f} s of recording in {spent:.2f} s "
+        f"({clip.duration / max(spent, 1e-9):.0f}× real time)",
+        markup=False,
+    )
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    from ivr.scenario import run_cli
+
+    return run_cli(
+        args.paths, junit=args.junit, coverage=args.coverage, out=Console(highlight=False), err=err
+    )
+
+
+def _dtmf(args: argparse.Namespace) -> int:
+    from ivr.audio import AudioFileError, read_wav
+    from ivr.dtmf import detect
+
+    try:
+        clip = _on_the_line(args, read_wav(args.wav))
+    except AudioFileError as error:
+        err.print(f"ivr dtmf: {error}", markup=False)
+        return 1
+    out = Console(highlight=False)
+    for digit in detect(clip):
+        out.print(f"{digit.start:8.3f}s  {digit.digit}", markup=False)
     return 0
 
 
@@ -190,9 +354,13 @@ def _virtual_caller(
 ) -> Caller:
     if args.keys is not None:
         return ScriptedCaller(args.keys, clock)
+    from ivr.audio import to_rate
     from ivr.recorded import RecordedCaller, load_recordings
 
-    recordings = load_recordings(args.audio)
+    recordings = [
+        replace(r, clip=to_rate(_on_the_line(args, r.clip), 16000))
+        for r in load_recordings(args.audio)
+    ]
     caller = RecordedCaller(recordings, _tracker(menu, args.model), clock)
     if call_audio is not None:
         caller.audio_sink = call_audio.caller_audio

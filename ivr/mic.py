@@ -12,8 +12,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from ivr.audio import AudioDeviceUnavailable, import_sounddevice
 from ivr.clock import Clock
@@ -50,6 +54,8 @@ class MicrophoneCaller:
         self._muted = False
         self._running = False
         self._stream: Any = None
+        self.audio_sink: Callable[[float, npt.NDArray[np.int16]], None] | None = None
+        """Receives everything the microphone hears, with its call time (record mode)."""
 
     def __enter__(self) -> MicrophoneCaller:
         sd = import_sounddevice(_HINT)
@@ -97,6 +103,9 @@ class MicrophoneCaller:
                 block = self._audio.get(timeout=0.1)
             except queue.Empty:
                 continue
+            if self.audio_sink is not None:
+                samples = np.frombuffer(block, dtype=np.int16)
+                self.audio_sink(self.clock.now() - len(samples) / RATE, samples)
             with self._lock:
                 if self._muted:
                     continue

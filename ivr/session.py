@@ -72,6 +72,8 @@ class Session:
         self._speaking_until = 0.0
         self._listening_since = 0.0
         self._grammar: tuple[str, ...] = ()
+        self._words_coming = False
+        """Speech stopped an answer: its words, not the answer's end, decide what follows."""
         self._end_of_speech: float | None = None
 
     def run(self) -> Call:
@@ -111,15 +113,18 @@ class Session:
             self._barge_in(received)
             if isinstance(received, SpeechStarted):
                 self._listening_since = self.clock.now()
+                self._words_coming = True
                 return True  # the words follow; the prompt is stopped already
-        elif call.phase is Phase.PLAYING:
+        elif call.phase is Phase.PLAYING and not self._words_coming:
             self._handle(call, PromptsFinished())
             return True
         else:
             deadline = self._listening_since + self.flow.node(call).settings.no_input_timeout
             received = self.caller.next_input(deadline, listening=True)
             if received is None:
-                self._handle(call, NoInput())
+                self._words_coming = False
+                # Nothing said after all: a question times out, an answer was just cut short.
+                self._handle(call, PromptsFinished() if call.phase is Phase.PLAYING else NoInput())
                 return True
             if isinstance(received, SpeechStarted):
                 return True  # the no-input timer runs on until words are recognized
@@ -127,6 +132,7 @@ class Session:
         return True
 
     def _handle(self, call: Call, received: CallInput) -> None:
+        self._words_coming = False
         if isinstance(received, KeyPress):
             self._report(CallEvent(EventType.KEY, call.state, key=received.key))
         self._queue.extend(self.flow.handle(call, received))

@@ -134,3 +134,18 @@ def test_a_states_end_of_speech_ends_the_utterance_before_the_models_rules(
     # greeting + menu = 4 s, think 0.5 s, 0.2 s lead + 0.6 s speech, then 0.3 s of silence
     assert moment == pytest.approx(4.0 + 0.5 + 0.8 + 0.3, abs=0.021)
     assert heard.text == "账户"
+
+
+def test_speech_during_an_answer_is_judged_in_the_answer_like_a_key(wallet: Menu) -> None:
+    events, _, _ = call_with(
+        wallet,
+        [Recording(speech()), Recording(speech()), Recording(speech(), barge_in=True)],
+        [("账户问题", 0.95), ("注册", 0.95), ("重听", 0.95)],
+    )
+    answer = wallet.nodes["registration"].answer
+    assert [e.state for _, e in of(events, EventType.STATE)][:2] == ["account", "registration"]
+    ((_, barge),) = of(events, EventType.BARGE_IN)
+    assert barge.text == answer
+    said = [e.text for _, e in of(events, EventType.PROMPT)]
+    assert said[-2:] == [answer, wallet.nodes["account"].prompt]  # repeated, then back up
+    assert said.count(answer) == 2

@@ -1,0 +1,96 @@
+"""A whole recording of the caller's side, heard as a phone line would: ``ivr run-recording``.
+
+The recording is the caller's half of a call from the moment it is answered: speech, DTMF
+tones and pauses. Call time is recording time. Keys come from the in-band DTMF detector,
+speech from the recognizer, and the hotline's timers run on the same clock, so a recording
+replays a call exactly, faster than real time.
+
+The recognizer hears the audio a little late (`RECOGNIZER_DELAY`) with the DTMF tones cut
+out: a tone is only known to be a tone once the detector has confirmed it, and a tone fed to
+a closed-grammar recognizer comes back as words.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+from ivr.audio import AudioClip, to_rate
+from ivr.clock import VirtualClock
+from ivr.dtmf import DtmfDetector
+from ivr.inputs import CallerAction, HangUp, KeyPress
+from ivr.utterances import UtteranceTracker
+
+RATE = 16000
+CHUNK = RATE // 50  # 20 ms
+RECOGNIZER_DELAY = 0.3
+"""Seconds the recognizer lags the line, so confirmed tones can be cut out of its audio."""
+
+
+class LineCaller:
+    def __init__(
+        self,
+        clip: AudioClip,
+        clock: VirtualClock,
+        tracker: UtteranceTracker | None = None,
+    ) -> None:
+        self.samples: npt.NDArray[np.int16] = to_rate(clip, RATE).samples
+        self.clock = clock
+        self.tracker = tracker
+        self.detector = DtmfDetector(rate=RATE)
+        self.audio_sink: Callable[[float, npt.NDArray[np.int16]], None] | None = None
+        self._position = 0
+        self._found: deque[CallerAction] = deque()
+        self._tones: list[tuple[float, float]] = []
+        self._delayed: deque[tuple[float, npt.NDArray[np.int16]]] = deque()
+
+    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
+        if self.tracker is not None:
+            self.tracker.expect(phrases, end_of_speech)
+
+    def next_input(self, until: float, listening: bool) -> CallerAction | None:
+        while not self._found:
+            if self._position >= len(self.samples):
+                self._flush_recognizer()
+                return self._found.popleft() if self._found else HangUp()
+            start = self._position / RATE
+            if start + CHUNK / RATE > until + 1e-9:
+                self.clock.sleep_until(until)
+                return None
+            self._hear(self.samples[self._position : self._position + CHUNK], start)
+        return self._found.popleft()
+
+    def _hear(self, chunk: npt.NDArray[np.int16], start: float) -> None:
+        self._position += len(chunk)
+        self.clock.sleep_until(self._position / RATE)
+        if self.audio_sink is not None:
+            self.audio_sink(start, chunk)
+        for digit in self.detector.feed(chunk):
+            self._tones.append((digit.start, float("inf")))  # until the key is released
+            self._found.append(KeyPress(digit.digit))
+        if self.detector.active is None and self._tones and self._tones[-1][1] == float("inf"):
+            self._tones[-1] = (self._tones[-1][0], self._position / RATE)
+        self._delayed.append((start, chunk))
+        while self._delayed and self._delayed[0][0] <= start - RECOGNIZER_DELAY:
+            self._recognize(*self._delayed.popleft())
+
+    def _recognize(self, start: float, chunk: npt.NDArray[np.int16]) -> None:
+        if self.tracker is None:
+            return
+        end = start + len(chunk) / RATE
+        if any(tone_start < end and start < tone_end for tone_start, tone_end in self._tones):
+            chunk = np.zeros_like(chunk)
+        heard = self.tracker.feed(chunk.tobytes())
+        if heard is not None:
+            self._found.append(heard)
+
+    def _flush_recognizer(self) -> None:
+        while self._delayed:
+            self._recognize(*self._delayed.popleft())
+        if self.tracker is not None and self.tracker.in_speech:
+            said = self.tracker.finish()
+            if said is not None:
+                self._found.append(said)
