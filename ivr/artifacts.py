@@ -87,11 +87,11 @@ class CallAudio:
 
     def __call__(self, event: CallEvent, moment: float) -> None:
         if event.type is EventType.PROMPT and event.text and self.prompt_audio is not None:
+            self._cut_hotline(moment)  # a prompt timed by an estimate may run longer
             clip = to_rate(self.prompt_audio(event.text), RATE)
             self._hotline.append((moment, clip.samples))
-        elif event.type is EventType.BARGE_IN and self._hotline:
-            start, samples = self._hotline[-1]
-            self._hotline[-1] = (start, samples[: max(int((moment - start) * RATE), 0)])
+        elif event.type is EventType.BARGE_IN:
+            self._cut_hotline(moment)
         elif event.type is EventType.KEY and event.key and self.keys_as_tones:
             from ivr.dtmf import generate
 
@@ -103,6 +103,12 @@ class CallAudio:
     def caller_audio(self, start: float, samples: npt.NDArray[np.int16]) -> None:
         """Audio the caller sent, starting at call time ``start`` (16 kHz mono)."""
         self._caller.append((start, samples))
+
+    def _cut_hotline(self, moment: float) -> None:
+        """The hotline's last prompt stops at ``moment`` if it was still being said."""
+        if self._hotline:
+            start, samples = self._hotline[-1]
+            self._hotline[-1] = (start, samples[: max(int((moment - start) * RATE), 0)])
 
     def write_caller(self, path: Path, until: float = 0.0) -> None:
         """The caller's side alone, as a mono WAV: a whole-call recording to replay.

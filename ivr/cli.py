@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("paths", nargs="*", type=Path, default=[Path("tests/calls")], metavar="PATH")
     test.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     test.add_argument("--coverage", type=Path, metavar="FILE", help="menu coverage: .md or .mmd")
+    test.add_argument(
+        "--out", type=Path, metavar="DIR", help="each call's log, transcript and stereo WAV"
+    )
+    _line_options(test)
     test.set_defaults(run=_test)
 
     dtmf = commands.add_parser("dtmf", help="the DTMF keys in a WAV, with their times")
@@ -309,8 +313,17 @@ def _run_recording(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from ivr.scenario import run_cli
 
+    def line(clip: AudioClip) -> AudioClip:
+        return _on_the_line(args, clip)
+
     return run_cli(
-        args.paths, junit=args.junit, coverage=args.coverage, out=Console(highlight=False), err=err
+        args.paths,
+        junit=args.junit,
+        coverage=args.coverage,
+        out=Console(highlight=False),
+        err=err,
+        line=line if args.line or args.snr is not None else None,
+        artifacts=args.out,
     )
 
 

@@ -47,6 +47,7 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -69,12 +70,16 @@ from ivr.scripted import ScriptedAction, ScriptError, parse_script
 from ivr.session import Session
 from ivr.yamlsource import line_of, load_located
 
+LineModel = Callable[["AudioClip"], "AudioClip"]
+"""What a phone line does to the caller's audio (see ivr.line.degrade)."""
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     from rich.console import Console
     from rich.table import Table
 
+    from ivr.artifacts import CallAudio
     from ivr.audio import AudioClip
     from ivr.coverage import Coverage
     from ivr.stt import VoskModel
@@ -550,6 +555,8 @@ class ScenarioCaller:
         self.events = events
         self.clips = dict(clips or {})
         self.tracker = tracker
+        self.audio_sink: Callable[[float, npt.NDArray[np.int16]], None] | None = None
+        """Receives the caller's speech with its call time (for the call's WAV)."""
         self.starts: list[tuple[int, float]] = []
         self._index = 0
         self._started = False
@@ -667,6 +674,8 @@ class ScenarioCaller:
                 return self.tracker.finish(), True  # the no-input timer ran out mid-speech
             chunk = self._audio[self._position : self._position + size]
             self._position += size
+            if self.audio_sink is not None:
+                self.audio_sink(self.clock.now(), chunk)
             self.clock.sleep_until(self.clock.now() + len(chunk) / RATE)
             heard = self.tracker.feed(chunk.tobytes())
             if isinstance(heard, Utterance):
@@ -694,6 +703,8 @@ def run_scenario(
     *,
     speech_cache: Path | None = None,
     raise_errors: bool = False,
+    line: LineModel | None = None,
+    artifacts: Path | None = None,
 ) -> ScenarioResult:
     """Play one scenario and check it. Never raises for a bad file: see ``status``.
 
@@ -701,6 +712,8 @@ def run_scenario(
     ``~/.cache/ivr/prompts``; entries are keyed by engine, voice, rate and text).
     ``raise_errors``: let an unexpected exception in the run propagate (with its
     traceback) instead of reporting it as the scenario's error.
+    ``line``: what the phone line does to the caller's audio (ivr.line.degrade).
+    ``artifacts``: a folder for the call's log, transcript and stereo WAV.
     """
     started = time.perf_counter()
     if not isinstance(scenario, Scenario):
@@ -724,7 +737,7 @@ def run_scenario(
         turns=len(scenario.turns),
     )
     try:
-        _play(scenario, result, speech_cache)
+        _play(scenario, result, speech_cache, line, artifacts)
     except _Skip as skip:
         result.status = Status.SKIPPED
         result.reason = str(skip)
@@ -742,49 +755,94 @@ def run_scenarios(
     progress: Callable[[int, int, ScenarioResult], None] | None = None,
     *,
     speech_cache: Path | None = None,
+    line: LineModel | None = None,
+    artifacts: Path | None = None,
 ) -> list[ScenarioResult]:
     """Run scenarios (files, folders searched for ``*.call.yaml``, or loaded ones) in order.
 
-    ``progress(done, total, result)`` is called after each one.
+    ``progress(done, total, result)`` is called after each one. ``artifacts``: a folder
+    with one subfolder per scenario (see run_scenario).
     """
     items: list[str | Path | Scenario] = []
     for entry in paths:
         items += [entry] if isinstance(entry, Scenario) else find_scenarios([entry])
     results = []
     for done, item in enumerate(items, start=1):
-        result = run_scenario(item, speech_cache=speech_cache)
+        folder = None
+        if artifacts is not None:
+            stem = item.path if isinstance(item, Scenario) else Path(item)
+            folder = artifacts / f"{done:03d}-{stem.name.removesuffix(SUFFIX)}"
+        result = run_scenario(item, speech_cache=speech_cache, line=line, artifacts=folder)
         results.append(result)
         if progress is not None:
             progress(done, len(items), result)
     return results
 
 
-def _play(scenario: Scenario, result: ScenarioResult, speech_cache: Path | None) -> None:
-    tracker, clips = _speech(scenario, speech_cache) if scenario.spoken else (None, {})
+def _play(
+    scenario: Scenario,
+    result: ScenarioResult,
+    speech_cache: Path | None,
+    line: LineModel | None,
+    artifacts: Path | None,
+) -> None:
+    tracker, clips = _speech(scenario, speech_cache, line) if scenario.spoken else (None, {})
     clock = VirtualClock()
     events = result.events
 
     def record(event: CallEvent, moment: float) -> None:
         events.append((moment, event))
 
-    if scenario.recording is not None:
-        call = _replay(scenario, clock, tracker, record)
-        starts: list[tuple[int, float]] = []
-    else:
-        caller = ScenarioCaller(scenario, clock, events, clips=clips, tracker=tracker)
-        call = Session(CallFlow(scenario.menu), caller, SilentPlayer(), clock, [record]).run()
-        starts = caller.starts
+    with ExitStack() as stack:
+        listeners: list[Callable[[CallEvent, float], None]] = [record]
+        call_audio = _artifacts(scenario, artifacts, listeners, stack) if artifacts else None
+        if scenario.recording is not None:
+            call = _replay(scenario, clock, tracker, listeners, line, call_audio)
+            starts: list[tuple[int, float]] = []
+        else:
+            caller = ScenarioCaller(scenario, clock, events, clips=clips, tracker=tracker)
+            if call_audio is not None:
+                caller.audio_sink = call_audio.caller_audio
+            flow = CallFlow(scenario.menu)
+            call = Session(flow, caller, SilentPlayer(), clock, listeners).run()
+            starts = caller.starts
+        if call_audio is not None and artifacts is not None:
+            call_audio.write(artifacts / "call.wav")
     result.outcome = call.outcome
     result.duration = events[-1][0] if events else clock.now()
     result.failures = check(scenario, events, starts)
     result.status = Status.FAILED if result.failures else Status.PASSED
 
 
+def _artifacts(
+    scenario: Scenario,
+    folder: Path,
+    listeners: list[Callable[[CallEvent, float], None]],
+    stack: ExitStack,
+) -> CallAudio:
+    """The call's log, transcript and stereo WAV, into ``folder``."""
+    from ivr.artifacts import CallAudio, Transcript
+    from ivr.calllog import CallLog
+    from ivr.player import RenderingPlayer
+
+    menu = scenario.menu
+    call_log = CallLog(folder / "call.jsonl")
+    transcript = Transcript(folder / "transcript.txt")
+    stack.callback(call_log.close)
+    stack.callback(transcript.close)
+    prompts = RenderingPlayer(_speech_cache(menu.voice.id, menu.voice.rate, None))
+    call_audio = CallAudio(prompts.clip, keys_as_tones=scenario.recording is None)
+    listeners += [call_log, transcript, call_audio]
+    return call_audio
+
+
 def _replay(
     scenario: Scenario,
     clock: VirtualClock,
     tracker: UtteranceTracker | None,
-    record: Callable[[CallEvent, float], None],
+    listeners: list[Callable[[CallEvent, float], None]],
+    line: LineModel | None,
+    call_audio: CallAudio | None,
 ) -> Call:
     """A recorded call, on the recording's clock, with prompts timed as when it was made."""
     from ivr.audio import read_wav
@@ -792,16 +850,19 @@ def _replay(
     from ivr.player import PromptPlayer, RenderingPlayer
 
     assert scenario.recording is not None
-    caller = LineCaller(read_wav(scenario.recording), clock, tracker)
+    recording = read_wav(scenario.recording)
+    caller = LineCaller(line(recording) if line else recording, clock, tracker)
+    if call_audio is not None:
+        caller.audio_sink = call_audio.caller_audio
     menu = scenario.menu
     player: PromptPlayer = SilentPlayer()
     if scenario.spoken_prompts:
         player = RenderingPlayer(_speech_cache(menu.voice.id, menu.voice.rate, None))
-    return Session(CallFlow(menu), caller, player, clock, [record]).run()
+    return Session(CallFlow(menu), caller, player, clock, listeners).run()
 
 
 def _speech(
-    scenario: Scenario, speech_cache: Path | None
+    scenario: Scenario, speech_cache: Path | None, line: LineModel | None = None
 ) -> tuple[UtteranceTracker, dict[int, AudioClip]]:
     """The recognizer and the caller's audio for a scenario with speech; _Skip if impossible."""
     from ivr.audio import read_wav, to_rate
@@ -821,12 +882,13 @@ def _speech(
     clips: dict[int, AudioClip] = {}
     for turn in scenario.turns:
         if turn.kind is TurnKind.PLAY and turn.audio is not None:
-            clips[turn.number] = to_rate(read_wav(turn.audio), RATE)
+            clips[turn.number] = read_wav(turn.audio)
         elif turn.kind is TurnKind.SAY:
             voice = scenario.voice_id or menu.voice.id
             rate = turn.rate or scenario.rate or menu.voice.rate
-            path = _speech_cache(voice, rate, speech_cache).get(turn.text)
-            clips[turn.number] = to_rate(read_wav(path), RATE)
+            clips[turn.number] = read_wav(_speech_cache(voice, rate, speech_cache).get(turn.text))
+    for number, clip in clips.items():
+        clips[number] = to_rate(line(clip) if line else clip, RATE)
     return UtteranceTracker(VoskRecognizer(_vosk_models[where])), clips
 
 
@@ -1114,6 +1176,8 @@ def run_cli(
     coverage: Path | None = None,
     out: Console,
     err: Console,
+    line: LineModel | None = None,
+    artifacts: Path | None = None,
 ) -> int:
     """What ``ivr test`` does: run, show a progress bar and the table, write reports.
 
@@ -1132,12 +1196,12 @@ def run_cli(
         def advance(done: int, total: int, result: ScenarioResult) -> None:
             bar.update(task, completed=done, description=result.name)
 
-        results = run_scenarios(files, advance)
+        results = run_scenarios(files, advance, line=line, artifacts=artifacts)
     out.print(results_table(results))
     for result in results:
         if result.status in (Status.FAILED, Status.ERROR):
-            for line in result.failure_lines():
-                err.print(line, markup=False, highlight=False)
+            for failure in result.failure_lines():
+                err.print(failure, markup=False, highlight=False)
     if junit is not None:
         write_junit(results, junit)
         out.print(f"JUnit XML: {junit}", markup=False)

@@ -53,3 +53,23 @@ def test_recorded_call_leaves_log_transcript_and_stereo_wav(tmp_path: Path) -> N
     # the caller speaks shortly before the utterance was decided (end of speech ~1 s)
     assert loud(caller, rate, heard_at - 1.6, heard_at - 0.6)
     assert len(caller) / rate >= heard_at
+
+
+def test_ivr_test_out_leaves_each_calls_artifacts_with_keys_as_tones(tmp_path: Path) -> None:
+    from ivr.audio import AudioClip
+    from ivr.dtmf import digits
+
+    scenario = ROOT / "tests" / "calls" / "wallet" / "agent-procedure.call.yaml"
+    out = tmp_path / "runs"
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "test", str(scenario), "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    (folder,) = out.iterdir()
+    records = [json.loads(line) for line in (folder / "call.jsonl").read_text("utf-8").splitlines()]
+    pressed = "".join(str(r["key"]) for r in records if r["type"] == "key")
+    caller, hotline, rate = channels(folder / "call.wav")
+    assert digits(AudioClip(caller.copy(), rate)) == pressed  # the caller side holds the keys
+    assert loud(hotline, rate, 0.0, 1.0)  # the greeting
+    assert "热线" in (folder / "transcript.txt").read_text("utf-8")
