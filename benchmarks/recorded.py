@@ -1,0 +1,84 @@
+"""How much faster than real time a recorded call runs: keys only, and with speech.
+
+A whole-call recording of the caller's side is replayed as `ivr run-recording` does
+(in-band DTMF receiver, recognizer, virtual clock). Run: python benchmarks/recorded.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ivr.audio import AudioClip, to_rate
+from ivr.clock import VirtualClock
+from ivr.dtmf import generate
+from ivr.engine import CallFlow
+from ivr.linecall import LineCaller
+from ivr.menu import Menu, load
+from ivr.player import SilentPlayer
+from ivr.session import Session
+from ivr.stt import VoskModel, VoskRecognizer
+from ivr.utterances import UtteranceTracker
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the tests' speech helpers
+from tests.speech.korean import korean_clip, korean_model_dir  # noqa: E402
+
+RATE = 16000
+
+
+def recording(seconds: float, keys: dict[float, str], speech: dict[float, AudioClip]) -> AudioClip:
+    track = np.zeros(int(RATE * seconds), np.int32)
+    parts = [(t, to_rate(generate(k, tone_ms=80, gap_ms=0), RATE)) for t, k in keys.items()]
+    parts += [(t, to_rate(c, RATE)) for t, c in speech.items()]
+    for moment, clip in parts:
+        start = int(moment * RATE)
+        track[start : start + len(clip.samples)] += clip.samples
+    return AudioClip(np.clip(track, -32768, 32767).astype(np.int16), RATE)
+
+
+def speed(
+    menu: Menu, clip: AudioClip, tracker: UtteranceTracker | None, repeat: int
+) -> list[float]:
+    flow = CallFlow(menu)
+    ratios = []
+    for _ in range(repeat):
+        clock = VirtualClock()
+        began = time.perf_counter()
+        Session(flow, LineCaller(clip, clock, tracker), SilentPlayer(), clock).run()
+        ratios.append(clock.now() / (time.perf_counter() - began))
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    repeat = parser.parse_args().repeat
+    wallet = load(ROOT / "menus" / "wallet.zh-CN.yaml")
+    keys = {2.0: "1", 4.0: "2", 6.0: "1", 9.0: "1", 12.0: "2", 15.0: "3", 40.0: "#", 55.0: "0"}
+    keys_only = speed(wallet, recording(60, keys, {}), None, repeat)
+
+    korean = load(ROOT / "tests" / "menus" / "korean.ko-KR.yaml")
+    tracker = UtteranceTracker(VoskRecognizer(VoskModel(korean_model_dir())))
+    with tempfile.TemporaryDirectory() as folder:
+        words = {
+            1.0: korean_clip("셋", folder),
+            9.0: korean_clip("오", folder),
+            17.0: korean_clip("다시", folder),
+            25.0: korean_clip("상담원", folder),
+        }
+    with_speech = speed(korean, recording(60, {}, words), tracker, repeat)
+    print("| recorded call (60 s) | min | median | max |\n|---|---|---|---|")
+    for name, ratios in (("keys only (DTMF)", keys_only), ("speech, closed grammar", with_speech)):
+        low, mid, high = min(ratios), statistics.median(ratios), max(ratios)
+        print(f"| {name}: call seconds per second | {low:.0f}× | {mid:.0f}× | {high:.0f}× |")
+
+
+if __name__ == "__main__":
+    main()
