@@ -6,12 +6,10 @@ Not a test: nothing here fails on a slow machine.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import platform
-import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -21,6 +19,9 @@ from ivr.engine import CallFlow
 from ivr.inputs import KeyPress
 from ivr.menu import load
 from ivr.testing import run_script
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import Figure, arguments, report
 
 ROOT = Path(__file__).resolve().parent.parent
 WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"
@@ -36,48 +37,24 @@ def timed(action: Callable[[], object], repeat: int) -> list[float]:
     return samples
 
 
-def row(name: str, samples: list[float], unit: str, scale: float) -> str:
-    low, mid, high = min(samples), statistics.median(samples), max(samples)
-    return f"| {name} | {low * scale:.3g} | {mid * scale:.3g} | {high * scale:.3g} | {unit} |"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=10)
-    repeat = parser.parse_args().repeat
+    args = arguments(__doc__ or "").parse_args()
+    repeat = 2 if args.quick else 10
     menu = load(WALLET)
     flow = CallFlow(menu)
-    rows = []
-
     cli = [sys.executable, "-m", "ivr.cli", "call", "--keys", SCRIPT, "--quiet", "--log"]
-    log = Path("/tmp/ivr-bench.jsonl")
-    rows.append(
-        row(
-            f"`ivr call --keys {SCRIPT} --log` (process, wall)",
-            timed(lambda: subprocess.run([*cli, str(log)], check=True), repeat),
-            "ms",
-            1e3,
-        )
-    )
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "call.jsonl"
+        process = timed(lambda: subprocess.run([*cli, str(log)], check=True), repeat)
     call_seconds = run_script(flow, SCRIPT).events[-1][0]
-    session = timed(lambda: run_script(flow, SCRIPT), repeat * 10)
-    rows.append(
-        row(f"same call in-process ({call_seconds:.0f} s of call time)", session, "ms", 1e3)
-    )
-    rows.append(
-        row("virtual call seconds per wall second", [call_seconds / s for s in session], "×", 1)
-    )
-    rows.append(row("load + check the wallet menu", timed(lambda: load(WALLET), repeat), "ms", 1e3))
-    rows.append(row("build the CallFlow", timed(lambda: CallFlow(menu), repeat), "ms", 1e3))
+    in_process = timed(lambda: run_script(flow, SCRIPT), repeat * 10)
 
     def turns() -> None:
         call, _ = flow.start()
         for key in "1*#2*#3*#4*#5*#":
             flow.handle(call, KeyPress(key))
 
-    per_turn = [t / 15 for t in timed(turns, repeat * 100)]
-    rows.append(row("engine turn (one key → events)", per_turn, "µs", 1e6))
-
+    per_turn = [t / 15 * 1e6 for t in timed(turns, repeat * 100)]
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
@@ -87,11 +64,18 @@ def main() -> None:
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     used = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    rows.append(f"| memory per live call (10,000 calls) | | {used / len(calls):.0f} | | bytes |")
-
-    print(f"Machine: {platform.machine()}, Python {platform.python_version()}, {repeat} repeats\n")
-    print("| measure | min | median | max | unit |\n|---|---|---|---|---|")
-    print("\n".join(rows))
+    report([
+        Figure(f"`ivr call --keys {SCRIPT} --log` as a process ({call_seconds:.0f} s of call)",
+               "ms", [t * 1e3 for t in process], target="well under a second",
+               met=max(process) < 1.0),
+        Figure("the same scripted call in-process", "ms", [t * 1e3 for t in in_process]),
+        Figure("load and check the wallet menu", "ms",
+               [t * 1e3 for t in timed(lambda: load(WALLET), repeat)]),
+        Figure("build the CallFlow", "ms",
+               [t * 1e3 for t in timed(lambda: CallFlow(menu), repeat)]),
+        Figure("engine turn (a key to its events)", "µs", per_turn),
+        Figure("engine state per call (Call object, 10,000 calls)", "bytes", [used / len(calls)]),
+    ], args)  # fmt: skip
 
 
 if __name__ == "__main__":

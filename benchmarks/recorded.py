@@ -6,8 +6,6 @@ A whole-call recording of the caller's side is replayed as `ivr run-recording` d
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ from ivr.utterances import UtteranceTracker
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' speech helpers
+from benchmarks.common import Figure, arguments, report  # noqa: E402
 from tests.speech.korean import korean_clip, korean_model_dir  # noqa: E402
 
 RATE = 16000
@@ -57,9 +56,8 @@ def speed(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=5)
-    repeat = parser.parse_args().repeat
+    args = arguments(__doc__ or "").parse_args()
+    repeat = 1 if args.quick else 5
     wallet = load(ROOT / "menus" / "wallet.zh-CN.yaml")
     keys = {2.0: "1", 4.0: "2", 6.0: "1", 9.0: "1", 12.0: "2", 15.0: "3", 40.0: "#", 55.0: "0"}
     keys_only = speed(wallet, recording(60, keys, {}), None, repeat)
@@ -74,10 +72,12 @@ def main() -> None:
             25.0: korean_clip("상담원", folder),
         }
     with_speech = speed(korean, recording(60, {}, words), tracker, repeat)
-    print("| recorded call (60 s) | min | median | max |\n|---|---|---|---|")
-    for name, ratios in (("keys only (DTMF)", keys_only), ("speech, closed grammar", with_speech)):
-        low, mid, high = min(ratios), statistics.median(ratios), max(ratios)
-        print(f"| {name}: call seconds per second | {low:.0f}× | {mid:.0f}× | {high:.0f}× |")
+    report([
+        Figure("recorded call, keys only (in-band DTMF): call seconds per second", "×",
+               keys_only, target=">= 200×", met=min(keys_only) >= 200),
+        Figure("recorded call with speech (closed grammar): call seconds per second", "×",
+               with_speech, target=">= 20×", met=min(with_speech) >= 20),
+    ], args)  # fmt: skip
 
 
 if __name__ == "__main__":

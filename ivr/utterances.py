@@ -61,18 +61,18 @@ class UtteranceTracker:
 
     def feed(self, pcm16: bytes) -> SpeechStarted | Utterance | None:
         """Give the recognizer 16 kHz mono int16 audio; say if speech began or ended."""
+        # Trailing silence is counted from the last loud chunk, before the recognizer's
+        # partial result (which comes in 240 ms steps) says that speech began.
+        self._quiet = self._quiet + len(pcm16) / 2 / self.rate if _quiet(pcm16) else 0.0
         if self.recognizer.accept(pcm16):
             return self._utterance(self.recognizer.result())
         if not self._in_speech:
             if self.recognizer.partial():
                 self._in_speech = True
-                self._quiet = 0.0
                 return SpeechStarted()
             return None
-        if self.end_of_speech is not None:
-            self._quiet = self._quiet + len(pcm16) / 2 / self.rate if _quiet(pcm16) else 0.0
-            if self._quiet >= self.end_of_speech:
-                return self.finish()  # this state's end of speech, before the model's
+        if self.end_of_speech is not None and self._quiet >= self.end_of_speech:
+            return self.finish()  # this state's end of speech, before the model's
         return None
 
     def finish(self) -> Utterance | None:
