@@ -1,17 +1,20 @@
 """The DTMF receiver against multimon-ng, on the same tone sets, per Q.24 condition.
 
-Run: python benchmarks/dtmf.py [--reps N]. Needs multimon-ng (apt-get install multimon-ng)
-and espeak-ng. Every clip is made at 8 kHz, then resampled to 22050 Hz, the rate
-multimon-ng reads (raw s16le on stdin); ivr.dtmf gets the same 22050 Hz samples. Prints
-Markdown tables: digits right / wrong / missed / false per condition for both decoders,
-then speed. Not a test: nothing here fails; it takes well under a minute.
+Run: python benchmarks/dtmf.py [--quick] [--json FILE] [--reps N] [--repeat N]. Needs
+multimon-ng (apt-get install multimon-ng) and espeak-ng. Every clip is made at 8 kHz, then
+resampled to 22050 Hz, the rate multimon-ng reads (raw s16le on stdin); ivr.dtmf gets the
+same 22050 Hz samples. Prints Markdown tables: digits right / wrong / missed / false per
+condition for both decoders, then speed, then the figures of benchmarks/common.py. The
+speeds are measured side by side: each repeat times multimon-ng and every ivr.dtmf path
+one after the other. Not a test: nothing here fails; the full run takes about a minute,
+``--quick`` (one digit of each key per condition, a little speech) a few seconds.
 """
 
 from __future__ import annotations
 
-import argparse
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +29,9 @@ import numpy.typing as npt
 from ivr.audio import AudioClip, read_wav, to_rate
 from ivr.dtmf import KEYS, DtmfDetector, add_noise, digits, generate
 from ivr.line import degrade
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import Figure, arguments, report
 
 RATE = 22050
 """multimon-ng's demodulator rate."""
@@ -128,12 +134,12 @@ def espeak(text: str, voice: str, pitch: int, path: Path) -> AudioClip:
     return read_wav(path)
 
 
-def music() -> AudioClip:
+def music(chords: int = 120) -> AudioClip:
     """Chords with instrument-like harmonics, then sweeps and a harmonic glide."""
     rng = np.random.default_rng(1)
     rate = 8000
     parts = []
-    for i in range(120):
+    for i in range(chords):
         root = 110 * 2 ** (int(rng.integers(0, 36)) / 12)
         t = np.arange(rate // 2) / rate
         chord: npt.NDArray[np.float64] = np.zeros_like(t)
@@ -155,7 +161,7 @@ def music() -> AudioClip:
     return AudioClip(np.round(x / np.abs(x).max() * 16000).astype(np.int16), rate)
 
 
-def conditions(reps: int, folder: Path) -> list[Condition]:
+def conditions(reps: int, folder: Path, quick: bool = False) -> list[Condition]:
     sent = KEYS * reps
 
     def tones(
@@ -198,46 +204,82 @@ def conditions(reps: int, folder: Path) -> list[Condition]:
         ),
     ]
     out = [Condition(name, expect, sent, to_rate(make(), RATE)) for name, expect, make in made]
+    voices = {language: names[:1] if quick else names for language, names in VOICES.items()}
     speech = [
         to_rate(espeak(text, voice, pitch, folder / f"s{n}.wav"), RATE)
         for n, (text, voice, pitch) in enumerate(
             (text, voice, pitch)
             for language, texts in SPEECH.items()
-            for voice in VOICES[language]
-            for pitch in PITCHES
-            for text in texts
+            for voice in voices[language]
+            for pitch in (PITCHES[-1:] if quick else PITCHES)
+            for text in (texts[:1] if quick else texts)
         )
     ]
     talk = AudioClip(np.concatenate([c.samples for c in speech]), RATE)
     minutes = talk.duration / 60
     out.append(Condition(f"talk-off: espeak-ng speech, {minutes:.1f} min", False, "", talk))
-    tune = to_rate(music(), RATE)
+    tune = to_rate(music(12 if quick else 120), RATE)
     out.append(
         Condition(f"talk-off: chords and sweeps, {tune.duration / 60:.1f} min", False, "", tune)
     )
     return out
 
 
-def speed(action: Callable[[], object], audio_seconds: float, repeat: int = 3) -> float:
-    """Seconds of audio decoded per wall second (best of ``repeat``)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - start)
-    return audio_seconds / best
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def streamed(clip: AudioClip) -> Callable[[], object]:
+    """Feed ``clip`` to a DtmfDetector in 20 ms chunks, as a live or recorded call does."""
+
+    def run() -> list[object]:
+        detector = DtmfDetector(clip.rate)
+        step = clip.rate // 50
+        samples = clip.samples
+        events: list[object] = []
+        for i in range(0, len(samples), step):
+            events += detector.feed(samples[i : i + step])
+        return events + detector.flush()
+
+    return run
+
+
+def keys_only_call() -> AudioClip:
+    """A minute of a caller's side at 16 kHz: eight 80 ms keys in silence (as
+    benchmarks/recorded.py replays it)."""
+    rate = 16000
+    track = np.zeros(60 * rate, np.int16)
+    keys = {2.0: "1", 4.0: "2", 6.0: "1", 9.0: "1", 12.0: "2", 15.0: "3", 40.0: "#", 55.0: "0"}
+    for moment, key in keys.items():
+        tone = to_rate(generate(key, tone_ms=80, gap_ms=0), rate).samples
+        start = int(moment * rate)
+        track[start : start + len(tone)] = tone
+    return AudioClip(track, rate)
+
+
+def better_or_equal(ours: Score, theirs: Score, expect: bool) -> bool:
+    """At least as accurate in one condition: as many right, no more errors."""
+    if not expect:
+        return ours.right >= theirs.right and ours.false <= theirs.false
+    errors = (ours.wrong + ours.missed + ours.false, theirs.wrong + theirs.missed + theirs.false)
+    return ours.right >= theirs.right and errors[0] <= errors[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reps", type=int, default=4, help="each key this often per condition")
-    reps = parser.parse_args().reps
+    parser = arguments(__doc__ or "")
+    parser.add_argument("--reps", type=int, help="each key this often per condition (4; quick 1)")
+    parser.add_argument("--repeat", type=int, help="speed measurements (5; quick 1)")
+    args = parser.parse_args()
+    reps = args.reps or (1 if args.quick else 4)
+    repeat = args.repeat or (1 if args.quick else 5)
     missing = [tool for tool in ("multimon-ng", "espeak-ng") if shutil.which(tool) is None]
     if missing:
         sys.exit(f"missing: {', '.join(missing)} (apt-get install {' '.join(missing)})")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        sets = conditions(reps, Path(tmp))
+        sets = conditions(reps, Path(tmp), args.quick)
 
     version = subprocess.run(["multimon-ng", "-h"], capture_output=True, text=True)
     multimon_version = (version.stdout + version.stderr).split("\n", 1)[0].strip()
@@ -251,14 +293,21 @@ def main() -> None:
     )
     print("|---|---|---|---|")
     totals = {"ivr.dtmf": Score(), "multimon-ng": Score()}
+    talk_off = {"ivr.dtmf": 0, "multimon-ng": 0}
+    worse: list[str] = []
     for c in sets:
         ours = score(c, digits(c.clip))
         theirs = score(c, multimon(c.clip))
-        for total, s in ((totals["ivr.dtmf"], ours), (totals["multimon-ng"], theirs)):
+        for name, s in (("ivr.dtmf", ours), ("multimon-ng", theirs)):
+            total = totals[name]
             total.right += s.right
             total.wrong += s.wrong
             total.missed += s.missed
             total.false += s.false
+            if not c.sent:
+                talk_off[name] += s.false
+        if not better_or_equal(ours, theirs, c.expect):
+            worse.append(c.name)
         expect = "decode" if c.expect else "reject"
         cells = f"{ours.cells(c.expect, c.sent)} | {theirs.cells(c.expect, c.sent)}"
         print(f"| {c.name} | {expect} | {cells} |")
@@ -274,26 +323,70 @@ def main() -> None:
 
     everything = AudioClip(np.concatenate([c.clip.samples for c in sets]), RATE)
     seconds = everything.duration
-
-    def streamed() -> None:
-        detector = DtmfDetector(RATE)
-        step = RATE // 50
-        for i in range(0, len(everything.samples), step):
-            detector.feed(everything.samples[i : i + step])
-        detector.flush()
-
     narrow = to_rate(everything, 8000)
-    rows: list[tuple[str, Callable[[], object]]] = [
-        ("multimon-ng (22050 Hz, stdin pipe)", lambda: multimon(everything)),
-        ("ivr.dtmf.detect (22050 Hz, whole clip)", lambda: digits(everything)),
-        ("ivr.dtmf.DtmfDetector (22050 Hz, 20 ms chunks)", streamed),
-        ("ivr.dtmf.detect (8 kHz, no resampling)", lambda: digits(narrow)),
-    ]
-    print(f"Speed on all of the above in one stream ({seconds:.0f} s of audio):\n")
-    print("| decoder | audio seconds per second |\n|---|---|")
-    for name, action in rows:
-        print(f"| {name} | {speed(action, seconds):.0f} |")
-    print(f"\nWall time of this benchmark: {time.perf_counter() - started:.0f} s")
+    wideband = to_rate(everything, 16000)
+    call = keys_only_call()
+    paths: dict[str, tuple[Callable[[], object], float]] = {
+        "multimon-ng (22050 Hz, stdin pipe)": (lambda: multimon(everything), seconds),
+        "ivr.dtmf.detect (22050 Hz, whole clip)": (lambda: digits(everything), seconds),
+        "ivr.dtmf.DtmfDetector (22050 Hz, 20 ms chunks)": (streamed(everything), seconds),
+        "ivr.dtmf.DtmfDetector (16 kHz, 20 ms chunks)": (streamed(wideband), seconds),
+        "ivr.dtmf.detect (8 kHz, no resampling)": (lambda: digits(narrow), seconds),
+        "ivr.dtmf.DtmfDetector, keys-only call (16 kHz, 20 ms chunks)": (
+            streamed(call),
+            call.duration,
+        ),
+    }
+    for action, _ in paths.values():  # warm up: caches, lazy imports
+        action()
+    speeds: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(repeat):
+        for name, (action, audio) in paths.items():
+            speeds[name].append(audio / timed(action))
+
+    print(
+        f"Speed on all of the above in one stream ({seconds:.0f} s of audio; the keys-only "
+        f"call: {call.duration:.0f} s), {repeat} side-by-side repeats:\n"
+    )
+    print("| decoder | audio seconds per second (median) | min | max |\n|---|---|---|---|")
+    for name, values in speeds.items():
+        print(
+            f"| {name} | {statistics.median(values):.0f} | {min(values):.0f} | {max(values):.0f} |"
+        )
+    print(f"\nWall time of this benchmark: {time.perf_counter() - started:.0f} s\n")
+
+    theirs_speed = speeds["multimon-ng (22050 Hz, stdin pipe)"]
+    ours_speed = speeds["ivr.dtmf.detect (22050 Hz, whole clip)"]
+    reference = f"multimon-ng, same run: {statistics.median(theirs_speed):.0f} audio s/s (median)"
+    call_speed = speeds["ivr.dtmf.DtmfDetector, keys-only call (16 kHz, 20 ms chunks)"]
+    report([
+        Figure("DTMF accuracy vs multimon-ng: digits right, all conditions", "digits",
+               [float(a.right)], target="at least as accurate as multimon-ng in every condition",
+               met=not worse, anchor=f"multimon-ng, same tone sets: {b.right} right",
+               notes=[f"less accurate than multimon-ng in: {', '.join(worse)}"] if worse else []),
+        Figure("DTMF errors (wrong + missed + false), all conditions", "digits",
+               [float(a.wrong + a.missed + a.false)],
+               anchor=f"multimon-ng, same tone sets: {b.wrong + b.missed + b.false}"),
+        Figure("DTMF talk-off false digits (espeak-ng speech, chords and sweeps)", "digits",
+               [float(talk_off["ivr.dtmf"])], target="0", met=talk_off["ivr.dtmf"] == 0,
+               anchor=f"multimon-ng, same audio: {talk_off['multimon-ng']}"),
+        Figure("DTMF speed ivr.dtmf.detect 22050 Hz", "audio s/s", ours_speed,
+               target="faster than multimon-ng",
+               met=all(o > t for o, t in zip(ours_speed, theirs_speed, strict=True)),
+               anchor=reference,
+               notes=["met: faster than multimon-ng in every side-by-side repeat"]),
+        Figure("multimon-ng speed 22050 Hz", "audio s/s", theirs_speed,
+               anchor="multimon-ng -a DTMF -t raw, a new process per run (as measured above)"),
+        Figure("DTMF speed ivr.dtmf.detect 8 kHz (no resampling)", "audio s/s",
+               speeds["ivr.dtmf.detect (8 kHz, no resampling)"], anchor=reference),
+        Figure("DTMF streaming speed 22050 Hz, 20 ms chunks", "audio s/s",
+               speeds["ivr.dtmf.DtmfDetector (22050 Hz, 20 ms chunks)"], anchor=reference),
+        Figure("DTMF streaming speed 16 kHz, 20 ms chunks", "audio s/s",
+               speeds["ivr.dtmf.DtmfDetector (16 kHz, 20 ms chunks)"], anchor=reference),
+        Figure("DTMF streaming speed, keys-only recorded call (16 kHz, 20 ms chunks)",
+               "audio s/s", call_speed, target=">= 1000× real time", met=min(call_speed) >= 1000,
+               anchor="a keys-only recorded call must replay >= 200× overall"),
+    ], args)  # fmt: skip
 
 
 if __name__ == "__main__":

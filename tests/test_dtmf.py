@@ -348,7 +348,7 @@ def chunked(detector: DtmfDetector, samples: np.ndarray, sizes: list[int]) -> li
     return events + detector.flush()
 
 
-@pytest.mark.parametrize("rate", [8000, 16000, 44100])
+@pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 44100, 48000, 8001])
 def test_streaming_equals_whole_file(rate: int) -> None:
     clip = delayed(generate(KEYS * 2, rate=rate, tone_ms=40, gap_ms=40), 333)
     clip = add_noise(clip, 20, seed=rate)
@@ -435,3 +435,199 @@ def test_settings_are_checked_and_used() -> None:
     slow = ReceiverSettings(hits_to_begin=4)
     assert digits(generate(KEYS, tone_ms=40, gap_ms=40), slow) == ""
     assert digits(generate(KEYS, tone_ms=70), slow) == KEYS
+
+
+# ---------------------------------------------------------------------------------------
+# The exact resampler and the pre-gate
+
+RATES = [8000, 11025, 16000, 22050, 44100, 48000, 32000, 7999]
+
+
+def holding(rate: int, samples: np.ndarray) -> DtmfDetector:
+    """A detector that has analysed ``samples`` and still holds all of them."""
+    detector = DtmfDetector(rate)
+    detector._compact(len(samples))
+    detector.feed(samples)
+    return detector
+
+
+def noisy_keys(rate: int, seconds: float = 1.2) -> np.ndarray:
+    """Keys in noise at ``rate``, plus white noise over the whole band for the filter to cut."""
+    keys = add_noise(delayed(generate("159#", tone_ms=60, gap_ms=40, level_dbfs=-20), 123), 15)
+    samples = to_rate(keys, rate).samples
+    rng = np.random.default_rng(rate)
+    wide = samples + rng.normal(0, 300, len(samples))
+    return np.resize(np.clip(np.round(wide), -32768, 32767).astype(np.int16), round(rate * seconds))
+
+
+def reference_resample(samples: np.ndarray, rate: int, count: int) -> np.ndarray:
+    """The 3 ms Kaiser-windowed sinc the receiver uses, in plain floats, one output at a time."""
+    if rate == 8000:
+        return samples[:count].astype(float)
+    up, down = 8000 // np.gcd(rate, 8000), rate // np.gcd(rate, 8000)
+    taps = int(np.ceil(24 * max(rate, 8000) / 8000))
+    x = np.concatenate([np.zeros(taps), samples.astype(float), np.zeros(2 * taps)])
+    out = np.empty(count)
+    for k in range(count):
+        fraction = (k * down % up) / up
+        d = np.arange(-taps + 1, taps + 1) - fraction
+        u = np.clip(d / taps, -1, 1)
+        h = np.sinc(0.85 * min(rate, 8000) * d / rate) * np.i0(8 * np.sqrt(1 - u**2))
+        base = k * down // up + taps
+        out[k] = h @ x[base - taps + 1 : base + taps + 1] / h.sum()
+    return out
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_resampler_paths_agree_bit_for_bit(rate: int) -> None:
+    """Per block (live chunks) and per frame (files) give the same bits, the right values."""
+    samples = noisy_keys(rate)
+    detector = holding(rate, samples)
+    n = detector._block
+    every = detector._exact(np.arange(n))
+    one_by_one = np.concatenate([detector._exact(np.array([b])) for b in range(n)])
+    scattered = detector._exact(np.array([3, 4, 9, 40, 41, 42, n - 1]))
+    assert np.array_equal(every, one_by_one)
+    assert np.array_equal(scattered, every[[3, 4, 9, 40, 41, 42, n - 1]])
+    assert np.array_equal(every, np.round(every))  # whole 1/16 LSB
+    reference = reference_resample(samples, rate, 2 * BLOCK + 37)
+    assert np.abs(every.ravel()[: len(reference)] / 16 - reference).max() < 0.04
+
+
+@pytest.mark.parametrize("rate", [11025, 16000, 22050, 44100])
+def test_resampler_survives_buffer_compaction(rate: int) -> None:
+    """Streamed in ragged chunks through many buffer compactions: the same samples."""
+    samples = np.resize(noisy_keys(rate), 4 * 65536)
+    whole = holding(rate, samples)
+    expected = whole._exact(np.arange(whole._block))
+    streaming = DtmfDetector(rate)
+    rng = np.random.default_rng(rate)
+    start, checked = 0, 0
+    while start < len(samples):
+        size = int(rng.integers(1, 3000))
+        streaming.feed(samples[start : start + size])
+        start += size
+        last = streaming._block - 1
+        if last >= 0:
+            assert np.array_equal(streaming._exact(np.array([last]))[0], expected[last])
+            checked += 1
+    assert checked > 100
+    assert streaming._buf_start > 2 * 65536  # the buffer did drop old input
+
+
+def pregate_sets(detector: DtmfDetector) -> tuple[np.ndarray, set[int], set[int], set[int]]:
+    """Exact hits of every analysed block, and the blocks each pre-gate keeps."""
+    geo, n = detector._geo, detector._block
+    hits = detector._block_hits(detector._exact(np.arange(n)))
+    lo = geo.span_start(0) - detector._buf_start
+    hi = geo.span_start(n - 1) + geo.span - detector._buf_start
+    many = set(detector._pregate_many(0, n, lo, hi).tolist())
+    few = set(detector._pregate_few(0, n).tolist())
+    loud = set()
+    for b in range(n):
+        seg = detector._buf[geo.span_start(b) - detector._buf_start :][: geo.span]
+        if max(int(seg.max()), -int(seg.min())) >= detector._quiet:
+            loud.add(b)
+    return hits, many, few, loud
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"level_dbfs": -36},
+        {"level_dbfs": -36, "twist_db": -8, "freq_error": 0.015},
+        {"level_dbfs": -30, "twist_db": 4, "freq_error": -0.015},
+    ],
+)
+def test_pregate_never_drops_a_hit_at_36_dbfs_and_15_db_noise(
+    rate: int, kwargs: dict[str, float]
+) -> None:
+    for seed in range(2):
+        clip = generate(KEYS, rate=8000, tone_ms=40, gap_ms=40, **kwargs)
+        noisy = to_rate(add_noise(delayed(clip, 17 * seed), 15, seed=seed), rate)
+        detector = holding(rate, noisy.samples)
+        hits, many, few, loud = pregate_sets(detector)
+        found = set(np.flatnonzero(hits).tolist())
+        assert len(found) >= 16
+        assert found <= many and found <= few and found <= loud
+        assert digits(noisy) == KEYS
+
+
+@pytest.mark.parametrize("rate", [8000, 22050])
+def test_pregate_at_the_block_gates_edges(rate: int) -> None:
+    """Tones right at the block tests' level and twist limits: whatever they pass, it keeps."""
+    edge = {
+        "level": [{"level_dbfs": level} for level in np.arange(-50.0, -52.6, -0.3)],
+        "twist": [{"twist_db": t} for t in (-12.0, -12.5, -13.0, 6.5, 7.0, 7.5, 8.0)],
+    }
+    for cases in edge.values():
+        for kwargs in cases:
+            clip = to_rate(generate(KEYS, rate=8000, tone_ms=60, gap_ms=40, **kwargs), rate)
+            hits, many, few, loud = pregate_sets(holding(rate, clip.samples))
+            found = set(np.flatnonzero(hits).tolist())
+            assert found <= many and found <= few and found <= loud
+
+
+def test_pregate_on_speech_keeps_every_hit_and_drops_most(speech: list[AudioClip]) -> None:
+    kept = total = 0
+    for clip in speech[::3]:
+        hits, many, few, loud = pregate_sets(holding(clip.rate, clip.samples[: clip.rate * 2]))
+        found = set(np.flatnonzero(hits).tolist())
+        assert found <= many and found <= few and found <= loud
+        kept, total = kept + len(many), total + len(hits)
+    assert kept < 0.3 * total
+
+
+def reference_events(clip: AudioClip) -> list[DigitEvent]:
+    """Every block through the exact tests and every pair checked, then Asterisk's loop."""
+    from ivr.dtmf import _pair_checks
+
+    detector = holding(clip.rate, clip.samples)
+    detector.flush()
+    detector = holding(clip.rate, np.concatenate([clip.samples, np.zeros(clip.rate, np.int16)]))
+    y = detector._exact(np.arange(detector._block))
+    hits = detector._block_hits(y)
+    pairs = np.flatnonzero((hits[1:] > 0) & (hits[1:] == hits[:-1])) + 1
+    valid = np.zeros(len(hits), bool)
+    windows = np.concatenate([y[pairs - 1], y[pairs]], axis=1) / 16
+    valid[pairs] = _pair_checks(windows, hits[pairs], detector.settings)
+    events, current, misses, run_key, run_length, run_start = [], 0, 0, 0, 0, 0
+    for block, hit in enumerate(hits.tolist()):
+        if current:
+            misses = 0 if hit == current else misses + 1
+            if misses >= 2:
+                current = 0
+        if hit != run_key:
+            run_key, run_length, run_start = hit, 0, block
+        if not hit:
+            continue
+        run_length += 1
+        if hit != current and run_length >= 2 and valid[block]:
+            current, misses = hit, 0
+            events.append(DigitEvent(KEYS[hit - 1], run_start * 0.01275, (block + 1) * 0.01275))
+    return events
+
+
+def test_lazy_pair_checks_match_checking_every_pair(speech: list[AudioClip]) -> None:
+    """Pair checks skipped while a key is held or after a run's first pass change nothing."""
+    keys = add_noise(generate(KEYS * 2, tone_ms=150, gap_ms=45, twist_db=-8), 15, seed=5)
+    talk = to_rate(speech[1], 8000)
+    clip = AudioClip(np.concatenate([keys.samples, talk.samples, keys.samples]), 8000)
+    expected = reference_events(clip)
+    assert "".join(e.digit for e in expected) == KEYS * 4
+    for got in (detect(clip), chunked(DtmfDetector(8000), clip.samples, [160] * 2000)):
+        assert [(e.digit, round(e.start, 6), round(e.end, 6)) for e in got] == [
+            (e.digit, round(e.start, 6), round(e.end, 6)) for e in expected
+        ]
+
+
+def test_input_types_are_rounded_and_clipped() -> None:
+    clip = generate("15", rate=16000)
+    reference = detect(clip)
+    as_int32 = DtmfDetector(16000)
+    assert as_int32.feed(clip.samples.astype(np.int32)) + as_int32.flush() == reference
+    loud = DtmfDetector(16000)
+    events = loud.feed(clip.samples / 32768 * 4) + loud.flush()  # beyond full scale: clipped
+    assert [e.digit for e in events] == ["1", "5"]
+    assert DtmfDetector(16000).feed(np.zeros(0)) == []
