@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 import struct
 import threading
+import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -208,15 +210,31 @@ def import_sounddevice(hint: str) -> Any:
     return sounddevice
 
 
+FirstBlockHook = Callable[[int, float, float], None]
+"""Told, on the audio thread, when a clip's first samples are handed to the device:
+the clip's number (``SoundDeviceSpeaker.clips_played`` after its ``play``), the
+``time.monotonic()`` of that moment, and PortAudio's estimate of the seconds until they
+are heard. It must return at once (it runs inside the audio callback)."""
+
+
 class SoundDeviceSpeaker:
     """Speaker on one long-lived sounddevice OutputStream fed by a callback."""
 
-    def __init__(self, device: str | int | None = None, rate: int = 16000) -> None:
+    def __init__(
+        self,
+        device: str | int | None = None,
+        rate: int = 16000,
+        *,
+        on_first_block: FirstBlockHook | None = None,
+    ) -> None:
         self.rate = rate
         self.device = device
+        self.on_first_block = on_first_block
+        """Optional instrumentation (benchmarks): see ``FirstBlockHook``."""
         self._lock = threading.Lock()
         self._buffer: npt.NDArray[np.int16] = np.zeros(0, np.int16)
         self._pos = 0
+        self._clips = 0
         self._closed = False
         sd = import_sounddevice(_NO_AUDIO_HINT)
         try:
@@ -258,15 +276,20 @@ class SoundDeviceSpeaker:
         )
 
     def _callback(
-        self, outdata: npt.NDArray[np.int16], frames: int, _time: Any, _status: Any
+        self, outdata: npt.NDArray[np.int16], frames: int, times: Any, _status: Any
     ) -> None:
         # PortAudio's thread: keep it short, never block for long.
         with self._lock:
-            chunk = self._buffer[self._pos : self._pos + frames]
+            start = self._pos
+            chunk = self._buffer[start : start + frames]
             self._pos += len(chunk)
+            clip = self._clips
         n = len(chunk)
         outdata[:n, 0] = chunk
         outdata[n:] = 0
+        hook = self.on_first_block
+        if hook is not None and start == 0 and n:
+            hook(clip, time.monotonic(), times.outputBufferDacTime - times.currentTime)
 
     def play(self, clip: AudioClip) -> float:
         """Replace whatever is playing with ``clip``; returns at once with its duration."""
@@ -276,6 +299,7 @@ class SoundDeviceSpeaker:
         with self._lock:
             self._buffer = samples
             self._pos = 0
+            self._clips += 1
         return clip.duration
 
     def stop(self) -> None:
@@ -289,6 +313,11 @@ class SoundDeviceSpeaker:
         """True while samples of the current clip are still to be handed to the device."""
         with self._lock:
             return self._pos < len(self._buffer)
+
+    @property
+    def clips_played(self) -> int:
+        """How many clips ``play`` has started: the number of the latest one."""
+        return self._clips
 
     @property
     def latency(self) -> float:
