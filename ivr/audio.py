@@ -13,6 +13,7 @@ import struct
 import threading
 import time
 import wave
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,11 @@ def read_wav(path: str | Path) -> AudioClip:
         raise AudioFileError(
             path, f"corrupt WAV header ({channels} channels, {rate} Hz, {bits} bits)"
         )
+    if tag == _PCM and bits == 16 and channels == 1:  # what every tool here writes
+        mono = np.frombuffer(pcm, "<i2", count=len(pcm) // 2).astype(np.int16)
+        if len(mono) == 0:
+            raise AudioFileError(path, "empty (no audio samples)")
+        return AudioClip(mono, rate)
     samples = _decode(path, pcm, tag, bits, channels)
     if samples.shape[0] == 0:
         raise AudioFileError(path, "empty (no audio samples)")
@@ -169,8 +175,96 @@ def to_rate(clip: AudioClip, rate: int) -> AudioClip:
     return AudioClip(np.ascontiguousarray(out, dtype=np.int16), rate)
 
 
+class ClipCache:
+    """Decoded clips kept in memory, so a prompt said again costs no file I/O, no parsing
+    and no resampling (they cost 2-10 ms per prompt, most of a key's path to its prompt).
+
+    A clip is kept per file and rate. Each ``get`` checks the file's size, modification
+    time and inode (one ``stat``): a file replaced (as PromptCache does) or rewritten with
+    another size or time is read again. At most ``max_bytes`` of samples are kept, dropping
+    the least recently used clip first; a clip larger than that is returned but not kept.
+    Safe to use from several threads. The arrays of returned clips are shared, so they are
+    read-only.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._clips: OrderedDict[tuple[Path, int | None], tuple[tuple[int, int, int], AudioClip]]
+        self._clips = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+
+    def get(self, path: str | Path, rate: int | None = None) -> AudioClip:
+        """The clip in ``path`` (``read_wav``), resampled to ``rate`` unless that is None."""
+        path = Path(path)
+        key = (path, rate)
+        try:
+            st = path.stat()
+        except OSError:
+            self._forget(key)
+            return read_wav(path)  # raises the one-line AudioFileError
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._lock:
+            entry = self._clips.get(key)
+            if entry is not None and entry[0] == stamp:
+                self._clips.move_to_end(key)
+                self.hits += 1
+                return entry[1]
+            self.misses += 1
+        clip = read_wav(path)  # outside the lock: other clips stay available meanwhile
+        if rate is not None:
+            clip = to_rate(clip, rate)
+        clip.samples.flags.writeable = False
+        self._keep(key, stamp, clip)
+        return clip
+
+    def _keep(
+        self, key: tuple[Path, int | None], stamp: tuple[int, int, int], clip: AudioClip
+    ) -> None:
+        size = clip.samples.nbytes
+        with self._lock:
+            self._forget_locked(key)
+            if size > self.max_bytes:
+                return
+            self._clips[key] = (stamp, clip)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, dropped) = self._clips.popitem(last=False)
+                self._bytes -= dropped.samples.nbytes
+                self.evictions += 1
+
+    def _forget(self, key: tuple[Path, int | None]) -> None:
+        with self._lock:
+            self._forget_locked(key)
+
+    def _forget_locked(self, key: tuple[Path, int | None]) -> None:
+        entry = self._clips.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry[1].samples.nbytes
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of samples held."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._clips)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._clips.clear()
+            self._bytes = 0
+
+
 class Speaker(Protocol):
-    """Port for the simulator's loudspeaker (the line towards the caller)."""
+    """Port for the simulator's loudspeaker (the line towards the caller).
+
+    A speaker with an ``int`` attribute ``rate`` (its device rate) is handed clips at that
+    rate by ``SpeakingPlayer``, resampled once and kept in memory.
+    """
 
     def play(self, clip: AudioClip) -> float:
         """Start playing ``clip`` (replacing what plays) and return its duration in s."""
@@ -217,6 +311,10 @@ the clip's number (``SoundDeviceSpeaker.clips_played`` after its ``play``), the
 are heard. It must return at once (it runs inside the audio callback)."""
 
 
+_NOTHING: npt.NDArray[np.int16] = np.zeros(0, np.int16)
+_NOTHING.flags.writeable = False
+
+
 class SoundDeviceSpeaker:
     """Speaker on one long-lived sounddevice OutputStream fed by a callback."""
 
@@ -225,6 +323,7 @@ class SoundDeviceSpeaker:
         device: str | int | None = None,
         rate: int = 16000,
         *,
+        block_ms: float = 10.0,
         on_first_block: FirstBlockHook | None = None,
     ) -> None:
         self.rate = rate
@@ -232,10 +331,12 @@ class SoundDeviceSpeaker:
         self.on_first_block = on_first_block
         """Optional instrumentation (benchmarks): see ``FirstBlockHook``."""
         self._lock = threading.Lock()
-        self._buffer: npt.NDArray[np.int16] = np.zeros(0, np.int16)
+        self._buffer: npt.NDArray[np.int16] = _NOTHING
         self._pos = 0
         self._clips = 0
         self._closed = False
+        self.underruns = 0
+        """Callbacks PortAudio flagged as late (the device ran out of samples)."""
         sd = import_sounddevice(_NO_AUDIO_HINT)
         try:
             devices = sd.query_devices()
@@ -249,7 +350,12 @@ class SoundDeviceSpeaker:
                 "no audio output device found (no sound card and no sound server such as "
                 f"PulseAudio); connect one or start PulseAudio, or {_NO_AUDIO_HINT}"
             )
-        self.blocksize = max(rate // 100, 64)  # 10 ms: stop() is heard within one block
+        # A new clip (and stop()) reaches the device at the next callback, within one block,
+        # and PortAudio's "low" latency buffers two blocks. Measured on PulseAudio, 2 cores
+        # (benchmarks/prompt_latency.py): 10 ms blocks put a key's prompt p95 ~10 ms after
+        # the key and ran 800 s of calls without an underrun; 5 ms blocks halve both, but
+        # underran 3 times in 600 s.
+        self.blocksize = max(round(rate * block_ms / 1000), 32)
         try:
             self._stream = sd.OutputStream(
                 samplerate=rate,
@@ -276,7 +382,7 @@ class SoundDeviceSpeaker:
         )
 
     def _callback(
-        self, outdata: npt.NDArray[np.int16], frames: int, times: Any, _status: Any
+        self, outdata: npt.NDArray[np.int16], frames: int, times: Any, status: Any
     ) -> None:
         # PortAudio's thread: keep it short, never block for long.
         with self._lock:
@@ -287,6 +393,8 @@ class SoundDeviceSpeaker:
         n = len(chunk)
         outdata[:n, 0] = chunk
         outdata[n:] = 0
+        if status.output_underflow:
+            self.underruns += 1
         hook = self.on_first_block
         if hook is not None and start == 0 and n:
             hook(clip, time.monotonic(), times.outputBufferDacTime - times.currentTime)
@@ -305,7 +413,7 @@ class SoundDeviceSpeaker:
     def stop(self) -> None:
         """Drop the rest of the clip; the callback sends silence from its next block."""
         with self._lock:
-            self._buffer = np.zeros(0, np.int16)
+            self._buffer = _NOTHING
             self._pos = 0
 
     @property

@@ -443,11 +443,12 @@ def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> Prompt
     except (AudioDeviceUnavailable, TTSUnavailable) as error:
         err.print(f"ivr call: {error} — continuing text-only", markup=False)
         return SilentPlayer()
-    cache = PromptCache(synthesizer)
     import threading
 
-    threading.Thread(target=cache.prefetch, args=(menu.prompt_texts(),), daemon=True).start()
-    return SpeakingPlayer(cache, speaker)
+    player = SpeakingPlayer(PromptCache(synthesizer), speaker)
+    # Render and load every prompt in the background: a key then costs no I/O or resampling.
+    threading.Thread(target=player.prefetch, args=(menu.prompt_texts(),), daemon=True).start()
+    return player
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -10,7 +10,9 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # audio pulls in numpy; scripted text-only calls do not need it
-    from ivr.audio import AudioClip, Speaker
+    from collections.abc import Callable, Iterable
+
+    from ivr.audio import AudioClip, ClipCache, Speaker
     from ivr.tts import PromptCache
 
 log = logging.getLogger(__name__)
@@ -47,13 +49,16 @@ class RenderingPlayer:
     """Renders prompts for their real length without playing them: a virtual-time run whose
     call audio is written must time its prompts as they sound."""
 
-    def __init__(self, cache: PromptCache) -> None:
+    def __init__(self, cache: PromptCache, clips: ClipCache | None = None) -> None:
+        from ivr.audio import ClipCache
+
         self.cache = cache
+        self.clips = ClipCache() if clips is None else clips
+        """Decoded prompts in memory: each is read once, for its length and its audio."""
 
     def clip(self, text: str) -> AudioClip:
-        from ivr.audio import read_wav
-
-        return read_wav(self.cache.get(text))
+        """The prompt as rendered (its arrays are shared and read-only)."""
+        return self.clips.get(self.cache.get(text))
 
     def start(self, text: str) -> float:
         return self.clip(text).duration
@@ -67,20 +72,51 @@ class SpeakingPlayer:
 
     A prompt that cannot be rendered or played is shown as text for its estimated length:
     a speech problem must not end the call.
+
+    Prompts are kept in memory decoded and already at the speaker's rate (``ClipCache``),
+    so a prompt said before costs no file I/O and no resampling when a key asks for it;
+    ``prefetch`` loads them all before the caller presses anything.
     """
 
-    def __init__(self, cache: PromptCache, speaker: Speaker) -> None:
+    def __init__(
+        self, cache: PromptCache, speaker: Speaker, clips: ClipCache | None = None
+    ) -> None:
+        from ivr.audio import ClipCache
+
         self.cache = cache
         self.speaker = speaker
+        self.clips = ClipCache() if clips is None else clips
+        rate = getattr(speaker, "rate", None)
+        self.rate: int | None = rate if isinstance(rate, int) else None
+        """The speaker's device rate: clips are kept resampled to it."""
+
+    def clip(self, text: str) -> AudioClip:
+        """The prompt ready for the speaker (rendered first if it is not on disk)."""
+        return self.clips.get(self.cache.get(text), self.rate)
 
     def start(self, text: str) -> float:
-        from ivr.audio import read_wav
-
         try:
-            return self.speaker.play(read_wav(self.cache.get(text)))
+            return self.speaker.play(self.clip(text))
         except Exception as error:  # any speech failure degrades to text
             log.warning("prompt not spoken (%s); showing it as text", error)
             return estimated_duration(text)
+
+    def prefetch(
+        self, texts: Iterable[str], progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Render the missing prompts, then load them into memory while they fit.
+
+        Meant for a background thread at the start of a call (in place of
+        ``PromptCache.prefetch``); returns how many prompts were rendered.
+        """
+        wanted = list(dict.fromkeys(texts))
+        rendered = self.cache.prefetch(wanted, progress)
+        evictions = self.clips.evictions
+        for text in wanted:
+            self.clip(text)
+            if self.clips.evictions != evictions:  # the memory budget is full: stop there
+                break
+        return rendered
 
     def stop(self) -> None:
         self.speaker.stop()
