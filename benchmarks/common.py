@@ -59,6 +59,14 @@ def report(figures: Sequence[Figure], args: argparse.Namespace) -> None:
         )
 
 
+def rss_mib() -> float:
+    """This process's resident memory, in MiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     """The ``fraction`` quantile (0.95 for p95), by the nearest-rank method."""
     ordered = sorted(values)

@@ -11,17 +11,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from ivr.audio import AudioClip, to_rate
+from ivr.audio import AudioClip
 from ivr.clock import VirtualClock
-from ivr.dtmf import generate
 from ivr.engine import CallFlow
 from ivr.linecall import LineCaller
 from ivr.menu import Menu, load
 from ivr.player import SilentPlayer
 from ivr.session import Session
 from ivr.stt import VoskModel, VoskRecognizer
+from ivr.testing import caller_recording
 from ivr.utterances import UtteranceTracker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,16 +28,6 @@ from benchmarks.common import Figure, arguments, report  # noqa: E402
 from tests.speech.korean import korean_clip, korean_model_dir  # noqa: E402
 
 RATE = 16000
-
-
-def recording(seconds: float, keys: dict[float, str], speech: dict[float, AudioClip]) -> AudioClip:
-    track = np.zeros(int(RATE * seconds), np.int32)
-    parts = [(t, to_rate(generate(k, tone_ms=80, gap_ms=0), RATE)) for t, k in keys.items()]
-    parts += [(t, to_rate(c, RATE)) for t, c in speech.items()]
-    for moment, clip in parts:
-        start = int(moment * RATE)
-        track[start : start + len(clip.samples)] += clip.samples
-    return AudioClip(np.clip(track, -32768, 32767).astype(np.int16), RATE)
 
 
 def speed(
@@ -60,7 +48,7 @@ def main() -> None:
     repeat = 1 if args.quick else 5
     wallet = load(ROOT / "menus" / "wallet.zh-CN.yaml")
     keys = {2.0: "1", 4.0: "2", 6.0: "1", 9.0: "1", 12.0: "2", 15.0: "3", 40.0: "#", 55.0: "0"}
-    keys_only = speed(wallet, recording(60, keys, {}), None, repeat)
+    keys_only = speed(wallet, caller_recording(60, keys, {}), None, repeat)
 
     korean = load(ROOT / "tests" / "menus" / "korean.ko-KR.yaml")
     tracker = UtteranceTracker(VoskRecognizer(VoskModel(korean_model_dir())))
@@ -71,7 +59,7 @@ def main() -> None:
             17.0: korean_clip("다시", folder),
             25.0: korean_clip("상담원", folder),
         }
-    with_speech = speed(korean, recording(60, {}, words), tracker, repeat)
+    with_speech = speed(korean, caller_recording(60, {}, words), tracker, repeat)
     report([
         Figure("recorded call, keys only (in-band DTMF): call seconds per second", "×",
                keys_only, target=">= 200×", met=min(keys_only) >= 200),

@@ -24,7 +24,7 @@ from ivr.stt import VoskModel, VoskRecognizer
 from ivr.utterances import UtteranceTracker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' speech helpers
-from benchmarks.common import Figure, arguments, percentile, report
+from benchmarks.common import Figure, arguments, percentile, report, rss_mib
 from tests.speech.korean import korean_clip, korean_model_dir, speech_span
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,13 +33,6 @@ WORDS = ["셋", "오", "상담원", "다시", "메뉴"]  # what the main menu of
 CHUNK = 320  # 20 ms at 16 kHz
 EOS = 0.3
 """The end-of-speech silence configured for the latency target."""
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def utterance_figures(

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # common, the speech helpers
 
-from benchmarks.common import Figure, arguments, percentile, report
+from benchmarks.common import Figure, arguments, percentile, report, rss_mib
 from ivr.audio import AudioClip
 from ivr.engine import CallFlow, Phase
 from ivr.inputs import PromptsFinished, Utterance
@@ -55,13 +55,6 @@ CHUNK_SECONDS = CHUNK / RATE
 GAP_SECONDS = 1.5
 MAX_LAG = 0.200
 """A stream keeps up while its p99 chunk lag stays below this (seconds)."""
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 @dataclass

@@ -21,6 +21,7 @@ from ivr.scripted import ScriptedCaller
 from ivr.session import Listener, Session
 
 if TYPE_CHECKING:
+    from ivr.audio import AudioClip
     from ivr.stt import GrammarReport, Recognition
 
 
@@ -153,3 +154,20 @@ class FakeRecognizer:
     def reset(self) -> None:
         self._heard_speech = False
         self._silence = 0.0
+
+
+def caller_recording(
+    seconds: float, keys: dict[float, str], speech: dict[float, AudioClip], rate: int = 16000
+) -> AudioClip:
+    """A whole-call recording of the caller's side: each key as an 80 ms DTMF tone and each
+    clip of speech at its call time, silence elsewhere (for ``ivr run-recording`` tests)."""
+    from ivr.audio import AudioClip, to_rate
+    from ivr.dtmf import generate
+
+    track = np.zeros(int(rate * seconds), np.int32)
+    placed = [(t, to_rate(generate(k, tone_ms=80, gap_ms=0), rate)) for t, k in keys.items()]
+    placed += [(t, to_rate(clip, rate)) for t, clip in speech.items()]
+    for moment, clip in placed:
+        start = int(moment * rate)
+        track[start : start + len(clip.samples)] += clip.samples
+    return AudioClip(np.clip(track, -32768, 32767).astype(np.int16), rate)

@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from ivr.audio import AudioClip, to_rate, write_wav
+from ivr.audio import AudioClip, write_wav
 from ivr.clock import VirtualClock
 from ivr.engine import CallFlow
 from ivr.events import CallEvent, EventType, Outcome
@@ -18,27 +17,13 @@ from ivr.linecall import LineCaller
 from ivr.menu import Menu, load
 from ivr.session import Session
 from ivr.stt import VoskModel, VoskRecognizer
-from ivr.testing import RecordingPlayer
+from ivr.testing import RecordingPlayer, caller_recording
 from ivr.utterances import UtteranceTracker
 from tests.conftest import ROOT
 from tests.speech.korean import korean_clip, korean_model_dir
 
 RATE = 16000
 KOREAN_MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
-
-
-def recording(seconds: float, keys: dict[float, str], speech: dict[float, AudioClip]) -> AudioClip:
-    from ivr.dtmf import generate
-
-    track = np.zeros(int(RATE * seconds), np.int32)
-    placed = [
-        (t, to_rate(generate(k, rate=8000, tone_ms=80, gap_ms=0), RATE)) for t, k in keys.items()
-    ]
-    placed += [(t, to_rate(clip, RATE)) for t, clip in speech.items()]
-    for moment, clip in placed:
-        start = int(moment * RATE)
-        track[start : start + len(clip.samples)] += clip.samples
-    return AudioClip(np.clip(track, -32768, 32767).astype(np.int16), RATE)
 
 
 def replay(
@@ -54,7 +39,7 @@ def replay(
 
 
 def test_keys_in_a_recording_drive_the_call_at_their_times(wallet: Menu) -> None:
-    events = replay(wallet, recording(30, {2.0: "1", 4.0: "2", 6.0: "1", 20.0: "0"}, {}))
+    events = replay(wallet, caller_recording(30, {2.0: "1", 4.0: "2", 6.0: "1", 20.0: "0"}, {}))
     keys = [(round(t, 1), e.key) for t, e in events if e.type is EventType.KEY]
     assert keys == [(2.0, "1"), (4.0, "2"), (6.0, "1"), (20.0, "0")]
     assert [e.state for _, e in events if e.type is EventType.STATE] == [
@@ -67,7 +52,7 @@ def test_keys_in_a_recording_drive_the_call_at_their_times(wallet: Menu) -> None
 
 
 def test_silence_in_a_recording_is_no_input_on_the_recordings_clock(wallet: Menu) -> None:
-    events = replay(wallet, recording(80, {}, {}))
+    events = replay(wallet, caller_recording(80, {}, {}))
     prompts_end = sum(len(p) * 0.33 for p in (wallet.greeting, wallet.nodes["main"].prompt))
     no_input = [t for t, e in events if e.type is EventType.NO_INPUT]
     assert no_input[0] == pytest.approx(prompts_end + 5.0, abs=0.03)
@@ -77,7 +62,7 @@ def test_silence_in_a_recording_is_no_input_on_the_recordings_clock(wallet: Menu
 def test_speech_and_keys_in_one_recording(tmp_path: Path) -> None:
     menu = load(KOREAN_MENU)
     tracker = UtteranceTracker(VoskRecognizer(VoskModel(korean_model_dir())))
-    clip = recording(14, {9.0: "0"}, {1.0: korean_clip("셋", tmp_path)})
+    clip = caller_recording(14, {9.0: "0"}, {1.0: korean_clip("셋", tmp_path)})
     events = replay(menu, clip, tracker)
     utterances = [e for _, e in events if e.type is EventType.UTTERANCE]
     assert [(u.text, u.decision) for u in utterances] == [
@@ -89,7 +74,7 @@ def test_speech_and_keys_in_one_recording(tmp_path: Path) -> None:
 
 def test_run_recording_cli_through_a_phone_line(tmp_path: Path) -> None:
     wav = tmp_path / "call.wav"
-    write_wav(wav, recording(12, {2.0: "1", 9.0: "0"}, {}))
+    write_wav(wav, caller_recording(12, {2.0: "1", 9.0: "0"}, {}))
     log = tmp_path / "call.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "ivr.cli", "run-recording", str(wav), "--line", "alaw",
@@ -105,7 +90,7 @@ def test_run_recording_cli_through_a_phone_line(tmp_path: Path) -> None:
 
 def test_dtmf_cli_prints_digits_with_times(tmp_path: Path) -> None:
     wav = tmp_path / "keys.wav"
-    write_wav(wav, recording(3, {0.5: "4", 1.5: "#"}, {}))
+    write_wav(wav, caller_recording(3, {0.5: "4", 1.5: "#"}, {}))
     result = subprocess.run(
         [sys.executable, "-m", "ivr.cli", "dtmf", str(wav)],
         capture_output=True,
