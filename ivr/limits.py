@@ -1,0 +1,46 @@
+"""Every declared limit on what ivr accepts, in one place.
+
+Inputs come from many hands (menus, scenarios, recordings, archives), so each reader checks
+its input against these figures at the edge, before any work is sized by the input, and
+refuses an input over a limit with one line naming the limit. The README's "Limits" table
+is this module; ``tests/test_limits.py`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# ----- menu and scenario files (YAML) -----
+MENU_FILE_BYTES: Final = 1024 * 1024
+"""Largest menu or scenario file: 1 MiB (the wallet menu is about 12 kB)."""
+YAML_DEPTH: Final = 64
+"""Deepest nesting of YAML mappings and sequences."""
+YAML_NODES: Final = 200_000
+"""Most YAML values after aliases are expanded: stops alias bombs."""
+MENU_NODES: Final = 2_000
+"""Most nodes in one menu."""
+PROCEDURE_STEPS: Final = 99
+"""Most steps in one procedure (step numbers are read aloud, 第九十九步)."""
+PROMPT_CHARS: Final = 2_000
+"""Longest single prompt, answer or step text (about 11 minutes of speech)."""
+TIMER_SECONDS: Final = 3_600.0
+"""Longest timer or duration in a menu or scenario; every timer is finite and positive."""
+
+# ----- audio files -----
+SAMPLE_RATE_MIN: Final = 4_000
+SAMPLE_RATE_MAX: Final = 192_000
+"""Sample rates a WAV may declare, in Hz."""
+CHANNELS_MAX: Final = 8
+"""Most channels a WAV may declare."""
+WAV_SECONDS: Final = 4 * 3600
+"""Longest WAV: four hours, read in blocks so memory does not grow with length."""
+
+# ----- scripts, scenarios and expectations -----
+KEY_SCRIPT_CHARS: Final = 10_000
+"""Longest key script (``--keys``, ``press:``)."""
+PATTERN_CHARS: Final = 500
+"""Longest regular expression in a scenario expectation."""
+
+# ----- model archives -----
+MODEL_UNPACKED_BYTES: Final = 8 * 1024**3
+"""Largest unpacked speech-model archive (the largest official Vosk model is about 4 GB)."""
