@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -82,6 +83,42 @@ def _say(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+SOURCE_SEPARATOR = "›"
+
+
+@dataclass(frozen=True)
+class Guide:
+    """The knowledge base a menu answers from, as the lines a source path can name."""
+
+    lines: tuple[str, ...]
+
+    @classmethod
+    def read(cls, path: Path) -> Guide:
+        text = path.read_text(encoding="utf-8")
+        return cls(tuple(line.strip().removeprefix("-").strip() for line in text.splitlines()))
+
+    def find(self, source: str) -> int | None:
+        """The line index the source path ends at, or None when a part is missing."""
+        return self._walk(source)[0]
+
+    def missing(self, source: str) -> str | None:
+        """The first part of a source path that the guide lacks after the parts before it."""
+        return self._walk(source)[1]
+
+    def _walk(self, source: str) -> tuple[int | None, str | None]:
+        """Each part is the start of a line after the previous part's line: a heading path."""
+        at = -1
+        for part in (p.strip() for p in source.split(SOURCE_SEPARATOR)):
+            found = next(
+                (i for i in range(at + 1, len(self.lines)) if self.lines[i].startswith(part)),
+                None,
+            )
+            if not part or found is None:
+                return None, part
+            at = found
+        return at, None
+
+
 class _Linter:
     """Cross-reference checks over a schema-valid document."""
 
@@ -103,6 +140,7 @@ class _Linter:
         yield from self._key_clashes()
         yield from self._announcements()
         yield from self._phrase_clashes()
+        yield from self._sources()
 
     def _targets(self) -> Iterable[MenuProblem]:
         start = self.doc["start"]
@@ -240,6 +278,34 @@ class _Linter:
                     yield self.problem(
                         ["nodes", node_id],
                         f"phrase {phrase!r} means {' and '.join(sorted(meant))} in {node_id!r}",
+                    )
+
+    def _sources(self) -> Iterable[MenuProblem]:
+        """With a guide, every answer and procedure says where in it its content comes from."""
+        if "guide" not in self.doc:
+            return
+        guide_path = self.path.parent / self.doc["guide"]
+        try:
+            guide = Guide.read(guide_path)
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            yield self.problem(["guide"], f"cannot read guide {str(guide_path)!r}: {reason}")
+            return
+        for node_id, node in self.nodes.items():
+            if "options" in node:
+                continue
+            here = ["nodes", node_id]
+            if "source" not in node:
+                yield self.problem(here, f"{node_id!r} names no source in the guide")
+                continue
+            sources = node["source"] if isinstance(node["source"], list) else [node["source"]]
+            for index, source in enumerate(sources):
+                missing = guide.missing(source)
+                if missing is not None:
+                    where = [*here, "source", index] if isinstance(node["source"], list) else []
+                    yield self.problem(
+                        where or [*here, "source"],
+                        f"source {source!r}: the guide has no {missing!r} there",
                     )
 
     def _leaves_below(self, node_id: str) -> list[str]:

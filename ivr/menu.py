@@ -143,6 +143,8 @@ class Node:
     """What a caller may say to choose this node; its title when the file names none."""
     shortcuts: bool = False
     """Menu: callers may name any answer or procedure below it."""
+    sources: tuple[str, ...] = ()
+    """Answer and procedure: the guide sections its content comes from (heading › item)."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,8 @@ class Menu:
     step_phrases: Phrases = field(default_factory=lambda: DEFAULT_STEP_PHRASES)
     confirm_phrases: Phrases = field(default_factory=lambda: DEFAULT_CONFIRM_PHRASES)
     confirm_keys: ConfirmKeys = field(default_factory=ConfirmKeys)
+    guide: Path | None = None
+    """The knowledge base the answers come from (the menu's ``guide``), if it names one."""
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -249,6 +253,7 @@ def build_menu(document: Mapping[str, Any], path: Path) -> Menu:
         step_phrases=_phrases(document, "step_phrases", DEFAULT_STEP_PHRASES),
         confirm_phrases=_phrases(document, "confirm_phrases", DEFAULT_CONFIRM_PHRASES),
         confirm_keys=replace(ConfirmKeys(), **document.get("confirm_keys", {})),
+        guide=path.parent / document["guide"] if "guide" in document else None,
     )
 
 
@@ -313,4 +318,9 @@ def _node(node_id: str, raw: Mapping[str, Any], defaults: Settings, parent: str 
         closing=raw.get("closing", ""),
         phrases=tuple(raw.get("phrases", [raw["title"]])),
         shortcuts=raw.get("shortcuts", False),
+        sources=_as_tuple(raw.get("source", ())),
     )
+
+
+def _as_tuple(value: str | list[str] | tuple[()]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
