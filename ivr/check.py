@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -88,13 +89,17 @@ SOURCE_SEPARATOR = "›"
 
 @dataclass(frozen=True)
 class Guide:
-    """The knowledge base a menu answers from, as the lines a source path can name."""
+    """The knowledge base a menu answers from, as the lines a source path can name.
+
+    Lines and sources are compared in NFKC form, so a source may write full-width ？ and ：
+    where the guide has ASCII ones.
+    """
 
     lines: tuple[str, ...]
 
     @classmethod
     def read(cls, path: Path) -> Guide:
-        text = path.read_text(encoding="utf-8")
+        text = unicodedata.normalize("NFKC", path.read_text(encoding="utf-8"))
         return cls(tuple(line.strip().removeprefix("-").strip() for line in text.splitlines()))
 
     def find(self, source: str) -> int | None:
@@ -109,6 +114,7 @@ class Guide:
         """Each part is the start of a line after the previous part's line: a heading path."""
         at = -1
         for part in (p.strip() for p in source.split(SOURCE_SEPARATOR)):
+            part = unicodedata.normalize("NFKC", part)  # the guide mixes ? and ？, : and ：
             found = next(
                 (i for i in range(at + 1, len(self.lines)) if self.lines[i].startswith(part)),
                 None,
@@ -195,7 +201,7 @@ class _Linter:
                     if field in node:
                         yield self.problem([*here, field], f"{field} is only for menus")
             if kinds != ["steps"]:
-                for field in ("intro", "closing"):
+                for field in ("intro", "closing", "step_ordinal"):
                     if field in node:
                         yield self.problem([*here, field], f"{field} is only for procedures")
 

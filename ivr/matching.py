@@ -11,7 +11,7 @@ utterance is matched against the phrases valid in the current state:
    the similarity, so a near miss is confirmed rather than taken.
 
 The score times the recognizer's confidence decides: at least `accept` -> take it; at least
-`confirm` -> ask "您是要办理…吗"; below -> no-match. Out-of-grammar speech that a closed grammar
+`confirm` -> ask "您要咨询的是…吗"; below -> no-match. Out-of-grammar speech that a closed grammar
 forces onto several phrases is therefore rejected, not taken as a confident choice.
 """
 

@@ -118,7 +118,7 @@ class Messages:
     step_ordinal: str = "第{n}步："
     step_hint: str = "下一步请按1，重听本步请按2，上一步请按3。"
     first_step: str = "这已经是第一步。"
-    confirm: str = "您是要办理{title}吗？是请按1或说“是”，不是请按2或说“不是”。"
+    confirm: str = "您要咨询的是{title}吗？是请按1或说“是”，不是请按2或说“不是”。"
     declined: str = "好的。"
 
 
@@ -138,6 +138,8 @@ class Node:
     answer: str = ""
     intro: str = ""
     steps: tuple[str, ...] = ()
+    step_ordinal: str = ""
+    """Procedure: what precedes each step ({n}: its number); "" means messages.step_ordinal."""
     closing: str = ""
     phrases: tuple[str, ...] = ()
     """What a caller may say to choose this node; its title when the file names none."""
@@ -174,7 +176,8 @@ class Menu:
 
     def step_text(self, node: Node, index: int) -> str:
         """The spoken form of step ``index`` (0-based): ordinal, then the step."""
-        ordinal = self.messages.step_ordinal.format(n=chinese_number(index + 1))
+        template = node.step_ordinal or self.messages.step_ordinal
+        ordinal = template.format(n=chinese_number(index + 1))
         return ordinal + node.steps[index]
 
     def descendants(self, node_id: str) -> list[Node]:
@@ -315,6 +318,7 @@ def _node(node_id: str, raw: Mapping[str, Any], defaults: Settings, parent: str 
         answer=raw.get("answer", ""),
         intro=raw.get("intro", ""),
         steps=tuple(raw.get("steps", ())),
+        step_ordinal=raw.get("step_ordinal", ""),
         closing=raw.get("closing", ""),
         phrases=tuple(raw.get("phrases", [raw["title"]])),
         shortcuts=raw.get("shortcuts", False),

@@ -71,7 +71,10 @@ ANNOUNCING_6 = ("重听请按星号键。", "重听请按星号键，其他请�
 """An edit of BASE after which the main prompt announces a key 6 that main lacks."""
 ANNOUNCED_6 = "announces key 6 but there is no option 6 here"
 
-NODE_FIELDS = "title, prompt, short_prompt, options, answer, intro, steps, closing, settings, phrases, shortcuts"
+NODE_FIELDS = (
+    "title, prompt, short_prompt, options, answer, intro, steps, step_ordinal, closing, source, "
+    "settings, phrases, shortcuts"
+)
 
 # ---------------------------------------------------------------------------------- helpers
 
@@ -178,13 +181,14 @@ WALLET_PARENTS = {
     "e_invoice": "usage",
     "feedback": "complaints",
     "contact_channels": "complaints",
+    "caller_tips": "complaints",
 }
 
 
-def test_wallet_builds_19_nodes_with_their_parents() -> None:
+def test_wallet_builds_20_nodes_with_their_parents() -> None:
     menu = load(WALLET)
     assert menu.start == "main"
-    assert len(menu.nodes) == 19
+    assert len(menu.nodes) == 20
     assert {node_id: node.parent for node_id, node in menu.nodes.items()} == WALLET_PARENTS
     assert dict(menu.node("main").options) == {
         "1": "account",
@@ -599,6 +603,14 @@ def test_unreachable_node(tmp_path: Path) -> None:
             "closing is only for procedures",
         ),
         (
+            (
+                "    answer: 请下载应用注册。\n",
+                "    answer: 请下载应用注册。\n    step_ordinal: 第{n}种：\n",
+            ),
+            "step_ordinal:",
+            "step_ordinal is only for procedures",
+        ),
+        (
             ("    prompt: 账户请按1，帮助请按2，人工服务请按0，重听请按星号键。\n", ""),
             "main:",
             "menu 'main' has options but no prompt",
@@ -612,6 +624,7 @@ def test_unreachable_node(tmp_path: Path) -> None:
         "short-prompt-on-procedure",
         "intro-on-menu",
         "closing-on-answer",
+        "step-ordinal-on-answer",
         "menu-without-prompt",
     ],
 )

@@ -49,10 +49,10 @@ def test_the_shipped_wallet_scenarios_cover_every_node_and_keypad_edge(
     coverage = wallet_coverage
     assert coverage.menu.path.name == "wallet.zh-CN.yaml"
     assert coverage.unentered() == []
-    assert coverage.states == (19, 19)
-    assert coverage.covered([EdgeKind.SELECT]) == (18, 18)
-    assert coverage.covered([EdgeKind.BACK]) == (18, 18)
-    assert coverage.covered([EdgeKind.FINISH]) == (13, 13)
+    assert coverage.states == (20, 20)
+    assert coverage.covered([EdgeKind.SELECT]) == (19, 19)
+    assert coverage.covered([EdgeKind.BACK]) == (19, 19)
+    assert coverage.covered([EdgeKind.FINISH]) == (14, 14)
     assert coverage.percent() == 100.0
     assert coverage.uncovered([EdgeKind.SELECT, EdgeKind.BACK, EdgeKind.FINISH]) == []
     assert coverage.unexplained == []
@@ -77,12 +77,12 @@ def test_edges_are_the_machine_edges(wallet_coverage: Coverage) -> None:
     edges = machine_edges(wallet_coverage.flow)
     kinds = Counter(edge.kind for edge in edges)
     assert kinds == {
-        EdgeKind.SELECT: 18,
-        EdgeKind.BACK: 18,
-        EdgeKind.FINISH: 13,
-        EdgeKind.SHORTCUT: 13,
-        EdgeKind.MAIN: 18,
-        EdgeKind.END: 57,
+        EdgeKind.SELECT: 19,
+        EdgeKind.BACK: 19,
+        EdgeKind.FINISH: 14,
+        EdgeKind.SHORTCUT: 14,
+        EdgeKind.MAIN: 19,
+        EdgeKind.END: 60,
     }
     assert Edge("main", "select:1", "account") in edges
     assert Edge("account", "end:transferred", "end:transferred") in edges
@@ -213,9 +213,9 @@ def test_the_table_and_markdown_show_the_figures(wallet_coverage: Coverage) -> N
     console.print(wallet_coverage.table())
     text = console.export_text()
     assert "Coverage of wallet.zh-CN.yaml" in text
-    assert re.search(r"select edges\s+│\s+│\s+18/18\s+│\s+100 %", text), text
+    assert re.search(r"select edges\s+│\s+│\s+19/19\s+│\s+100 %", text), text
     markdown = wallet_coverage.markdown()
-    assert "| finish edges | 13 | 13 | 100 % |" in markdown
+    assert "| finish edges | 14 | 14 | 100 % |" in markdown
     assert "```mermaid\nflowchart TD" in markdown
 
 

@@ -18,6 +18,9 @@ def test_readme_example_menu_is_valid_and_plays(tmp_path: Path) -> None:
     assert example is not None
     path = tmp_path / "example.yaml"
     path.write_text(example.group(1), encoding="utf-8")
+    guide = tmp_path / "guide.txt"
+    assert main(["check", str(path)]) == 1  # the guide it names is not there yet
+    guide.write_text("常见问题\n- 如何找回密码：……\n联系我们\n- 营业时间：……\n", encoding="utf-8")
     assert main(["check", str(path)]) == 0
     rec = run_script(load(path), "1112")
     assert rec.states == ["password", "main", "hours", "main"]

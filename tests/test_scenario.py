@@ -190,7 +190,9 @@ def test_a_wrong_expectation_fails_naming_turn_expected_and_heard(tmp_path: Path
     assert first.expected == "state real_name"
     assert first.heard == "entered password_recovery"
     assert second.expected == "a prompt containing 「登录APP后」"
-    assert second.heard.startswith("prompts 「第一步：打开人民数字钱包APP")
+    assert second.heard.startswith(
+        "prompts 「如果您忘记了密码，可以按以下四个步骤找回。」, 「第一步：进入登录页面"
+    )
     assert result.failure_lines()[0] == (
         f'{path}:6: turn 2 (press "2"): expected state real_name; heard entered password_recovery'
     )

@@ -81,7 +81,7 @@ def test_low_confidence_asks_to_confirm_and_yes_by_voice_goes_on(flow: CallFlow)
     assert call.phase is Phase.CONFIRMING and call.state == "main"
     question = [e for e in events if e.type is EventType.PROMPT][-1]
     assert question.kind is PromptKind.CONFIRM
-    assert question.text == "您是要办理找回密码吗？是请按1或说“是”，不是请按2或说“不是”。"
+    assert question.text == "您要咨询的是找回密码吗？是请按1或说“是”，不是请按2或说“不是”。"
     say(flow, call, "是的")
     assert call.state == "password_recovery"
 

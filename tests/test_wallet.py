@@ -27,6 +27,7 @@ TREE = {
     "5": ("complaints", "投诉与建议"),
     "51": ("feedback", "如何反馈不满意的服务"),
     "52": ("contact_channels", "其他联系方式"),
+    "53": ("caller_tips", "联系客服的技巧"),
 }
 PROCEDURES = {
     "12": "password_recovery",
@@ -66,9 +67,8 @@ def test_each_procedure_is_read_step_by_step_then_back_to_the_parent(
     node = wallet.nodes[node_id]
     steps = len(node.steps)
     rec = run_script(wallet, keys + "1" * steps)
-    spoken_steps = [p for p in rec.prompts if p.startswith("第") and "步：" in p]
-    ordinals = "一二三四五六七八九"
-    assert spoken_steps == [f"第{ordinals[i]}步：{text}" for i, text in enumerate(node.steps)]
+    expected = [wallet.step_text(node, i) for i in range(steps)]
+    assert [p for p in rec.prompts if p in expected] == expected
     parent = wallet.nodes[node.parent or ""]
     assert rec.prompts[-2:] == [node.closing, parent.prompt]
     assert rec.states[-1] == parent.id
@@ -76,15 +76,17 @@ def test_each_procedure_is_read_step_by_step_then_back_to_the_parent(
 
 
 def test_transaction_failed_names_the_four_causes_in_order(wallet: Menu) -> None:
-    steps = wallet.nodes["transaction_failed"].steps
-    assert len(steps) == 4
-    for step, cause in zip(steps, ["余额不足", "网络", "账户异常", "限额"], strict=True):
-        assert cause in step
+    node = wallet.nodes["transaction_failed"]
+    causes = ["余额不足", "网络不稳定", "支付限制", "安全审核"]
+    spoken = [wallet.step_text(node, i) for i in range(len(node.steps))]
+    assert [text.split("。")[0] for text in spoken] == [
+        f"第{n}种原因：{cause}" for n, cause in zip("一二三四", causes, strict=True)
+    ]
 
 
 def test_contact_channels_lists_the_three_channels(wallet: Menu) -> None:
     answer = wallet.nodes["contact_channels"].answer
-    for channel in ("APP", "官方网站", "社交媒体"):
+    for channel in ("APP内客服", "官方网站", "社交媒体"):
         assert channel in answer
 
 
