@@ -443,11 +443,9 @@ def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> Prompt
     except (AudioDeviceUnavailable, TTSUnavailable) as error:
         err.print(f"ivr call: {error} — continuing text-only", markup=False)
         return SilentPlayer()
-    import threading
-
     player = SpeakingPlayer(PromptCache(synthesizer), speaker)
-    # Render and load every prompt in the background: a key then costs no I/O or resampling.
-    threading.Thread(target=player.prefetch, args=(menu.prompt_texts(),), daemon=True).start()
+    player.prefetch_in_background(menu.prompt_texts())
+    stack.callback(player.close)
     return player
 
 

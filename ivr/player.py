@@ -7,6 +7,7 @@ timer and know when a key is a barge-in.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # audio pulls in numpy; scripted text-only calls do not need it
@@ -89,6 +90,8 @@ class SpeakingPlayer:
         rate = getattr(speaker, "rate", None)
         self.rate: int | None = rate if isinstance(rate, int) else None
         """The speaker's device rate: clips are kept resampled to it."""
+        self._closing = threading.Event()
+        self._prefetcher: threading.Thread | None = None
 
     def clip(self, text: str) -> AudioClip:
         """The prompt ready for the speaker (rendered first if it is not on disk)."""
@@ -106,17 +109,40 @@ class SpeakingPlayer:
     ) -> int:
         """Render the missing prompts, then load them into memory while they fit.
 
-        Meant for a background thread at the start of a call (in place of
-        ``PromptCache.prefetch``); returns how many prompts were rendered.
+        Stops between prompts once ``close`` is called; returns how many were rendered.
         """
         wanted = list(dict.fromkeys(texts))
-        rendered = self.cache.prefetch(wanted, progress)
+        missing = [text for text in wanted if not self.cache.is_cached(text)]
+        for done, text in enumerate(missing, start=1):
+            if self._closing.is_set():
+                return done - 1
+            self.cache.get(text)
+            if progress is not None:
+                progress(done, len(missing))
         evictions = self.clips.evictions
         for text in wanted:
+            if self._closing.is_set() or self.clips.evictions != evictions:
+                break  # closing, or the memory budget is full: stop there
             self.clip(text)
-            if self.clips.evictions != evictions:  # the memory budget is full: stop there
-                break
-        return rendered
+        return len(missing)
+
+    def prefetch_in_background(self, texts: Iterable[str]) -> None:
+        """Render and load every prompt on a thread, so a key costs no I/O or resampling.
+
+        ``close`` stops and joins it: a thread still resampling in soxr (a C++ extension)
+        when the interpreter exits makes the process abort ("terminate called without an
+        active exception").
+        """
+        self._prefetcher = threading.Thread(
+            target=self.prefetch, args=(list(texts),), name="ivr-prefetch", daemon=True
+        )
+        self._prefetcher.start()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the background prefetch after the prompt it is on (one render at most)."""
+        self._closing.set()
+        if self._prefetcher is not None:
+            self._prefetcher.join(timeout)
 
     def stop(self) -> None:
         self.speaker.stop()

@@ -261,6 +261,36 @@ def test_speaking_player_prefetch_stops_when_memory_is_full(tmp_path: Path) -> N
     assert len(player.clips) == 1 and player.clips.evictions == 1
 
 
+class GatedSynth(FakeSynth):
+    """Renders only when let through, so a test can close the player mid-prefetch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Semaphore(0)
+        self.waiting = threading.Event()
+
+    def render(self, text: str, target: Path) -> None:
+        self.waiting.set()
+        self.gate.acquire()
+        super().render(text, target)
+
+
+def test_closing_the_player_stops_and_joins_the_background_prefetch(tmp_path: Path) -> None:
+    synth = GatedSynth()
+    player = SpeakingPlayer(PromptCache(synth, tmp_path), FakeSpeaker())
+    player.prefetch_in_background(["欢迎", "请按一", "请按二"])
+    assert synth.waiting.wait(5)  # rendering the first prompt
+    closer = threading.Thread(target=player.close)
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive()  # close waits for the prompt being rendered ...
+    synth.gate.release()
+    closer.join(5)
+    assert not closer.is_alive()
+    assert synth.rendered == ["欢迎"]  # ... and nothing is rendered or resampled after it
+    assert len(player.clips) == 0
+
+
 def test_speaking_player_still_degrades_to_text_when_a_prompt_is_broken(tmp_path: Path) -> None:
     cache = PromptCache(FakeSynth(), tmp_path)
     player = SpeakingPlayer(cache, FakeSpeaker())
