@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from ivr.audio import AudioClip
+from ivr.audio import Audio, AudioClip
 
 RATE = 8000
 """The receiver's internal sample rate (the telephone network's)."""
@@ -783,12 +783,36 @@ class DtmfDetector:
         self._run_key = self._run_length = 0
 
 
-def detect(clip: AudioClip, settings: ReceiverSettings | None = None) -> list[DigitEvent]:
-    """The digits in a whole clip, exactly as a ``DtmfDetector`` fed it in chunks reports them."""
-    detector = DtmfDetector(clip.rate, settings)
-    return detector.feed(clip.samples) + detector.flush()
+_MAX_KERNEL = 1 << 19
+"""Largest exact resampler (phases x taps) a file's own rate may need; past it (odd rates
+such as 44101 Hz, whose 8000 phases cost ~1 GB at 191999 Hz) a file goes through 8 kHz."""
 
 
-def digits(clip: AudioClip, settings: ReceiverSettings | None = None) -> str:
-    """The keys in ``clip`` as a string, e.g. ``"123#"``."""
-    return "".join(event.digit for event in detect(clip, settings))
+def affordable_rate(rate: int) -> bool:
+    """Whether a receiver at ``rate`` has a small exact resampler (every common rate has)."""
+    up = RATE // math.gcd(rate, RATE)
+    return up * 2 * math.ceil(_HALF_WIDTH * max(rate, RATE) / RATE) <= _MAX_KERNEL
+
+
+def detect(audio: Audio, settings: ReceiverSettings | None = None) -> list[DigitEvent]:
+    """The digits in a whole clip or WAV file, exactly as a ``DtmfDetector`` fed it in chunks
+    reports them.
+
+    A file is read block by block, so memory does not grow with its length. A file at a rate
+    that is not ``affordable_rate`` is brought to 8 kHz by soxr first: the receiver's exact
+    resampler would need thousands of phases.
+    """
+    if isinstance(audio, AudioClip):
+        detector = DtmfDetector(audio.rate, settings)
+        return detector.feed(audio.samples) + detector.flush()
+    rate = audio.rate if affordable_rate(audio.rate) else RATE
+    detector = DtmfDetector(rate, settings)
+    events: list[DigitEvent] = []
+    for block in audio.blocks(rate):
+        events += detector.feed(block.samples)
+    return events + detector.flush()
+
+
+def digits(audio: Audio, settings: ReceiverSettings | None = None) -> str:
+    """The keys in ``audio`` as a string, e.g. ``"123#"``."""
+    return "".join(event.digit for event in detect(audio, settings))
