@@ -179,11 +179,7 @@ def _parse(path: Path, f: BinaryIO) -> WavFormat:
         if header[:4] == b"fmt ":
             fmt = f.read(min(chunk_size, _FMT_BYTES))
         elif header[:4] == b"data":
-            present = size - offset - 8
-            if chunk_size > present:
-                # Streaming writers leave the size unset or the file was cut short.
-                log.warning("%s: data chunk claims %d bytes, %d present", path, chunk_size, present)
-            data = (offset + 8, min(chunk_size, present))
+            data = (offset + 8, chunk_size)
             break
         offset += 8 + chunk_size + (chunk_size & 1)
     else:
@@ -213,22 +209,27 @@ def _parse(path: Path, f: BinaryIO) -> WavFormat:
             f"sample rate {rate} Hz: outside the limits of {SAMPLE_RATE_MIN}-{SAMPLE_RATE_MAX} Hz",
         )
     frame_bytes = channels * bits // 8
+    start, claimed = data
+    present = min(claimed, size - start)
     if align != frame_bytes:
         raise AudioFileError(
             path,
             f"corrupt WAV header (block align {align}, but a frame of {channels} channels of "
             f"{bits} bits is {frame_bytes} bytes)",
         )
-    frames = data[1] // frame_bytes
+    frames = present // frame_bytes
     if frames == 0:
         raise AudioFileError(path, "empty (no audio samples)")
     if frames > WAV_SECONDS * rate:
         raise AudioFileError(
             path,
-            f"{frames / rate / 3600:.1f} hours of audio: over the limit of "
-            f"{WAV_SECONDS / 3600:g} hours",
+            f"{frames / rate:.0f} s of audio: over the limit of {WAV_SECONDS} s "
+            f"({WAV_SECONDS / 3600:g} hours)",
         )
-    return WavFormat(tag, channels, rate, bits, data[0], frames)
+    if claimed > present:
+        # Streaming writers leave the size unset or the file was cut short.
+        log.warning("%s: data chunk claims %d bytes, %d present", path, claimed, present)
+    return WavFormat(tag, channels, rate, bits, start, frames)
 
 
 class WavFile:

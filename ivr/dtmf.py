@@ -783,15 +783,27 @@ class DtmfDetector:
         self._run_key = self._run_length = 0
 
 
-_MAX_KERNEL = 1 << 19
-"""Largest exact resampler (phases x taps) a file's own rate may need; past it (odd rates
-such as 44101 Hz, whose 8000 phases cost ~1 GB at 191999 Hz) a file goes through 8 kHz."""
+_GEOMETRY_BYTES = 48 << 20
+"""Most memory the receiver's exact resampler for a file's own rate may take while it is
+built. Past it (odd rates: 44101 Hz needs 8000 kernel phases, 191999 Hz about 1 GB) a file
+reaches the receiver through 8 kHz instead."""
 
 
 def affordable_rate(rate: int) -> bool:
-    """Whether a receiver at ``rate`` has a small exact resampler (every common rate has)."""
-    up = RATE // math.gcd(rate, RATE)
-    return up * 2 * math.ceil(_HALF_WIDTH * max(rate, RATE) / RATE) <= _MAX_KERNEL
+    """Whether building a receiver at ``rate`` stays within ``_GEOMETRY_BYTES`` (every
+    common rate does). The estimate weighs what ``_Geometry`` allocates, measured with
+    tracemalloc over random rates: the kernel (12 floats per tap and phase, with the
+    temporaries of its Kaiser window), the frame groups and the pre-gate maps (2 each).
+    """
+    g = math.gcd(rate, RATE)
+    up, down = RATE // g, rate // g
+    width = 1 if rate == RATE else 2 * math.ceil(_HALF_WIDTH * max(rate, RATE) / RATE)
+    frame = up * max(1, math.ceil(128 / up))
+    floats = 12 * up * width + 2 * frame * (16 * down // up + width + 16)
+    phases = up // math.gcd(up, BLOCK)
+    if phases <= _MAX_PHASES:
+        floats += 2 * phases * (BLOCK * down // up + width + 1) * 16
+    return 8 * floats <= _GEOMETRY_BYTES
 
 
 def detect(audio: Audio, settings: ReceiverSettings | None = None) -> list[DigitEvent]:
