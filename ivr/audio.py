@@ -247,6 +247,8 @@ class WavFile:
         self.path = Path(path)
         with _open(self.path) as f:
             self.format = _parse(self.path, f)
+            st = os.fstat(f.fileno())
+        self._identity = (st.st_dev, st.st_ino)
 
     @property
     def rate(self) -> int:
@@ -290,6 +292,9 @@ class WavFile:
         """Decoded, downmixed blocks of ``size`` frames (the last may be shorter)."""
         fmt = self.format
         with _open(self.path) as f:
+            st = os.fstat(f.fileno())
+            if (st.st_dev, st.st_ino) != self._identity:
+                raise AudioFileError(self.path, "replaced by another file since it was opened")
             f.seek(fmt.offset)
             left = fmt.frames
             while left:

@@ -725,6 +725,18 @@ def test_reading_stops_short_if_the_file_shrinks(
     assert "400 frames fewer than when it was opened" in caplog.text
 
 
+def test_a_file_replaced_after_opening_is_not_read_with_the_old_header(tmp_path: Path) -> None:
+    path = tmp_path / "replaced.wav"
+    path.write_bytes(wav_bytes(fmt_body(1, 1, 8000, 16), b"\x00\x01" * 100))
+    wav = open_wav(path)
+    other = tmp_path / "other.wav"
+    other.write_bytes(wav_bytes(fmt_body(1, 8, 8000, 32), b"\x00\x01" * 800))
+    other.replace(path)  # as editors and caches save: a new file renamed over the old
+    with pytest.raises(AudioFileError) as info:
+        list(wav.blocks())
+    assert one_line(info.value, path).endswith(": replaced by another file since it was opened")
+
+
 def test_resample_blocks_passes_a_stream_at_its_rate_through() -> None:
     clips = [AudioClip(np.arange(5, dtype=np.int16), 8000)] * 3
     assert list(resample_blocks(clips, 8000)) == clips
