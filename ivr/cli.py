@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -266,7 +266,7 @@ def _run_recording(args: argparse.Namespace) -> int:
     """A whole recorded call, on a virtual clock driven by the recording."""
     import time
 
-    from ivr.audio import read_wav
+    from ivr.audio import Audio, open_wav
     from ivr.console import ConsoleView
     from ivr.linecall import LineCaller
 
@@ -281,7 +281,10 @@ def _run_recording(args: argparse.Namespace) -> int:
             stack.callback(call_log.close)
             listeners.append(call_log)
         try:
-            clip = _on_the_line(args, read_wav(args.wav))
+            wav = open_wav(args.wav)  # read in blocks unless a phone line needs the whole clip
+            clip: Audio = (
+                wav if args.line is None and args.snr is None else _on_the_line(args, wav.read())
+            )
             tracker = _tracker(menu, args.model) if args.model else None
             call_audio = _artifacts(args.out, menu, listeners, stack) if args.out else None
         except Exception as error:
@@ -328,16 +331,20 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _dtmf(args: argparse.Namespace) -> int:
-    from ivr.audio import AudioFileError, read_wav
+    from ivr.audio import Audio, AudioFileError, open_wav
     from ivr.dtmf import detect
 
     try:
-        clip = _on_the_line(args, read_wav(args.wav))
+        wav = open_wav(args.wav)  # read in blocks unless a phone line needs the whole clip
+        audio: Audio = (
+            wav if args.line is None and args.snr is None else _on_the_line(args, wav.read())
+        )
+        events = detect(audio)
     except AudioFileError as error:
         err.print(f"ivr dtmf: {error}", markup=False)
         return 1
     out = Console(highlight=False)
-    for digit in detect(clip):
+    for digit in events:
         out.print(f"{digit.start:8.3f}s  {digit.digit}", markup=False)
     return 0
 
@@ -367,13 +374,10 @@ def _virtual_caller(
 ) -> Caller:
     if args.keys is not None:
         return ScriptedCaller(args.keys, clock)
-    from ivr.audio import to_rate
     from ivr.recorded import RecordedCaller, load_recordings
 
-    recordings = [
-        replace(r, clip=to_rate(_on_the_line(args, r.clip), 16000))
-        for r in load_recordings(args.audio)
-    ]
+    line = None if args.line is None and args.snr is None else partial(_on_the_line, args)
+    recordings = load_recordings(args.audio, line)
     caller = RecordedCaller(recordings, _tracker(menu, args.model), clock)
     if call_audio is not None:
         caller.audio_sink = call_audio.caller_audio
@@ -481,7 +485,7 @@ def _model(menu: Menu, spec: str | None) -> VoskModel:
 def _transcribe(args: argparse.Namespace) -> int:
     """Print each utterance the recognizer hears, with word confidences and, in a state, the
     decision the hotline would take."""
-    from ivr.audio import read_wav
+    from ivr.audio import open_wav
     from ivr.engine import Call, Phase
     from ivr.matching import decide, match
     from ivr.stt import SpeechError, VoskRecognizer, recognize_clip
@@ -492,7 +496,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         err.print(f"ivr transcribe: no node {args.state!r} in {menu.path}", markup=False)
         return 2
     try:
-        clip = read_wav(args.wav)
+        clip = open_wav(args.wav)  # read in blocks
         recognizer = VoskRecognizer(_model(menu, args.model))
     except Exception as error:
         if not isinstance(error, _user_errors()):

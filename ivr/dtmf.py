@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from ivr.audio import AudioClip
+from ivr.audio import Audio, AudioClip
 
 RATE = 8000
 """The receiver's internal sample rate (the telephone network's)."""
@@ -783,12 +783,48 @@ class DtmfDetector:
         self._run_key = self._run_length = 0
 
 
-def detect(clip: AudioClip, settings: ReceiverSettings | None = None) -> list[DigitEvent]:
-    """The digits in a whole clip, exactly as a ``DtmfDetector`` fed it in chunks reports them."""
-    detector = DtmfDetector(clip.rate, settings)
-    return detector.feed(clip.samples) + detector.flush()
+_GEOMETRY_BYTES = 48 << 20
+"""Most memory the receiver's exact resampler for a file's own rate may take while it is
+built. Past it (odd rates: 44101 Hz needs 8000 kernel phases, 191999 Hz about 1 GB) a file
+reaches the receiver through 8 kHz instead."""
 
 
-def digits(clip: AudioClip, settings: ReceiverSettings | None = None) -> str:
-    """The keys in ``clip`` as a string, e.g. ``"123#"``."""
-    return "".join(event.digit for event in detect(clip, settings))
+def affordable_rate(rate: int) -> bool:
+    """Whether building a receiver at ``rate`` stays within ``_GEOMETRY_BYTES`` (every
+    common rate does). The estimate weighs what ``_Geometry`` allocates, measured with
+    tracemalloc over random rates: the kernel (12 floats per tap and phase, with the
+    temporaries of its Kaiser window), the frame groups and the pre-gate maps (2 each).
+    """
+    g = math.gcd(rate, RATE)
+    up, down = RATE // g, rate // g
+    width = 1 if rate == RATE else 2 * math.ceil(_HALF_WIDTH * max(rate, RATE) / RATE)
+    frame = up * max(1, math.ceil(128 / up))
+    floats = 12 * up * width + 2 * frame * (16 * down // up + width + 16)
+    phases = up // math.gcd(up, BLOCK)
+    if phases <= _MAX_PHASES:
+        floats += 2 * phases * (BLOCK * down // up + width + 1) * 16
+    return 8 * floats <= _GEOMETRY_BYTES
+
+
+def detect(audio: Audio, settings: ReceiverSettings | None = None) -> list[DigitEvent]:
+    """The digits in a whole clip or WAV file, exactly as a ``DtmfDetector`` fed it in chunks
+    reports them.
+
+    A file is read block by block, so memory does not grow with its length. A file at a rate
+    that is not ``affordable_rate`` is brought to 8 kHz by soxr first: the receiver's exact
+    resampler would need thousands of phases.
+    """
+    if isinstance(audio, AudioClip):
+        detector = DtmfDetector(audio.rate, settings)
+        return detector.feed(audio.samples) + detector.flush()
+    rate = audio.rate if affordable_rate(audio.rate) else RATE
+    detector = DtmfDetector(rate, settings)
+    events: list[DigitEvent] = []
+    for block in audio.blocks(rate):
+        events += detector.feed(block.samples)
+    return events + detector.flush()
+
+
+def digits(audio: Audio, settings: ReceiverSettings | None = None) -> str:
+    """The keys in ``audio`` as a string, e.g. ``"123#"``."""
+    return "".join(event.digit for event in detect(audio, settings))

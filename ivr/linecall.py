@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from ivr.audio import AudioClip, to_rate
+from ivr.audio import Audio, audio_blocks, chunks
 from ivr.clock import VirtualClock
 from ivr.dtmf import DtmfDetector
 from ivr.inputs import CallerAction, HangUp, KeyPress
@@ -31,13 +31,17 @@ RECOGNIZER_DELAY = 0.3
 
 
 class LineCaller:
+    """The caller's side of a whole call, from a clip or a WAV file read block by block
+    (a file's audio is never held whole: a recording of hours costs a few megabytes)."""
+
     def __init__(
         self,
-        clip: AudioClip,
+        clip: Audio,
         clock: VirtualClock,
         tracker: UtteranceTracker | None = None,
     ) -> None:
-        self.samples: npt.NDArray[np.int16] = to_rate(clip, RATE).samples
+        self._chunks = chunks(audio_blocks(clip, RATE), CHUNK)
+        self._next: npt.NDArray[np.int16] | None = next(self._chunks, None)
         self.clock = clock
         self.tracker = tracker
         self.detector = DtmfDetector(rate=RATE)
@@ -53,14 +57,16 @@ class LineCaller:
 
     def next_input(self, until: float, listening: bool) -> CallerAction | None:
         while not self._found:
-            if self._position >= len(self.samples):
+            chunk = self._next
+            if chunk is None:
                 self._flush_recognizer()
                 return self._found.popleft() if self._found else HangUp()
             start = self._position / RATE
             if start + CHUNK / RATE > until + 1e-9:
                 self.clock.sleep_until(until)
                 return None
-            self._hear(self.samples[self._position : self._position + CHUNK], start)
+            self._next = next(self._chunks, None)
+            self._hear(chunk, start)
         return self._found.popleft()
 
     def _hear(self, chunk: npt.NDArray[np.int16], start: float) -> None:

@@ -10,13 +10,15 @@ phone line, faster than real time. When the recordings run out the caller hangs 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-from ivr.audio import AudioClip, read_wav, to_rate
+from ivr.audio import Audio, AudioClip, audio_blocks, chunks, open_wav, to_rate
 from ivr.clock import VirtualClock
 from ivr.inputs import HangUp, KeyPress, SpeechStarted, Utterance
 from ivr.utterances import UtteranceTracker
@@ -31,18 +33,32 @@ BARGE_IN = "!"
 
 @dataclass(frozen=True)
 class Recording:
-    clip: AudioClip
+    """One utterance: a clip in memory or a WAV file, said from its start as it is read."""
+
+    clip: Audio
     barge_in: bool = False
     name: str = ""
 
 
-def load_recordings(names: list[str]) -> list[Recording]:
-    """Read ``--audio`` arguments; ``!name.wav`` barges in. Raises AudioFileError (one line)."""
+def load_recordings(
+    names: list[str], line: Callable[[AudioClip], AudioClip] | None = None
+) -> list[Recording]:
+    """Check ``--audio`` arguments; ``!name.wav`` barges in. Raises AudioFileError (one line).
+
+    Every header is checked now, so a bad file stops the call before it starts, but the
+    audio is read only as it is said, block by block, as a telephone test tool plays a
+    file into a call: the hotline's timers and end of speech decide how much of it is
+    heard, so an utterance file of hours costs no more memory than one of seconds, and no
+    length limit beyond ``WAV_SECONDS`` is needed. Only ``line`` (a phone-line model, which
+    works on whole clips) makes a file be read whole, at 16 kHz.
+    """
     recordings = []
     for name in names:
         barge_in = name.startswith(BARGE_IN)
         path = Path(name.removeprefix(BARGE_IN))
-        recordings.append(Recording(to_rate(read_wav(path), RATE), barge_in, str(path)))
+        wav = open_wav(path)
+        audio = wav if line is None else to_rate(line(to_rate(wav.read(), RATE)), RATE)
+        recordings.append(Recording(audio, barge_in, str(path)))
     return recordings
 
 
@@ -60,8 +76,9 @@ class RecordedCaller:
         self.clock = clock
         self.think_time = think_time
         self.barge_in_delay = barge_in_delay
-        self._audio: np.ndarray | None = None
-        self._position = 0
+        self._audio: Iterator[npt.NDArray[np.int16]] | None = None
+        """The 20 ms chunks of the recording being said, then its trailing silence."""
+        self._next: npt.NDArray[np.int16] | None = None
         self._chunk = int(RATE * CHUNK_SECONDS)
         self.audio_sink: Callable[[float, np.ndarray], None] | None = None
         """Receives what the caller says, with its call time (for the call's WAV)."""
@@ -94,15 +111,15 @@ class RecordedCaller:
             return False
         self.recordings.popleft()
         self.clock.sleep_until(start)
-        silence = np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16)
-        self._audio = np.concatenate([recording.clip.samples, silence])
-        self._position = 0
+        silence = AudioClip(np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16), RATE)
+        self._audio = chunks(chain(audio_blocks(recording.clip, RATE), [silence]), self._chunk)
+        self._next = next(self._audio, None)
         return True
 
     def _speak(self, until: float, listening: bool) -> Utterance | SpeechStarted | None:
         """Feed audio up to ``until``; stop at the first thing the tracker reports."""
         assert self._audio is not None
-        while self._position < len(self._audio):
+        while self._next is not None:
             if self.clock.now() + CHUNK_SECONDS > until + 1e-9:
                 if not listening:
                     self.clock.sleep_until(until)
@@ -110,8 +127,8 @@ class RecordedCaller:
                 self._audio = None
                 self.clock.sleep_until(until)
                 return self.tracker.finish()  # the no-input timer ran out mid-speech
-            chunk = self._audio[self._position : self._position + self._chunk]
-            self._position += self._chunk
+            chunk = self._next
+            self._next = next(self._audio, None)
             if self.audio_sink is not None:
                 self.audio_sink(self.clock.now(), chunk)
             self.clock.sleep_until(self.clock.now() + len(chunk) / RATE)

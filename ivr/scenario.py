@@ -845,13 +845,13 @@ def _replay(
     call_audio: CallAudio | None,
 ) -> Call:
     """A recorded call, on the recording's clock, with prompts timed as when it was made."""
-    from ivr.audio import read_wav
+    from ivr.audio import open_wav
     from ivr.linecall import LineCaller
     from ivr.player import PromptPlayer, RenderingPlayer
 
     assert scenario.recording is not None
-    recording = read_wav(scenario.recording)
-    caller = LineCaller(line(recording) if line else recording, clock, tracker)
+    recording = open_wav(scenario.recording)  # read in blocks unless a line needs it whole
+    caller = LineCaller(line(recording.read()) if line else recording, clock, tracker)
     if call_audio is not None:
         caller.audio_sink = call_audio.caller_audio
     menu = scenario.menu
