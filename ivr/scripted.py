@@ -86,7 +86,8 @@ class ScriptedCaller:
             self.clock.sleep_until(until)
             return None
         self.actions.popleft()
-        if action.key is None or now + self.think_time >= until:
+        if action.key is None or now + self.think_time > until:
+            # A key due exactly at the deadline is pressed: only a later one is a silence.
             self.clock.sleep_until(until)
             return None
         self.clock.sleep_until(now + self.think_time)
