@@ -5,9 +5,10 @@ that moment on disk.
 
 Every line in the file parses, whatever happens: each line is encoded whole (a lone
 surrogate from a menu or a script becomes a JSON ``\\udc80`` escape instead of an encoding
-error) and written with ``os.write``; if the disk fills up mid-line the file is cut back to
-the last whole line. Then the log stops, says so once, and the call goes on: a log must
-never end a call or flood the console.
+error; the Unicode line breaks U+0085, U+2028 and U+2029 are escaped too) and written with
+one ``os.write``; if the disk fills up mid-line the file is cut back to the last whole
+line. Then the log stops, says so once, and the call goes on: a log must never end a call
+or flood the console.
 """
 
 from __future__ import annotations
@@ -86,6 +87,11 @@ class LineFile:
         self._warn(self.failure)
 
 
+_LINE_BREAKS = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
+"""Line breaks to Python's ``splitlines`` (and to JavaScript) that JSON leaves raw in a
+string: written as escapes, so one event is one line for every reader."""
+
+
 class CallLog:
     """Writes each event as one JSON line, flushed at once; see the module's doc."""
 
@@ -99,7 +105,7 @@ class CallLog:
 
     def __call__(self, event: CallEvent, moment: float) -> None:
         record = {"t": round(moment, 3), **event.to_record()}
-        self._file.write_line(json.dumps(record, ensure_ascii=False))
+        self._file.write_line(json.dumps(record, ensure_ascii=False).translate(_LINE_BREAKS))
 
     def close(self) -> None:
         self._file.close()

@@ -27,7 +27,7 @@ from ivr.models import OFFICIAL
 from ivr.outputs import OutputError
 from ivr.player import PromptPlayer, RenderingPlayer, SilentPlayer
 from ivr.problems import MenuInvalid
-from ivr.scripted import ScriptedCaller, ScriptError
+from ivr.scripted import ScriptedCaller, ScriptError, parse_script
 from ivr.session import Caller, Listener, Session
 
 if TYPE_CHECKING:
@@ -322,6 +322,12 @@ def _call(args: argparse.Namespace) -> int:
     if args.record is not None and (args.keys or args.audio or args.typed):
         err.print("ivr call: --record keeps live calls (keypad or --mic)", markup=False)
         return 2
+    if args.keys is not None:
+        try:
+            parse_script(args.keys)  # a command-line mistake, said before reading any file
+        except ScriptError as error:
+            err.print(f"ivr call: {error}", markup=False)
+            return 2
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
     out = Console(highlight=False, quiet=args.quiet)
@@ -476,6 +482,9 @@ def _test(args: argparse.Namespace) -> int:
     def line(clip: AudioClip) -> AudioClip:
         return _on_the_line(args, clip)
 
+    for report in (args.junit, args.coverage):
+        if report is not None:  # checked already; created as --log's folder always was
+            report.parent.mkdir(parents=True, exist_ok=True)
     return run_cli(
         args.paths,
         junit=args.junit,
@@ -654,7 +663,14 @@ def _check(args: argparse.Namespace) -> int:
         if args.model is not None:
             from ivr.speechcheck import phrases_missing_from_model
 
-            for problem in phrases_missing_from_model(menu, _model(menu, args.model)):
+            try:
+                model = _model(menu, args.model)
+            except Exception as error:
+                if not isinstance(error, _user_errors()):
+                    raise
+                err.print(f"ivr check: {error}", markup=False)
+                return 1
+            for problem in phrases_missing_from_model(menu, model):
                 failed = True
                 err.print(str(problem), markup=False)
     if not failed:

@@ -206,6 +206,10 @@ def download(
             "remove it and run the command again"
         )
 
+    try:
+        urllib.request.Request(source)
+    except ValueError as exc:  # "unknown url type": say so before creating anything
+        raise _unreachable(spec, source, _reason(exc)) from None
     archive = root / f".{spec.name}{PARTIAL}"
     try:
         root.mkdir(parents=True, exist_ok=True)
