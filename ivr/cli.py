@@ -378,7 +378,13 @@ def _call(args: argparse.Namespace) -> int:
                 raise
             err.print(f"ivr call: {error}", markup=False)
             return 1
-        session.run()
+        try:
+            session.run()
+        except KeyboardInterrupt:
+            if args.keys is not None or args.audio is not None:
+                raise  # a scripted or recorded call: Ctrl-C stops the command
+            # A live call: Ctrl-C is the caller hanging up (SIGTERM and SIGHUP too, then
+            # main exits 128+N); what the call leaves behind is still written.
         if call_audio is not None:
             unwritten.attempt(args.out / "call.wav", call_audio.write)
         if recording is not None:

@@ -79,7 +79,12 @@ class Session:
         """Listeners that raised: each is reported once (and still called)."""
 
     def run(self) -> Call:
-        """Play the call to its end and return it (its outcome is set)."""
+        """Play the call to its end and return it (its outcome is set).
+
+        A KeyboardInterrupt (Ctrl-C, or a signal the command turns into one) ends the call
+        as the caller hanging up, so the listeners (the log) see it end, and is raised
+        again: a live call treats it as the hang-up, anything else stops there.
+        """
         call, events = self.flow.start()
         self._queue.extend(events)
         self._grammar = self.flow.grammar(call)
@@ -92,6 +97,7 @@ class Session:
             self.player.stop()
             if not call.ended:
                 self._report_all(self.flow.handle(call, HangUp()))
+            raise
         return call
 
     def _step(self, call: Call) -> bool:

@@ -33,9 +33,11 @@ from hypothesis import strategies as st
 from ivr.audio import AudioClip, write_wav
 from ivr.calllog import CallLog
 from ivr.cli import main
+from ivr.engine import Call
 from ivr.events import CallEvent, EventType
 from ivr.limits import KEY_SCRIPT_CHARS
 from ivr.menu import Menu
+from ivr.session import Session
 from ivr.testing import run_script
 from tests.conftest import ROOT, WALLET
 
@@ -532,6 +534,38 @@ def test_ctrl_c_in_any_command_is_one_line_and_130(
     name = " ".join(["ivr", *command[:2]]) if command[0] == "models" else f"ivr {command[0]}"
     assert err.strip().splitlines()[-1] == f"{name}: interrupted"
     assert len(err.strip().splitlines()) <= 2 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["call", "--keys", "12_1*#0"], ["test", str(SCENARIO)], ["run-recording", "{wav}"]],
+    ids=lambda v: v[0],
+)
+def test_ctrl_c_during_a_virtual_call_stops_the_command(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a live caller hangs up on Ctrl-C; a script, a scenario run or a replay stops
+    (the log still ends with the hang-up)."""
+    steps: list[int] = []
+    step = Session._step
+
+    def interrupted_at_the_third_step(self: Session, call: Call) -> bool:
+        steps.append(1)
+        if len(steps) == 3:
+            raise KeyboardInterrupt
+        return step(self, call)
+
+    monkeypatch.setattr(Session, "_step", interrupted_at_the_third_step)
+    log = tmp_path / "call.jsonl"
+    long_silence = tmp_path / "long.wav"  # the call is still on when the key comes
+    write_wav(long_silence, AudioClip(np.zeros(16000 * 30, np.int16), 16000))
+    args = [a.format(wav=long_silence) for a in command]
+    code, _, err = in_process(args + (["--log", str(log)] if command[0] != "test" else []))
+    assert code == 130
+    assert one_line(err) == f"ivr {command[0]}: interrupted"
+    if command[0] != "test":
+        end = parsed(log)[-1]
+        assert (end["type"], end["outcome"]) == ("call-end", "abandoned")
 
 
 class LiveCall:
