@@ -29,12 +29,16 @@ class ConsoleView:
         self.show_keypad = keypad
 
     def banner(self, mode: str) -> None:
+        if self.console.quiet:
+            return
         self.console.print(Panel.fit(f"[bold]{self.menu.title}[/]\n{mode}", border_style="cyan"))
         if self.show_keypad:
             self.console.print(self._keypad())
             self.console.print("按 0-9 * # 选择（无需回车），q 挂机\n", style="dim")
 
     def __call__(self, event: CallEvent, moment: float) -> None:
+        if self.console.quiet:  # rich would lay out every panel only to drop it
+            return
         stamp = f"[dim]{moment:7.2f}s[/]"
         match event.type:
             case EventType.STATE | EventType.CALL_START:

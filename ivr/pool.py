@@ -439,8 +439,8 @@ class ScriptPlan:
         if not listening:
             return None
         self.actions.popleft()
-        if action.key is None or now + self.think_time >= until:
-            return None
+        if action.key is None or now + self.think_time > until:
+            return None  # a key due exactly at the deadline is pressed, as by ScriptedCaller
         return now + self.think_time, KeyPress(action.key)
 
 

@@ -653,7 +653,7 @@ class ScenarioCaller:
             self.clock.sleep_until(until)
             return None, False
         self._keys.popleft()
-        if action.key is None or now + self.scenario.think_time >= until:
+        if action.key is None or now + self.scenario.think_time > until:
             self.clock.sleep_until(until)
             return None, not self._keys
         self.clock.sleep_until(now + self.scenario.think_time)

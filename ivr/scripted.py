@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 from ivr.clock import VirtualClock
 from ivr.inputs import TELEPHONE_KEYS, HangUp, KeyPress
+from ivr.limits import KEY_SCRIPT_CHARS
 
 SILENCE = "_"
 BARGE_IN = "!"
 
 
 class ScriptError(ValueError):
-    """A key script with a character that is not a key, ``_`` or ``!``."""
+    """A key script that is too long, or has a character that is not a key, ``_`` or ``!``."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class ScriptedAction:
 
 
 def parse_script(script: str) -> list[ScriptedAction]:
+    """The actions of ``script``; a ScriptError (one line) says what is wrong with it."""
+    if len(script) > KEY_SCRIPT_CHARS:
+        raise ScriptError(
+            f"key script: {len(script)} characters, more than the {KEY_SCRIPT_CHARS} allowed"
+        )
     actions = []
     barge_in = False
     for position, char in enumerate(script, start=1):
@@ -86,7 +92,8 @@ class ScriptedCaller:
             self.clock.sleep_until(until)
             return None
         self.actions.popleft()
-        if action.key is None or now + self.think_time >= until:
+        if action.key is None or now + self.think_time > until:
+            # A key due exactly at the deadline is pressed: only a later one is a silence.
             self.clock.sleep_until(until)
             return None
         self.clock.sleep_until(now + self.think_time)

@@ -75,9 +75,16 @@ class Session:
         self._words_coming = False
         """Speech stopped an answer: its words, not the answer's end, decide what follows."""
         self._end_of_speech: float | None = None
+        self._failed: list[Listener] = []
+        """Listeners that raised: each is reported once (and still called)."""
 
     def run(self) -> Call:
-        """Play the call to its end and return it (its outcome is set)."""
+        """Play the call to its end and return it (its outcome is set).
+
+        A KeyboardInterrupt (Ctrl-C, or a signal the command turns into one) ends the call
+        as the caller hanging up, so the listeners (the log) see it end, and is raised
+        again: a live call treats it as the hang-up, anything else stops there.
+        """
         call, events = self.flow.start()
         self._queue.extend(events)
         self._grammar = self.flow.grammar(call)
@@ -90,6 +97,7 @@ class Session:
             self.player.stop()
             if not call.ended:
                 self._report_all(self.flow.handle(call, HangUp()))
+            raise
         return call
 
     def _step(self, call: Call) -> bool:
@@ -185,8 +193,19 @@ class Session:
         for listener in self.listeners:
             try:
                 listener(event, moment)
-            except Exception:  # a broken view must not end the call or lose the log
-                log.exception("listener %r failed on %s", listener, event.type)
+            except Exception as error:  # a broken view must not end the call or lose the log
+                self._listener_failed(listener, event, error)
+
+    def _listener_failed(self, listener: Listener, event: CallEvent, error: Exception) -> None:
+        """Say so once per listener: a view that fails on every event (a closed pipe, a
+        gone terminal) must not bury the console in hundreds of tracebacks."""
+        if any(failed is listener for failed in self._failed):
+            return
+        self._failed.append(listener)
+        if isinstance(error, OSError):  # the environment, not a bug: one line
+            log.warning("listener %r stopped working on %s: %s", listener, event.type, error)
+        else:
+            log.exception("listener %r failed on %s", listener, event.type)
 
 
 def outcome_of(call: Call) -> Outcome:
