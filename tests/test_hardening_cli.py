@@ -337,8 +337,8 @@ PAGE = 4096
 FILE_LIMIT = 64 * 1024
 """The largest file of a process under RLIMIT_FSIZE, where no tmpfs can be mounted
 (espeak-ng, started for --out, needs about this much for its own first render)."""
-BARGING_CALL = "!1!*" * 50 + "0"
-"""Barge-in after barge-in: a log of about 85 kB in a short call (a small WAV)."""
+BARGING_CALL = "!1!*" * 80 + "0"
+"""Barge-in after barge-in: a log of about 100 kB in a short call (a small WAV)."""
 
 
 @dataclass
@@ -518,7 +518,7 @@ def test_a_listener_with_a_bug_gets_its_traceback_once(wallet: Menu) -> None:
         (["check"], "ivr.cli.load"),
         (["test", str(SCENARIO)], "ivr.scenario.run_cli"),
         (["models", "download", "small-cn"], "ivr.models.download"),
-        (["dtmf", str(ROOT / "tests" / "calls" / "x.wav")], "ivr.audio.read_wav"),
+        (["dtmf", str(ROOT / "tests" / "calls" / "x.wav")], "ivr.audio.open_wav"),
     ],
     ids=lambda v: v[0] if isinstance(v, list) else "",
 )
