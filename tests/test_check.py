@@ -71,7 +71,7 @@ ANNOUNCING_6 = ("重听请按星号键。", "重听请按星号键，其他请�
 """An edit of BASE after which the main prompt announces a key 6 that main lacks."""
 ANNOUNCED_6 = "announces key 6 but there is no option 6 here"
 
-NODE_FIELDS = "title, prompt, short_prompt, options, answer, intro, steps, closing, settings, phrases, shortcuts"
+NODE_FIELDS = "title, prompt, short_prompt, options, answer, intro, steps, closing, source, settings, phrases, shortcuts"
 
 # ---------------------------------------------------------------------------------- helpers
 
