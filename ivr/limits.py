@@ -40,6 +40,10 @@ KEY_SCRIPT_CHARS: Final = 10_000
 """Longest key script (``--keys``, ``press:``)."""
 PATTERN_CHARS: Final = 500
 """Longest regular expression in a scenario expectation."""
+PATTERN_REPEATS: Final = 1_000
+"""Most repetitions counted repeats ({m,n}) may multiply to in one regular expression."""
+PATTERN_SECONDS: Final = 1.0
+"""Most time all the regular expressions of one scenario may spend searching its prompts."""
 
 # ----- model archives -----
 MODEL_UNPACKED_BYTES: Final = 8 * 1024**3
