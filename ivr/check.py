@@ -20,10 +20,16 @@ from typing import Any
 
 import jsonschema
 
-from ivr.limits import MENU_NODES, PROCEDURE_STEPS, PROMPT_CHARS, TIMER_SECONDS
+from ivr.limits import (
+    GUIDE_FILE_BYTES,
+    MENU_NODES,
+    PROCEDURE_STEPS,
+    PROMPT_CHARS,
+    TIMER_SECONDS,
+)
 from ivr.phrases import DEFAULT_GLOBAL_PHRASES, normalize
-from ivr.problems import MenuProblem, excerpt, shorten
-from ivr.yamlsource import line_of
+from ivr.problems import MenuInvalid, MenuProblem, excerpt, shorten
+from ivr.yamlsource import line_of, read_limited
 
 _KEY_WORDS = {"星号": "*", "井号": "#", "*": "*", "#": "#"}
 _ANNOUNCED_KEY = re.compile(r"按\s*(?:([0-9])|(星号|井号|\*|#))")
@@ -198,7 +204,9 @@ class Guide:
 
     @classmethod
     def read(cls, path: Path) -> Guide:
-        text = path.read_text(encoding="utf-8")
+        """The guide at ``path``; MenuInvalid (at the guide's line 1) if it cannot be read
+        or is over GUIDE_FILE_BYTES: a guide may be any path, even /dev/zero."""
+        text = read_limited(path, "guide", (GUIDE_FILE_BYTES, "GUIDE_FILE_BYTES"))
         return cls(tuple(line.strip().removeprefix("-").strip() for line in text.splitlines()))
 
     def find(self, source: str) -> int | None:
@@ -451,8 +459,8 @@ class _Linter:
         guide_path = self.path.parent / self.doc["guide"]
         try:
             guide = Guide.read(guide_path)
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
+        except MenuInvalid as invalid:
+            reason = invalid.problems[0].message.removeprefix("cannot read guide: ")
             yield self.problem(["guide"], f"cannot read guide {str(guide_path)!r}: {reason}")
             return
         for node_id, node in self.nodes.items():

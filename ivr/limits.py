@@ -13,6 +13,8 @@ from typing import Final
 # ----- menu and scenario files (YAML) -----
 MENU_FILE_BYTES: Final = 1024 * 1024
 """Largest menu or scenario file: 1 MiB (the wallet menu is about 12 kB)."""
+GUIDE_FILE_BYTES: Final = 4 * 1024 * 1024
+"""Largest guide (a menu's knowledge base, plain text): 4 MiB."""
 YAML_DEPTH: Final = 64
 """Deepest nesting of YAML mappings and sequences."""
 YAML_NODES: Final = 200_000

@@ -204,35 +204,39 @@ _LocatingLoader.add_constructor(
 _LocatingLoader.add_constructor("tag:yaml.org,2002:int", _LocatingLoader.construct_limited_int)
 
 
-def read_limited(path: Path, what: str = "menu file") -> str:
-    """The text of a regular file of at most MENU_FILE_BYTES, or MenuInvalid at line 1.
+def read_limited(
+    path: Path,
+    what: str = "menu file",
+    limit: tuple[int, str] = (MENU_FILE_BYTES, "MENU_FILE_BYTES"),
+) -> str:
+    """The text of a regular file of at most ``limit`` bytes, or MenuInvalid at line 1.
 
     The size is checked before reading and the read is bounded, so neither a huge file nor
     a device or pipe (``/dev/zero``, a FIFO) can make ivr read without end.
     """
 
+    size, name = limit
+
     def refuse(message: str) -> MenuInvalid:
         return MenuInvalid([MenuProblem(path, 1, message)])
+
+    too_big = f"{what} larger than {size} bytes (limit {name})"
 
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
             raise refuse(f"cannot read {what}: {kind}")
-        if info.st_size > MENU_FILE_BYTES:
-            raise refuse(_too_big(what))
+        if info.st_size > size:
+            raise refuse(too_big)
         with path.open("rb") as file:
-            data = file.read(MENU_FILE_BYTES + 1)
-        if len(data) > MENU_FILE_BYTES:
-            raise refuse(_too_big(what))
+            data = file.read(size + 1)
+        if len(data) > size:
+            raise refuse(too_big)
         return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise refuse(f"cannot read {what}: {shorten(reason)}") from None
-
-
-def _too_big(what: str) -> str:
-    return f"{what} larger than {MENU_FILE_BYTES} bytes (limit MENU_FILE_BYTES)"
 
 
 def load_located(path: Path) -> tuple[Any, list[MenuProblem]]:

@@ -287,6 +287,23 @@ def test_a_fifo_is_refused_without_reading(tmp_path: Path) -> None:
     only_problem(fifo, "not a regular file", line=1)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "too-big", "missing"])
+def test_a_guide_is_read_within_its_limit(tmp_path: Path, kind: str) -> None:
+    """The guide is any path the menu names: a FIFO or /dev/zero must not be read."""
+    guide = tmp_path / "guide.txt"
+    if kind == "fifo":
+        os.mkfifo(guide)
+    elif kind == "too-big":
+        guide.write_bytes(b"x" * (limits.GUIDE_FILE_BYTES + 1))
+    path = write(tmp_path, "guide: guide.txt\n" + SMALL)
+    reason = {
+        "fifo": "not a regular file",
+        "too-big": f"larger than {limits.GUIDE_FILE_BYTES} bytes (limit GUIDE_FILE_BYTES)",
+        "missing": "No such file or directory",
+    }[kind]
+    only_problem(path, f"cannot read guide {str(guide)!r}: ", reason, line=1)
+
+
 def test_an_integer_too_long_to_convert_is_located(tmp_path: Path) -> None:
     path = write(tmp_path, edit("no_input_timeout: 5", "no_input_timeout: " + "9" * 5000))
     only_problem(path, "too many digits", line=5)
