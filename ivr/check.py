@@ -5,6 +5,7 @@ Every problem is located at a line so that ``ivr check`` can print ``path:line: 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -28,7 +29,7 @@ from ivr.limits import (
     TIMER_SECONDS,
 )
 from ivr.phrases import DEFAULT_GLOBAL_PHRASES, normalize
-from ivr.problems import MenuInvalid, MenuProblem, excerpt, shorten
+from ivr.problems import MAX_PROBLEMS, MenuInvalid, MenuProblem, excerpt, shorten
 from ivr.yamlsource import line_of, read_limited
 
 _KEY_WORDS = {"星号": "*", "井号": "#", "*": "*", "#": "#"}
@@ -132,7 +133,7 @@ def _schema_problems(document: Any, path: Path) -> list[MenuProblem]:
         return [not_a_mapping(document, path)]
     validator = jsonschema.Draft202012Validator(menu_schema())
     problems = []
-    for error in validator.iter_errors(document):
+    for error in itertools.islice(validator.iter_errors(document), MAX_PROBLEMS + 1):
         location = list(error.absolute_path)
         where = "/".join(shorten(str(part), 40) for part in location) or "top level"
         line = line_of(document, location + _offending_keys(error)[:1])

@@ -16,6 +16,9 @@ from typing import Any
 
 MESSAGE_CHARS = 400
 """Longest problem message; longer ones are cut (the excerpts in them are shorter still)."""
+MAX_PROBLEMS = 100
+"""Most problems reported at once; a note says that more were found (a 200 kB list of
+wrong values would otherwise print a line for each)."""
 
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 """Unicode categories escaped on output: controls, format (bidi), surrogates, line breaks."""
@@ -89,4 +92,8 @@ class MenuInvalid(Exception):
 
     def __init__(self, problems: list[MenuProblem]) -> None:
         self.problems = sorted(problems)
+        if len(self.problems) > MAX_PROBLEMS:
+            last = self.problems[MAX_PROBLEMS - 1]
+            more = f"more problems not shown (at most {MAX_PROBLEMS} are reported)"
+            self.problems = [*self.problems[:MAX_PROBLEMS], MenuProblem(last.path, last.line, more)]
         super().__init__("\n".join(str(p) for p in self.problems))

@@ -42,6 +42,7 @@ reject of an utterance) and ``recognized`` (the words heard). For the whole call
 from __future__ import annotations
 
 import enum
+import itertools
 import json
 import math
 import re
@@ -75,7 +76,7 @@ from ivr.limits import (
 from ivr.menu import Menu
 from ivr.menu import load as load_menu
 from ivr.player import SilentPlayer
-from ivr.problems import MenuInvalid, MenuProblem, excerpt, printable, shorten
+from ivr.problems import MAX_PROBLEMS, MenuInvalid, MenuProblem, excerpt, printable, shorten
 from ivr.scripted import ScriptedAction, ScriptError, parse_script
 from ivr.session import Session
 from ivr.yamlsource import line_of, load_located
@@ -237,7 +238,7 @@ def _schema_problems(document: Any, path: Path) -> list[MenuProblem]:
         return [not_a_mapping(document, path)]
     validator = jsonschema.Draft202012Validator(scenario_schema())
     problems = []
-    for error in validator.iter_errors(document):
+    for error in itertools.islice(validator.iter_errors(document), MAX_PROBLEMS + 1):
         error = _specific(error)
         location = list(error.absolute_path)
         where = shorten(_where(location), 80)

@@ -23,7 +23,7 @@ from ivr.engine import CallFlow
 from ivr.events import EventType
 from ivr.inputs import KeyPress
 from ivr.menu import chinese_number, load
-from ivr.problems import MESSAGE_CHARS, MenuInvalid, MenuProblem, printable
+from ivr.problems import MAX_PROBLEMS, MESSAGE_CHARS, MenuInvalid, MenuProblem, printable
 from ivr.scenario import (
     ScenarioResult,
     Status,
@@ -320,6 +320,14 @@ def test_long_values_are_quoted_as_excerpts(tmp_path: Path) -> None:
     path = write(tmp_path, edit("language: zh-CN", "language: [" + "x" * 50_000 + "]"))
     problem = only_problem(path, "language", "is not of type 'string'")
     assert len(problem.message) < 200
+
+
+def test_the_number_of_problems_is_bounded(tmp_path: Path) -> None:
+    """A long list of wrong values is one problem each, up to MAX_PROBLEMS, then a note."""
+    ones = ", ".join(["1"] * (MAX_PROBLEMS * 3))
+    found = problems(write(tmp_path, edit("steps: [打开应用。, 点击帮助。]", f"steps: [{ones}]")))
+    assert len(found) == MAX_PROBLEMS + 1
+    assert found[-1].message == f"more problems not shown (at most {MAX_PROBLEMS} are reported)"
 
 
 def test_messages_and_paths_are_one_printable_line(tmp_path: Path) -> None:
