@@ -180,12 +180,31 @@ FILE, FOLDER = "file", "folder"
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Every output path of the command, checked before anything runs (OutputError)."""
-    from ivr.outputs import check_file, check_folder
+    from ivr.outputs import check_file, check_folder, check_not_input
 
+    inputs = _input_paths(args)
     for dest, option, kind in args.outputs:
         path = getattr(args, dest)
         if path is not None:
             (check_file if kind == FILE else check_folder)(path, option)
+            check_not_input(path, option, inputs)
+
+
+def _input_paths(args: argparse.Namespace) -> list[Path]:
+    """The files a command reads: its path arguments, the default menu, recorded audio."""
+    outputs = {dest for dest, _, _ in args.outputs}
+    found: list[Path] = []
+    for name, value in vars(args).items():
+        if name in outputs:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Path):
+                found.append(item)
+            elif name == "audio" and isinstance(item, str):
+                found.append(Path(item.removeprefix("!")))
+    if getattr(args, "menu", "") is None:
+        found.append(default_menu())
+    return found
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
@@ -67,6 +67,15 @@ def check_folder(path: Path, option: str) -> None:
         raise OutputError(f"{option} {path}: is a file; name a folder")
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputError(f"{option} {path}: folder not writable (permission denied)")
+
+
+def check_not_input(path: Path, option: str, inputs: Iterable[Path]) -> None:
+    """Raise OutputError if ``path`` is a file the command reads:
+    ``--log menus/wallet.zh-CN.yaml`` would overwrite the menu being played."""
+    target = path.resolve()
+    for source in inputs:
+        if source.resolve() == target:
+            raise OutputError(f"{option} {path}: is an input of this command ({source})")
 
 
 def _check_parent(path: Path, option: str) -> None:

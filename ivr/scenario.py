@@ -75,6 +75,7 @@ from ivr.limits import (
 )
 from ivr.menu import Menu
 from ivr.menu import load as load_menu
+from ivr.outputs import write_replacing
 from ivr.player import SilentPlayer
 from ivr.problems import MAX_PROBLEMS, MenuInvalid, MenuProblem, excerpt, printable, shorten
 from ivr.scripted import ScriptedAction, ScriptError, parse_script
@@ -1298,7 +1299,9 @@ def write_junit(results: Sequence[ScenarioResult], path: str | Path) -> None:
         element.text = xml_text(element.text) if element.text else element.text
     tree = ElementTree.ElementTree(suites)
     ElementTree.indent(tree)
-    tree.write(str(path), encoding="utf-8", xml_declaration=True)
+    write_replacing(  # whole or not at all: CI parses it
+        Path(path), lambda target: tree.write(str(target), encoding="utf-8", xml_declaration=True)
+    )
 
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -8,6 +8,7 @@ one clear line and a documented exit status (1: input or environment, 2: command
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import logging
@@ -720,3 +721,55 @@ def test_the_property_tests_ran_their_cases() -> None:
     """Runs after them (file order): the report's count of generated cases."""
     print(f"\nhypothesis cases: {CASES} = {sum(CASES.values())}")
     assert sum(CASES.values()) >= 900 or not CASES
+
+
+# --- outputs that are inputs, and reports written whole ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["call", "--keys", "1", "--log", str(ROOT / "menus" / "wallet.zh-CN.yaml")],
+        ["call", "--keys", "1", "--menu", "{menu}", "--log", "{menu}"],
+        ["test", str(SCENARIO), "--junit", str(SCENARIO)],
+        ["dtmf", "{folder}/a.call.yaml", "--line", "ulaw"],  # no output: not refused
+        ["test", "{folder}/a.call.yaml", "--junit", "{folder}/../calls/./a.call.yaml"],
+    ],
+    ids=["default-menu", "menu", "scenario", "no-output", "same-file-another-way"],
+)
+def test_an_output_that_is_an_input_is_refused(args: list[str], tmp_path: Path) -> None:
+    menu = tmp_path / "menu.yaml"
+    menu.write_bytes((ROOT / "menus" / "wallet.zh-CN.yaml").read_bytes())
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    (folder / "a.call.yaml").write_bytes(SCENARIO.read_bytes())
+    args = [a.format(menu=menu, folder=folder) for a in args]
+    before = {p: p.read_bytes() for p in (menu, folder / "a.call.yaml", SCENARIO)}
+    code, _, err = in_process(args)
+    if "--junit" in args or "--log" in args:
+        assert code == 2
+        assert "is an input of this command" in one_line(err)
+    else:
+        assert "is an input" not in err
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_junit_file_that_cannot_be_finished_is_not_left_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xml.etree import ElementTree
+
+    from ivr.scenario import run_scenario, write_junit
+
+    junit = tmp_path / "report.xml"
+    junit.write_text("<earlier/>", encoding="utf-8")
+
+    def full_disk(self: ElementTree.ElementTree, target: str, **_: object) -> None:
+        Path(target).write_text("<testsuites><testsu", encoding="utf-8")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ElementTree.ElementTree, "write", full_disk)
+    with pytest.raises(OSError):
+        write_junit([run_scenario(SCENARIO)], junit)
+    assert junit.read_text(encoding="utf-8") == "<earlier/>"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.xml"]
