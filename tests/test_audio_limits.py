@@ -12,6 +12,7 @@ its address space, so that a broken rule fails the test instead of the test run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import itertools
 import json
@@ -712,17 +713,57 @@ def test_transcribe_streams_its_file(tmp_path: Path) -> None:
     assert recognize_clip(FakeRecognizer([("是", 0.9)]), clip) == heard
 
 
-def test_reading_stops_short_if_the_file_shrinks(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_file_cut_short_while_read_is_one_line(tmp_path: Path) -> None:
+    """A file truncated after its header was checked used to be read short with a warning
+    (and a call on it went on as if the caller had stopped): now it is an error, as a file
+    replaced is."""
     path = tmp_path / "shrinks.wav"
     path.write_bytes(wav_bytes(fmt_body(1, 1, 8000, 16), np.arange(1000, dtype="<i2").tobytes()))
     wav = open_wav(path)
     with path.open("r+b") as f:
         f.truncate(44 + 2 * 600 + 1)
-    caplog.set_level(logging.WARNING, "ivr.audio")
-    assert np.array_equal(wav.read().samples, np.arange(600))
-    assert "400 frames fewer than when it was opened" in caplog.text
+    with pytest.raises(AudioFileError) as info:
+        wav.read()
+    assert one_line(info.value, path).endswith(
+        ": cut short while being read: 400 frames fewer than when it was opened"
+    )
+    blocks = wav.blocks(block_frames=500)
+    assert next(blocks).samples.tolist() == list(range(500))  # what is there comes first
+    with pytest.raises(AudioFileError, match="cut short while being read: 400 frames"):
+        next(blocks)
+
+
+def test_an_io_error_while_reading_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EIO from the disk in the middle of a file (the first block read, the second not)."""
+    path = tmp_path / "bad_sector.wav"
+    path.write_bytes(wav_bytes(fmt_body(1, 1, 8000, 16), np.arange(1000, dtype="<i2").tobytes()))
+    wav = open_wav(path)
+    fail_reads_after(monkeypatch, path, 1000)
+    blocks = wav.blocks(block_frames=500)
+    assert len(next(blocks).samples) == 500
+    with pytest.raises(AudioFileError) as info:
+        next(blocks)
+    assert one_line(info.value, path) == f"{path}: cannot read (Input/output error)"
+
+
+def fail_reads_after(monkeypatch: pytest.MonkeyPatch, path: Path, good_bytes: int) -> None:
+    """``os.read`` of ``path`` fails with EIO once ``good_bytes`` of it were read (counted
+    from the samples on: header reads do not go through ``os.read``)."""
+    real_read = os.read
+    done = [0]
+
+    def read(fd: int, count: int) -> bytes:
+        if os.path.realpath(f"/proc/self/fd/{fd}") != str(path.resolve()):
+            return real_read(fd, count)
+        if done[0] >= good_bytes:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        data = real_read(fd, min(count, good_bytes - done[0]))
+        done[0] += len(data)
+        return data
+
+    monkeypatch.setattr(os, "read", read)
 
 
 def test_a_file_replaced_after_opening_is_not_read_with_the_old_header(tmp_path: Path) -> None:
