@@ -163,6 +163,11 @@ class BandPass:
         return out
 
 
+_PIECE = 1 << 16
+"""8 kHz samples taken through the band-pass, G.711 and the noise at a time: a block of a
+minute (an 8 kHz file's) would otherwise take tens of MB of temporaries."""
+
+
 class LineFilter:
     """The line as a stateful filter: a caller's audio at ``rate`` in, blocks at 8 kHz out.
 
@@ -205,12 +210,18 @@ class LineFilter:
                 self._resampler = self._resampler or Resampler(self.rate, RATE)
                 samples = self._resampler(samples, last)
         self._started = True
-        if self._band is not None:
-            samples = self._band(samples, last)
-        if self.codec is not None:
-            samples = companded(samples, self.codec)
-        out = AudioClip(samples, RATE)
-        return out if self._noise is None else self._noise.add(out)
+        parts = []
+        for start in range(0, max(len(samples), 1), _PIECE):
+            piece = samples[start : start + _PIECE]
+            final = last and start + _PIECE >= len(samples)
+            if self._band is not None:
+                piece = self._band(piece, final)
+            if self.codec is not None:
+                piece = companded(piece, self.codec)
+            if self._noise is not None:
+                piece = self._noise.add(AudioClip(piece, RATE)).samples
+            parts.append(piece)
+        return AudioClip(parts[0] if len(parts) == 1 else np.concatenate(parts), RATE)
 
     def flush(self) -> AudioClip:
         """The rest of the output: the stream has ended."""
