@@ -264,10 +264,12 @@ class Line:
 
         The noise level is the active level of the whole output, as for a clip, which a
         stream only knows at its end. So with ``snr_db`` a file is read and filtered twice:
-        a first pass measures the level (``ivr.dtmf.ActivePower``: 8 bytes per 10 ms), the
-        second adds the noise. The result is what ``degrade`` gives the whole file, bit for
-        bit at 8 kHz; at other rates the streaming resampler may differ from ``to_rate`` by
-        1 LSB before the band-pass.
+        a first pass measures the level (``ivr.dtmf.ActivePower``: 8 bytes per 10 ms frame
+        that counts), the second adds the noise: twice the time, the same flat memory. The
+        result is what ``degrade`` gives the whole file, bit for bit at 8 kHz. At other
+        rates the streaming resampler differs from ``to_rate``'s (dithered) one by up to
+        1 LSB, so the two differ by up to 2 LSB after the band-pass, which G.711 turns into
+        the neighbouring level for about 1 % of the samples.
         """
         if isinstance(audio, AudioClip):
             yield self(audio)
