@@ -246,8 +246,11 @@ class WavFile:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         with _open(self.path) as f:
-            self.format = _parse(self.path, f)
-            st = os.fstat(f.fileno())
+            try:
+                self.format = _parse(self.path, f)
+                st = os.fstat(f.fileno())
+            except OSError as exc:
+                raise AudioFileError(self.path, f"cannot read ({exc.strerror or exc})") from None
         self._identity = (st.st_dev, st.st_ino)
 
     @property
@@ -289,31 +292,48 @@ class WavFile:
         return AudioClip(out[:done] if done < len(out) else out, fmt.rate)
 
     def _mono_blocks(self, size: int) -> Iterator[npt.NDArray[np.int16]]:
-        """Decoded, downmixed blocks of ``size`` frames (the last may be shorter)."""
+        """Decoded, downmixed blocks of ``size`` frames (the last may be shorter).
+
+        Whatever goes wrong once samples are being read (an I/O error, the file replaced or
+        cut short since its header was checked) is one AudioFileError, raised here, so that
+        every command that consumes a stream has one kind of error to catch.
+        """
         fmt = self.format
         with _open(self.path) as f:
-            st = os.fstat(f.fileno())
-            if (st.st_dev, st.st_ino) != self._identity:
-                raise AudioFileError(self.path, "replaced by another file since it was opened")
-            f.seek(fmt.offset)
-            left = fmt.frames
-            while left:
-                want = min(left, size)
-                try:
-                    raw = f.read(want * fmt.frame_bytes)
-                except OSError as exc:
-                    raise AudioFileError(
-                        self.path, f"cannot read ({exc.strerror or exc})"
-                    ) from None
-                got = len(raw) // fmt.frame_bytes
-                if got:
-                    yield _to_mono(raw[: got * fmt.frame_bytes], fmt)
-                if got < want:
-                    log.warning(
-                        "%s: %d frames fewer than when it was opened", self.path, left - got
-                    )
-                    return
-                left -= want
+            fd = f.fileno()
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != self._identity:
+                    raise AudioFileError(self.path, "replaced by another file since it was opened")
+                os.lseek(fd, fmt.offset, os.SEEK_SET)
+                left = fmt.frames
+                while left:
+                    want = min(left, size)
+                    raw = _read_up_to(fd, want * fmt.frame_bytes)
+                    got = len(raw) // fmt.frame_bytes
+                    if got < want:
+                        raise AudioFileError(
+                            self.path,
+                            f"cut short while being read: {left - got} frames fewer than "
+                            "when it was opened",
+                        )
+                    yield _to_mono(raw, fmt)
+                    left -= want
+            except OSError as exc:
+                raise AudioFileError(self.path, f"cannot read ({exc.strerror or exc})") from None
+
+
+def _read_up_to(fd: int, count: int) -> bytes:
+    """``count`` bytes from ``fd``, or fewer only at the end of the file (``os.read`` may
+    return less than asked; it retries by itself when a signal interrupts it)."""
+    parts = []
+    while count:
+        part = os.read(fd, count)
+        if not part:
+            break
+        parts.append(part)
+        count -= len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def open_wav(path: str | Path) -> WavFile:
@@ -366,28 +386,44 @@ def _downmix(frames: npt.NDArray[Any]) -> npt.NDArray[np.int16]:
 
 
 def resample_blocks(blocks: Iterable[AudioClip], rate: int) -> Iterator[AudioClip]:
-    """One stream of clips (all at one rate) at ``rate``, through soxr's streaming resampler.
+    """One stream of clips (all at one rate) at ``rate``, through ``Resampler``.
 
-    It runs in float32, where soxr's output does not depend on how the stream is cut; in
-    int16 its dither would make the samples depend on the block size. The output matches
-    ``to_rate`` on the whole stream to within 1 LSB (rounding instead of dither).
+    The output matches ``to_rate`` on the whole stream to within 1 LSB (rounding instead
+    of dither), and does not depend on how the stream is cut.
     """
-    stream: Any = None
+    resampler: Resampler | None = None
     clips = iter(blocks)
     for clip in clips:
-        if stream is None:
+        if resampler is None:
             if clip.rate == rate:
                 yield clip
                 yield from clips
                 return
-            stream = soxr.ResampleStream(clip.rate, rate, 1, dtype="float32")
-        out = stream.resample_chunk(clip.samples.astype(np.float32) / 32768, last=False)
+            resampler = Resampler(clip.rate, rate)
+        out = resampler(clip.samples)
         if len(out):
-            yield AudioClip(_float_to_int16(out), rate)
-    if stream is not None:
-        out = stream.resample_chunk(np.zeros(0, np.float32), last=True)
+            yield AudioClip(out, rate)
+    if resampler is not None:
+        out = resampler(np.zeros(0, np.int16), last=True)
         if len(out):
-            yield AudioClip(_float_to_int16(out), rate)
+            yield AudioClip(out, rate)
+
+
+class Resampler:
+    """soxr's streaming resampler from one rate to another, int16 in and out.
+
+    It runs in float32, where soxr's output does not depend on how the stream is cut; in
+    int16 its dither would make the samples depend on the block size.
+    """
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        self._stream: Any = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32")
+
+    def __call__(self, samples: npt.NDArray[np.int16], last: bool = False) -> npt.NDArray[np.int16]:
+        """The output for ``samples`` that is ready (soxr holds some back); ``last``
+        ends the stream and returns the rest."""
+        out = self._stream.resample_chunk(samples.astype(np.float32) / 32768, last=last)
+        return _float_to_int16(out)
 
 
 def _float_to_int16(x: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:

@@ -12,7 +12,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
@@ -32,7 +31,7 @@ from ivr.session import Caller, Listener, Session
 
 if TYPE_CHECKING:
     from ivr.artifacts import CallAudio
-    from ivr.audio import AudioClip
+    from ivr.line import Line
     from ivr.stt import VoskModel
     from ivr.tts import PromptCache
     from ivr.utterances import UtteranceTracker
@@ -327,14 +326,25 @@ def _line_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snr", type=_finite, metavar="DB", help="line noise, dB below speech")
 
 
-def _on_the_line(args: argparse.Namespace, clip: AudioClip) -> AudioClip:
-    """The caller's audio as the line delivers it, when --line or --snr asks for one."""
+def _on_the_line(args: argparse.Namespace) -> Line | None:
+    """The phone line the caller's audio crosses, when --line or --snr asks for one: it
+    streams a file block by block (with --snr, reading it twice: see ``Line.blocks``)."""
     if args.line is None and args.snr is None:
-        return clip
-    from ivr.line import degrade
+        return None
+    from ivr.line import Line
 
     codec = None if args.line in (None, "pcm") else args.line
-    return degrade(clip, codec=codec, snr_db=args.snr)
+    return Line(codec=codec, snr_db=args.snr)
+
+
+def _read_error(command: str, caller: object) -> int:
+    """Exit status 1, said in one line, if the caller hung up because its audio file could
+    not be read to the end (``read_error`` of a LineCaller or RecordedCaller); else 0."""
+    error = getattr(caller, "read_error", None)
+    if error is None:
+        return 0
+    err.print(f"{command}: {error}", markup=False)
+    return 1
 
 
 def _call(args: argparse.Namespace) -> int:
@@ -408,7 +418,7 @@ def _call(args: argparse.Namespace) -> int:
             unwritten.attempt(args.out / "call.wav", call_audio.write)
         if recording is not None:
             recording()
-    return unwritten.status()
+    return max(unwritten.status(), _read_error("ivr call", caller))
 
 
 def _record(
@@ -454,7 +464,7 @@ def _run_recording(args: argparse.Namespace) -> int:
     """A whole recorded call, on a virtual clock driven by the recording."""
     import time
 
-    from ivr.audio import Audio, open_wav
+    from ivr.audio import open_wav
     from ivr.console import ConsoleView
     from ivr.linecall import LineCaller
 
@@ -470,10 +480,7 @@ def _run_recording(args: argparse.Namespace) -> int:
             stack.callback(call_log.close)
             listeners.append(call_log)
         try:
-            wav = open_wav(args.wav)  # read in blocks unless a phone line needs the whole clip
-            clip: Audio = (
-                wav if args.line is None and args.snr is None else _on_the_line(args, wav.read())
-            )
+            wav = open_wav(args.wav)  # read in blocks, through the line if one is asked for
             tracker = _tracker(menu, args.model) if args.model else None
             call_audio = (
                 _artifacts(args.out, menu, listeners, stack, unwritten) if args.out else None
@@ -484,7 +491,7 @@ def _run_recording(args: argparse.Namespace) -> int:
             err.print(f"ivr run-recording: {error}", markup=False)
             return 1
         clock = VirtualClock()
-        caller = LineCaller(clip, clock, tracker)
+        caller = LineCaller(wav, clock, tracker, _on_the_line(args))
         player: PromptPlayer = SilentPlayer()
         if call_audio is not None:
             call_audio.keys_as_tones = False  # the recording holds its own tones
@@ -496,9 +503,11 @@ def _run_recording(args: argparse.Namespace) -> int:
         spent = time.perf_counter() - began
         if call_audio is not None:
             unwritten.attempt(args.out / "call.wav", call_audio.write)
+    if _read_error("ivr run-recording", caller):
+        return 1  # the call ended where the file could not be read; its log is whole
     out.print(
-        f"{clip.duration:.1f} s of recording in {spent:.2f} s "
-        f"({clip.duration / max(spent, 1e-9):.0f}× real time)",
+        f"{wav.duration:.1f} s of recording in {spent:.2f} s "
+        f"({wav.duration / max(spent, 1e-9):.0f}× real time)",
         markup=False,
     )
     return unwritten.status()
@@ -506,9 +515,6 @@ def _run_recording(args: argparse.Namespace) -> int:
 
 def _test(args: argparse.Namespace) -> int:
     from ivr.scenario import run_cli
-
-    def line(clip: AudioClip) -> AudioClip:
-        return _on_the_line(args, clip)
 
     for report in (args.junit, args.coverage):
         if report is not None:  # checked already; created as --log's folder always was
@@ -519,22 +525,21 @@ def _test(args: argparse.Namespace) -> int:
         coverage=args.coverage,
         out=Console(highlight=False),
         err=err,
-        line=line if args.line or args.snr is not None else None,
+        line=_on_the_line(args),
         artifacts=args.out,
     )
 
 
 def _dtmf(args: argparse.Namespace) -> int:
-    from ivr.audio import Audio, AudioFileError, open_wav
-    from ivr.dtmf import detect
+    from ivr.audio import AudioFileError, open_wav
+    from ivr.dtmf import detect, detect_blocks
+    from ivr.line import RATE
 
     try:
-        wav = open_wav(args.wav)  # read in blocks unless a phone line needs the whole clip
-        audio: Audio = (
-            wav if args.line is None and args.snr is None else _on_the_line(args, wav.read())
-        )
-        events = detect(audio)
-    except AudioFileError as error:
+        wav = open_wav(args.wav)  # read in blocks, through the line if one is asked for
+        line = _on_the_line(args)
+        events = detect(wav) if line is None else detect_blocks(line.blocks(wav), RATE)
+    except AudioFileError as error:  # also one met in the middle of the file
         err.print(f"ivr dtmf: {error}", markup=False)
         return 1
     out = Console(highlight=False)
@@ -599,8 +604,7 @@ def _virtual_caller(
         return ScriptedCaller(args.keys, clock)
     from ivr.recorded import RecordedCaller, load_recordings
 
-    line = None if args.line is None and args.snr is None else partial(_on_the_line, args)
-    recordings = load_recordings(args.audio, line)
+    recordings = load_recordings(args.audio, _on_the_line(args))
     caller = RecordedCaller(recordings, _tracker(menu, args.model), clock)
     if call_audio is not None:
         caller.audio_sink = call_audio.caller_audio
@@ -715,7 +719,7 @@ def _model(menu: Menu, spec: str | None) -> VoskModel:
 def _transcribe(args: argparse.Namespace) -> int:
     """Print each utterance the recognizer hears, with word confidences and, in a state, the
     decision the hotline would take."""
-    from ivr.audio import open_wav
+    from ivr.audio import AudioFileError, open_wav
     from ivr.engine import Call, Phase
     from ivr.matching import decide, match
     from ivr.stt import SpeechError, VoskRecognizer, recognize_clip
@@ -739,8 +743,13 @@ def _transcribe(args: argparse.Namespace) -> int:
     except SpeechError as error:
         err.print(f"ivr transcribe: {error}", markup=False)
         return 1
+    try:
+        heard_all = recognize_clip(recognizer, clip)
+    except AudioFileError as error:  # the file failed in the middle (EIO, cut short)
+        err.print(f"ivr transcribe: {error}", markup=False)
+        return 1
     out = Console(highlight=False)
-    for moment, heard in recognize_clip(recognizer, clip):
+    for moment, heard in heard_all:
         words = " ".join(f"{w.text}({w.confidence:.2f})" for w in heard.words) or "(nothing)"
         line = f"{moment:7.2f}s  {heard.text or '-'}  [{words}]"
         if call is not None:

@@ -4,7 +4,8 @@ Each recording is one utterance, said once the hotline has finished speaking (af
 short think time), or, when its name is given with a leading ``!``, one second into the
 prompt being said (barge-in). The audio goes through the real recognizer chunk by chunk
 while the virtual clock moves with the audio, so end-of-speech and timers behave as on a
-phone line, faster than real time. When the recordings run out the caller hangs up.
+phone line, faster than real time. When the recordings run out the caller hangs up; so
+does a caller whose recording cannot be read to its end (``RecordedCaller.read_error``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ivr.audio import Audio, AudioClip, audio_blocks, chunks, open_wav, to_rate
+from ivr.audio import Audio, AudioClip, AudioFileError, chunks, open_wav
 from ivr.clock import VirtualClock
 from ivr.inputs import HangUp, KeyPress, SpeechStarted, Utterance
+from ivr.line import LineModel, through_line
 from ivr.utterances import UtteranceTracker
 
 RATE = 16000
@@ -33,32 +35,31 @@ BARGE_IN = "!"
 
 @dataclass(frozen=True)
 class Recording:
-    """One utterance: a clip in memory or a WAV file, said from its start as it is read."""
+    """One utterance: a clip in memory or a WAV file, said from its start as it is read,
+    through ``line`` if one is given."""
 
     clip: Audio
     barge_in: bool = False
     name: str = ""
+    line: LineModel | None = None
 
 
-def load_recordings(
-    names: list[str], line: Callable[[AudioClip], AudioClip] | None = None
-) -> list[Recording]:
+def load_recordings(names: list[str], line: LineModel | None = None) -> list[Recording]:
     """Check ``--audio`` arguments; ``!name.wav`` barges in. Raises AudioFileError (one line).
 
     Every header is checked now, so a bad file stops the call before it starts, but the
     audio is read only as it is said, block by block, as a telephone test tool plays a
     file into a call: the hotline's timers and end of speech decide how much of it is
     heard, so an utterance file of hours costs no more memory than one of seconds, and no
-    length limit beyond ``WAV_SECONDS`` is needed. Only ``line`` (a phone-line model, which
-    works on whole clips) makes a file be read whole, at 16 kHz.
+    length limit beyond ``WAV_SECONDS`` is needed. A ``line`` (``ivr.line.Line``) is applied
+    as the file is said, also in blocks; with noise it first reads the file once to measure
+    its level (see ``Line.blocks``).
     """
     recordings = []
     for name in names:
         barge_in = name.startswith(BARGE_IN)
         path = Path(name.removeprefix(BARGE_IN))
-        wav = open_wav(path)
-        audio = wav if line is None else to_rate(line(to_rate(wav.read(), RATE)), RATE)
-        recordings.append(Recording(audio, barge_in, str(path)))
+        recordings.append(Recording(open_wav(path), barge_in, str(path), line))
     return recordings
 
 
@@ -82,6 +83,8 @@ class RecordedCaller:
         self._chunk = int(RATE * CHUNK_SECONDS)
         self.audio_sink: Callable[[float, np.ndarray], None] | None = None
         """Receives what the caller says, with its call time (for the call's WAV)."""
+        self.read_error: AudioFileError | None = None
+        """Why a recording could not be read to its end: the caller hung up there."""
 
     def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
         self.tracker.expect(phrases, end_of_speech)
@@ -89,12 +92,18 @@ class RecordedCaller:
     def next_input(
         self, until: float, listening: bool
     ) -> KeyPress | Utterance | HangUp | SpeechStarted | None:
-        if self._audio is None and not self._begin(until, listening):
-            if listening and not self.recordings:
-                return HangUp()
-            self.clock.sleep_until(until)
-            return None
-        return self._speak(until, listening)
+        try:
+            if self._audio is None and not self._begin(until, listening):
+                if listening and not self.recordings:
+                    return HangUp()
+                self.clock.sleep_until(until)
+                return None
+            return self._speak(until, listening)
+        except AudioFileError as error:
+            self.read_error = error
+            self.recordings.clear()
+            self._audio = None
+            return HangUp()
 
     def _begin(self, until: float, listening: bool) -> bool:
         """Start saying the next recording now, if it is its turn."""
@@ -112,7 +121,8 @@ class RecordedCaller:
         self.recordings.popleft()
         self.clock.sleep_until(start)
         silence = AudioClip(np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16), RATE)
-        self._audio = chunks(chain(audio_blocks(recording.clip, RATE), [silence]), self._chunk)
+        said = through_line(recording.clip, recording.line, RATE)
+        self._audio = chunks(chain(said, [silence]), self._chunk)
         self._next = next(self._audio, None)
         return True
 

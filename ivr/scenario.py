@@ -958,15 +958,18 @@ def _replay(
     from ivr.player import PromptPlayer, RenderingPlayer
 
     assert scenario.recording is not None
-    recording = open_wav(scenario.recording)  # read in blocks unless a line needs it whole
-    caller = LineCaller(line(recording.read()) if line else recording, clock, tracker)
+    recording = open_wav(scenario.recording)  # read in blocks, through the line if any
+    caller = LineCaller(recording, clock, tracker, line)
     if call_audio is not None:
         caller.audio_sink = call_audio.caller_audio
     menu = scenario.menu
     player: PromptPlayer = SilentPlayer()
     if scenario.spoken_prompts:
         player = RenderingPlayer(_speech_cache(menu.voice.id, menu.voice.rate, None))
-    return Session(CallFlow(menu), caller, player, clock, listeners).run()
+    call = Session(CallFlow(menu), caller, player, clock, listeners).run()
+    if caller.read_error is not None:  # the caller hung up there; the scenario is in error
+        raise caller.read_error
+    return call
 
 
 def _speech(

@@ -12,6 +12,7 @@ its address space, so that a broken rule fails the test instead of the test run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import itertools
 import json
@@ -30,6 +31,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import ivr.audio
 from ivr import cli
 from ivr.audio import (
     AudioClip,
@@ -47,9 +49,11 @@ from ivr.dtmf import affordable_rate, detect, digits, generate
 from ivr.engine import CallFlow
 from ivr.events import CallEvent, EventType
 from ivr.limits import CHANNELS_MAX, SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, WAV_SECONDS
+from ivr.line import Line
 from ivr.linecall import LineCaller
 from ivr.menu import Menu
 from ivr.recorded import RecordedCaller, Recording, load_recordings
+from ivr.scenario import Status, run_scenario
 from ivr.session import Session
 from ivr.stt import recognize_clip
 from ivr.testing import FakeRecognizer, RecordingPlayer, caller_recording
@@ -713,17 +717,57 @@ def test_transcribe_streams_its_file(tmp_path: Path) -> None:
     assert recognize_clip(FakeRecognizer([("是", 0.9)]), clip) == heard
 
 
-def test_reading_stops_short_if_the_file_shrinks(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_file_cut_short_while_read_is_one_line(tmp_path: Path) -> None:
+    """A file truncated after its header was checked used to be read short with a warning
+    (and a call on it went on as if the caller had stopped): now it is an error, as a file
+    replaced is."""
     path = tmp_path / "shrinks.wav"
     path.write_bytes(wav_bytes(fmt_body(1, 1, 8000, 16), np.arange(1000, dtype="<i2").tobytes()))
     wav = open_wav(path)
     with path.open("r+b") as f:
         f.truncate(44 + 2 * 600 + 1)
-    caplog.set_level(logging.WARNING, "ivr.audio")
-    assert np.array_equal(wav.read().samples, np.arange(600))
-    assert "400 frames fewer than when it was opened" in caplog.text
+    with pytest.raises(AudioFileError) as info:
+        wav.read()
+    assert one_line(info.value, path).endswith(
+        ": cut short while being read: 400 frames fewer than when it was opened"
+    )
+    blocks = wav.blocks(block_frames=500)
+    assert next(blocks).samples.tolist() == list(range(500))  # what is there comes first
+    with pytest.raises(AudioFileError, match="cut short while being read: 400 frames"):
+        next(blocks)
+
+
+def test_an_io_error_while_reading_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EIO from the disk in the middle of a file (the first block read, the second not)."""
+    path = tmp_path / "bad_sector.wav"
+    path.write_bytes(wav_bytes(fmt_body(1, 1, 8000, 16), np.arange(1000, dtype="<i2").tobytes()))
+    wav = open_wav(path)
+    fail_reads_after(monkeypatch, path, 1000)
+    blocks = wav.blocks(block_frames=500)
+    assert len(next(blocks).samples) == 500
+    with pytest.raises(AudioFileError) as info:
+        next(blocks)
+    assert one_line(info.value, path) == f"{path}: cannot read (Input/output error)"
+
+
+def fail_reads_after(monkeypatch: pytest.MonkeyPatch, path: Path, good_bytes: int) -> None:
+    """``os.read`` of ``path`` fails with EIO once ``good_bytes`` of it were read (counted
+    from the samples on: header reads do not go through ``os.read``)."""
+    real_read = os.read
+    done = [0]
+
+    def read(fd: int, count: int) -> bytes:
+        if os.path.realpath(f"/proc/self/fd/{fd}") != str(path.resolve()):
+            return real_read(fd, count)
+        if done[0] >= good_bytes:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        data = real_read(fd, min(count, good_bytes - done[0]))
+        done[0] += len(data)
+        return data
+
+    monkeypatch.setattr(os, "read", read)
 
 
 def test_a_file_replaced_after_opening_is_not_read_with_the_old_header(tmp_path: Path) -> None:
@@ -741,3 +785,162 @@ def test_a_file_replaced_after_opening_is_not_read_with_the_old_header(tmp_path:
 def test_resample_blocks_passes_a_stream_at_its_rate_through() -> None:
     clips = [AudioClip(np.arange(5, dtype=np.int16), 8000)] * 3
     assert list(resample_blocks(clips, 8000)) == clips
+
+
+# --- a phone line streams too -------------------------------------------------------------
+
+
+def test_a_long_file_crosses_the_line_in_flat_memory(tmp_path: Path) -> None:
+    """``--line`` used to degrade the whole file at once: ``ivr dtmf --line ulaw`` on two
+    hours of 48 kHz stereo peaked at 3.66 GB, and on this 20-minute 8 kHz file at 676 MB,
+    failing within these 96 MiB. Now the line is a streaming filter; with ``--snr`` the
+    file is read twice (the first pass measures the level) in the same flat memory."""
+    wav = sparse_wav(tmp_path / "long.wav", 8000, 1, 16, 20 * 60)
+    dtmf, replay = in_child(
+        [
+            ["dtmf", "--line", "ulaw", str(wav)],
+            ["run-recording", "--line", "ulaw", "--snr", "20", "--quiet", str(wav)],
+        ],
+        headroom=96 << 20,
+    )
+    assert dtmf[:3] == (0, "", "")
+    assert replay[0] == 0 and replay[2] == "", replay
+    assert dtmf[3] < 48 << 20 and replay[3] < 48 << 20
+
+
+def test_an_utterance_file_crosses_the_line_as_it_is_said(wallet: Menu, tmp_path: Path) -> None:
+    """``call --audio --line --snr``: the same call as the clip through the line, and a
+    two-hour utterance file (230 MB) read in blocks, twice: the first pass measures the
+    noise level, keeping 8 bytes per 10 ms frame (5.8 MB of the peak; A-law makes digital
+    silence a level of 8, so every frame counts)."""
+    t = np.arange(16000) / 16000
+    speech = np.concatenate([np.zeros(3200), 8000 * np.sin(2 * np.pi * 700 * t)])
+    clip = AudioClip(speech.astype(np.int16), 16000)
+    write_wav(tmp_path / "said.wav", clip)
+    line = Line(codec="alaw", snr_db=20.0)
+    [loaded] = load_recordings([str(tmp_path / "said.wav")], line)
+    assert isinstance(loaded.clip, WavFile) and loaded.line is line
+    assert speak(wallet, [loaded]) == speak(wallet, [Recording(clip, line=line)])
+
+    long = sparse_wav(tmp_path / "long.wav", 16000, 1, 16, 2 * 3600)
+    with allocation_peak() as peak:
+        events = speak(wallet, load_recordings([str(long)], line))
+    assert events[-1][1].type is EventType.CALL_END
+    assert peak[0] < 24 << 20
+
+
+# --- a file that fails in the middle of a command ------------------------------------------
+
+FAULTY = r"""
+import errno, json, os, sys
+import ivr.audio, ivr.cli, ivr.stt
+from ivr.testing import FakeRecognizer
+from ivr.utterances import UtteranceTracker
+fault, path, good, argv = sys.argv[1], os.path.realpath(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+ivr.audio._BLOCK_BYTES = 1 << 15  # one second of the 16 kHz file: many blocks
+ivr.cli._tracker = lambda menu, model: UtteranceTracker(FakeRecognizer([("找回 密码", 0.9)]))
+ivr.cli._model = lambda menu, model: None
+ivr.stt.VoskRecognizer = lambda model: FakeRecognizer([("找回 密码", 0.9)])
+if fault == "EIO":  # the disk fails once `good` bytes of samples were read
+    real_read, done = os.read, [0]
+    def read(fd, count):
+        if os.path.realpath(f"/proc/self/fd/{fd}") != path:
+            return real_read(fd, count)
+        if done[0] >= good:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        data = real_read(fd, min(count, good - done[0]))
+        done[0] += len(data)
+        return data
+    os.read = read
+else:  # the file is cut short on disk right after its header was checked
+    checked = ivr.audio.WavFile.__init__
+    def cut(self, name):
+        checked(self, name)
+        os.truncate(path, self.format.offset + good)
+    ivr.audio.WavFile.__init__ = cut
+sys.exit(ivr.cli.main(argv))
+"""
+
+SECONDS_READ = 3
+"""The fault strikes after this much of the 12-second recording: after its key 1 (at
+0.3 s; the line's band-pass holds back up to a second), and while the caller of ``call --audio`` still speaks (a hum the fake recognizer hears as
+speech, which the no-input timer lets run for 5 s)."""
+
+FAILING_COMMANDS = {
+    "dtmf": ["dtmf", "{wav}"],
+    "dtmf --line --snr": ["dtmf", "{wav}", "--line", "ulaw", "--snr", "20"],
+    "transcribe": ["transcribe", "{wav}"],
+    "run-recording": ["run-recording", "{wav}", "--log", "{log}"],
+    "run-recording --line": ["run-recording", "{wav}", "--line", "alaw", "--log", "{log}"],
+    "run-recording --snr": ["run-recording", "{wav}", "--snr", "15", "--log", "{log}"],
+    "call --audio": ["call", "--audio", "{wav}", "--log", "{log}"],
+    "call --audio --line --snr": [
+        "call", "--audio", "{wav}", "--line", "ulaw", "--snr", "20", "--log", "{log}"
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", ["EIO", "cut short"])
+@pytest.mark.parametrize("command", list(FAILING_COMMANDS))
+def test_a_file_failing_mid_stream_is_one_line_in_every_command(
+    tmp_path: Path, command: str, fault: str
+) -> None:
+    """An I/O error, or the file truncated on disk after its header was checked, in the
+    middle of the audio: one line on stderr (``ivr CMD: path: problem``), exit 1, no
+    traceback. A call ends there as the caller hanging up, and its log is whole."""
+    wav, log = tmp_path / "call.wav", tmp_path / "call.jsonl"
+    if command.startswith("call"):
+        hum = 3000 * np.sin(2 * np.pi * 150 * np.arange(12 * 16000) / 16000)
+        write_wav(wav, AudioClip(hum.astype(np.int16), 16000))
+    else:
+        write_wav(wav, caller_recording(12, {0.3: "1", 9.0: "0"}, {}))
+    argv = [a.format(wav=wav, log=log) for a in FAILING_COMMANDS[command]]
+    good = SECONDS_READ * 16000 * 2
+    result = subprocess.run(
+        [sys.executable, "-c", FAULTY, fault, str(wav), str(good), json.dumps(argv)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    name = "ivr call" if command.startswith("call") else f"ivr {argv[0]}"
+    problem = (
+        "cannot read (Input/output error)"
+        if fault == "EIO"
+        else f"cut short while being read: {(12 - SECONDS_READ) * 16000} frames fewer than "
+        "when it was opened"
+    )
+    assert line == f"{name}: {wav}: {problem}"
+    if "--log" in argv:
+        records = [json.loads(text) for text in log.read_text("utf-8").splitlines()]
+        assert records[0]["type"] == "call-start"
+        assert records[-2]["type"] == "hangup" and records[-2]["reason"] == "caller"
+        assert records[-1]["type"] == "call-end" and records[-1]["outcome"] == "abandoned"
+        if command.startswith("run-recording") and "--snr" not in argv:
+            assert [r["key"] for r in records if r["type"] == "key"] == ["1"]  # before it failed
+
+
+def test_a_scenario_whose_recording_fails_mid_stream_is_in_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ivr test``: the caller hangs up where the recording failed, and the scenario is
+    that error, not a pass or a failure judged on half a call."""
+    write_wav(tmp_path / "keys.wav", caller_recording(12, {2.0: "1", 9.0: "0"}, {}))
+    menu = ROOT / "menus" / "wallet.zh-CN.yaml"
+    scenario = tmp_path / "keys.call.yaml"
+    scenario.write_text(
+        f"name: keys\nmenu: {menu}\nrecording: keys.wav\nexpect:\n  states: [account]\n",
+        encoding="utf-8",
+    )
+    assert run_scenario(scenario).status is Status.PASSED
+    monkeypatch.setattr(ivr.audio, "_BLOCK_BYTES", 1 << 15)
+    fail_reads_after(monkeypatch, tmp_path / "keys.wav", SECONDS_READ * 16000 * 2)
+    for line in (None, Line(codec="alaw")):
+        result = run_scenario(scenario, line=line)
+        assert result.status is Status.ERROR
+        assert result.reason == (
+            f"AudioFileError: {tmp_path / 'keys.wav'}: cannot read (Input/output error)"
+        )
