@@ -941,6 +941,4 @@ def test_a_scenario_whose_recording_fails_mid_stream_is_in_error(
     for line in (None, Line(codec="alaw")):
         result = run_scenario(scenario, line=line)
         assert result.status is Status.ERROR
-        assert result.reason == (
-            f"AudioFileError: {tmp_path / 'keys.wav'}: cannot read (Input/output error)"
-        )
+        assert result.reason == (f"{tmp_path / 'keys.wav'}: cannot read (Input/output error)")
