@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
+from ivr.errors import IvrError
 from ivr.limits import CHANNELS_MAX, SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, WAV_SECONDS
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ _FLOAT = 0x0003
 _EXTENSIBLE = 0xFFFE
 
 
-class AudioFileError(ValueError):
+class AudioFileError(IvrError, ValueError):
     """A file is not usable audio; ``str()`` is one line naming the file and the problem."""
 
     def __init__(self, path: str | Path, problem: str) -> None:
@@ -53,7 +54,7 @@ def _printable(path: str | Path) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
-class AudioDeviceUnavailable(RuntimeError):
+class AudioDeviceUnavailable(IvrError, RuntimeError):
     """No usable sound output; the message says what is wrong and what to do."""
 
 

@@ -649,12 +649,9 @@ def _tracker(menu: Menu, model: str | None) -> UtteranceTracker:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors that are the user's to fix (a file, a device, a model): one line, no traceback."""
-    from ivr.audio import AudioDeviceUnavailable, AudioFileError
-    from ivr.models import ModelError
-    from ivr.stt import SpeechError
-    from ivr.tts import TTSError
+    from ivr.errors import IvrError
 
-    return (AudioFileError, AudioDeviceUnavailable, ModelError, SpeechError, TTSError)
+    return (IvrError,)
 
 
 def _device(name: str | None) -> str | int | None:

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ivr.errors import InvalidKey
+
+TELEPHONE_KEYS = frozenset("0123456789*#")
+"""The twelve keys of a telephone keypad: the only values a :class:`KeyPress` holds."""
+
 
 @dataclass(frozen=True, slots=True)
 class KeyPress:
     """One telephone key, 0-9, * or #, from the keypad or an in-band tone."""
 
     key: str
+
+    def __post_init__(self) -> None:
+        """A closed type: refuse anything but 0-9, * and # (so tones A-D cannot pass)."""
+        if self.key not in TELEPHONE_KEYS:
+            raise InvalidKey(self.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,5 +60,3 @@ CallInput = KeyPress | Utterance | NoInput | PromptsFinished | HangUp
 
 CallerAction = KeyPress | Utterance | HangUp | SpeechStarted
 """What a caller does: the engine's inputs from the caller, plus the start of speech."""
-
-TELEPHONE_KEYS = frozenset("0123456789*#")

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from ivr.audio import Audio, AudioFileError, chunks
 from ivr.clock import VirtualClock
 from ivr.dtmf import DtmfDetector
-from ivr.inputs import CallerAction, HangUp, KeyPress
+from ivr.inputs import TELEPHONE_KEYS, CallerAction, HangUp, KeyPress
 from ivr.line import LineModel, through_line
 from ivr.utterances import UtteranceTracker
 
@@ -99,7 +99,8 @@ class LineCaller:
             self.audio_sink(start, chunk)
         for digit in self.detector.feed(chunk):
             self._tones.append((digit.start, float("inf")))  # until the key is released
-            self._found.append(KeyPress(digit.digit))
+            if digit.digit in TELEPHONE_KEYS:  # tones A-D are no key a caller can press
+                self._found.append(KeyPress(digit.digit))
         if self.detector.active is None and self._tones and self._tones[-1][1] == float("inf"):
             self._tones[-1] = (self._tones[-1][0], self._position / RATE)
         self._delayed.append((start, chunk))

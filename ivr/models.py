@@ -36,6 +36,7 @@ from typing import BinaryIO, Protocol
 import platformdirs
 
 from ivr import limits
+from ivr.errors import IvrError
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ OFFICIAL: dict[str, ModelSpec] = {
 """Official Vosk models by the key that ``ivr models download KEY`` takes."""
 
 
-class ModelError(Exception):
+class ModelError(IvrError):
     """Base of the model errors; every message is one line meant for the user."""
 
 

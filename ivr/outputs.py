@@ -21,8 +21,10 @@ import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ivr.errors import IvrError
 
-class OutputError(Exception):
+
+class OutputError(IvrError):
     """An output path that cannot be written; the message is one line naming the option."""
 
 

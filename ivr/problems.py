@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ivr.errors import IvrError
+
 MESSAGE_CHARS = 400
 """Longest problem message; longer ones are cut (the excerpts in them are shorter still)."""
 MAX_PROBLEMS = 100
@@ -87,7 +89,7 @@ class MenuProblem:
         return f"{printable(str(self.path))}:{self.line}: {self.message}"
 
 
-class MenuInvalid(Exception):
+class MenuInvalid(IvrError):
     """A menu file that cannot be played; carries every problem found, not just the first."""
 
     def __init__(self, problems: list[MenuProblem]) -> None:

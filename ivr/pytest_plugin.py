@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ivr.errors import IvrError
 from ivr.problems import MenuInvalid, MenuProblem, printable
 from ivr.scenario import (
     SUFFIX,
@@ -33,7 +34,7 @@ from ivr.scenario import (
 _RESULTS = pytest.StashKey[list[ScenarioResult]]()
 
 
-class ScenarioFailed(Exception):
+class ScenarioFailed(IvrError):
     """A scenario ran and some expectations did not hold (or it could not run)."""
 
     def __init__(self, result: ScenarioResult) -> None:
@@ -41,7 +42,7 @@ class ScenarioFailed(Exception):
         super().__init__(result.explain())
 
 
-class ScenarioInvalid(Exception):
+class ScenarioInvalid(IvrError):
     """A scenario file with problems, each as ``path:line: message``."""
 
 

@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ivr.clock import VirtualClock
+from ivr.errors import IvrError
 from ivr.inputs import TELEPHONE_KEYS, HangUp, KeyPress
 from ivr.limits import KEY_SCRIPT_CHARS
 
@@ -19,7 +20,7 @@ SILENCE = "_"
 BARGE_IN = "!"
 
 
-class ScriptError(ValueError):
+class ScriptError(IvrError, ValueError):
     """A key script that is too long, or has a character that is not a key, ``_`` or ``!``."""
 
 

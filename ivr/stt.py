@@ -57,6 +57,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ivr.audio import Audio, AudioClip, audio_blocks, chunks
+from ivr.errors import IvrError
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +73,15 @@ _I64 = struct.Struct("<q")
 _CACHE_FORMAT = "ivr-vocab 2"
 
 
-class SpeechError(Exception):
+class SpeechError(IvrError):
     """Base of the speech errors; ``str()`` is one line meant for the user."""
 
 
-class ModelError(SpeechError):
+class ModelLoadError(SpeechError):
     """A speech model cannot be used; the message says why and what to do."""
 
 
-class VocabularyError(ModelError):
+class VocabularyError(ModelLoadError):
     """The model's word list is missing or unreadable."""
 
 
@@ -502,7 +503,7 @@ def _import_vosk() -> Any:
     try:
         return importlib.import_module("vosk")
     except ImportError:
-        raise ModelError("the vosk package is not installed: pip install vosk") from None
+        raise ModelLoadError("the vosk package is not installed: pip install vosk") from None
 
 
 class VoskModel:
@@ -512,16 +513,16 @@ class VoskModel:
         self.path = Path(path)
         self._vocabulary_cache = vocabulary_cache
         if not self.path.is_dir():
-            raise ModelError(f"{self.path}: no such model directory")
+            raise ModelLoadError(f"{self.path}: no such model directory")
         lacking = [p for p in ("am/final.mdl", "conf/model.conf") if not (self.path / p).is_file()]
         if lacking:
-            raise ModelError(f"{self.path}: not a Vosk model (no {' or '.join(lacking)})")
+            raise ModelLoadError(f"{self.path}: not a Vosk model (no {' or '.join(lacking)})")
         vosk = _import_vosk()
         vosk.SetLogLevel(-1)
         try:
             self.native: Any = vosk.Model(str(self.path))
         except Exception as exc:  # vosk raises a bare Exception
-            raise ModelError(f"{self.path}: Vosk cannot load the model ({exc})") from None
+            raise ModelLoadError(f"{self.path}: Vosk cannot load the model ({exc})") from None
         self._vosk = vosk
         self._lock = threading.Lock()
         self._warned: set[str] = set()

@@ -52,6 +52,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from ivr.errors import IvrError
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -62,7 +64,7 @@ ESPEAK_RATE = 22050
 _INSTALL_HINT = "apt-get install espeak-ng"
 
 
-class TTSError(RuntimeError):
+class TTSError(IvrError, RuntimeError):
     """Rendering a prompt failed; the message is one line meant for the user."""
 
 

@@ -25,7 +25,7 @@ from ivr.audio import AudioClip, to_rate, write_wav
 from ivr.stt import (
     GrammarError,
     GrammarReport,
-    ModelError,
+    ModelLoadError,
     Recognition,
     Recognizer,
     UnknownWords,
@@ -272,10 +272,10 @@ def test_build_grammar_reports_and_dedupes(chinese: Vocabulary) -> None:
 
 
 def test_a_directory_that_is_not_a_model_is_a_one_line_error(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="no such model directory"):
+    with pytest.raises(ModelLoadError, match="no such model directory"):
         VoskModel(tmp_path / "absent")
     fake_model(tmp_path, ["셋"])
-    with pytest.raises(ModelError, match=r"not a Vosk model \(no am/final.mdl or") as caught:
+    with pytest.raises(ModelLoadError, match=r"not a Vosk model \(no am/final.mdl or") as caught:
         VoskModel(tmp_path)
     assert "\n" not in str(caught.value)
 
@@ -285,10 +285,10 @@ def test_missing_vosk_says_how_to_install_it() -> None:
         f"""
         import sys
         sys.modules["vosk"] = None  # as if not installed
-        from ivr.stt import ModelError, VoskModel
+        from ivr.stt import ModelLoadError, VoskModel
         try:
             VoskModel({str(korean_model_dir())!r})
-        except ModelError as error:
+        except ModelLoadError as error:
             print(error)
         """
     )
