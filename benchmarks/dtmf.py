@@ -2,10 +2,10 @@
 
 Run: python benchmarks/dtmf.py [--quick] [--json FILE] [--reps N] [--repeat N]. Needs
 multimon-ng (apt-get install multimon-ng) and espeak-ng. Every clip is made at 8 kHz, then
-resampled to 22050 Hz, the rate multimon-ng reads (raw s16le on stdin); ivr.dtmf gets the
+resampled to 22050 Hz, the rate multimon-ng reads (raw s16le on stdin); ivr.audio.dtmf gets the
 same 22050 Hz samples. Prints Markdown tables: digits right / wrong / missed / false per
 condition for both decoders, then speed, then the figures of benchmarks/common.py. The
-speeds are measured side by side: each repeat times multimon-ng and every ivr.dtmf path
+speeds are measured side by side: each repeat times multimon-ng and every ivr.audio.dtmf path
 one after the other. Not a test: nothing here fails; the full run takes about a minute,
 ``--quick`` (one digit of each key per condition, a little speech) a few seconds.
 """
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ivr.audio import AudioClip, read_wav, to_rate
-from ivr.dtmf import KEYS, DtmfDetector, add_noise, digits, generate
-from ivr.line import degrade
+from ivr.audio.dtmf import KEYS, DtmfDetector, add_noise, digits, generate
+from ivr.audio.phone_line import degrade
+from ivr.audio.wav import AudioClip, read_wav, to_rate
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import Figure, arguments, report
@@ -288,17 +288,17 @@ def main() -> None:
         f"{len(KEYS) * reps} digits per tone condition (all 16 keys); input 22050 Hz.\n"
     )
     print(
-        "| condition | Q.24 | ivr.dtmf right / wrong / missed / false "
+        "| condition | Q.24 | ivr.audio.dtmf right / wrong / missed / false "
         "| multimon-ng right / wrong / missed / false |"
     )
     print("|---|---|---|---|")
-    totals = {"ivr.dtmf": Score(), "multimon-ng": Score()}
-    talk_off = {"ivr.dtmf": 0, "multimon-ng": 0}
+    totals = {"ivr.audio.dtmf": Score(), "multimon-ng": Score()}
+    talk_off = {"ivr.audio.dtmf": 0, "multimon-ng": 0}
     worse: list[str] = []
     for c in sets:
         ours = score(c, digits(c.clip))
         theirs = score(c, multimon(c.clip))
-        for name, s in (("ivr.dtmf", ours), ("multimon-ng", theirs)):
+        for name, s in (("ivr.audio.dtmf", ours), ("multimon-ng", theirs)):
             total = totals[name]
             total.right += s.right
             total.wrong += s.wrong
@@ -311,7 +311,7 @@ def main() -> None:
         expect = "decode" if c.expect else "reject"
         cells = f"{ours.cells(c.expect, c.sent)} | {theirs.cells(c.expect, c.sent)}"
         print(f"| {c.name} | {expect} | {cells} |")
-    a, b = totals["ivr.dtmf"], totals["multimon-ng"]
+    a, b = totals["ivr.audio.dtmf"], totals["multimon-ng"]
     print(
         f"| **total** | | {a.right} / {a.wrong} / {a.missed} / {a.false} "
         f"| {b.right} / {b.wrong} / {b.missed} / {b.false} |"
@@ -328,11 +328,11 @@ def main() -> None:
     call = keys_only_call()
     paths: dict[str, tuple[Callable[[], object], float]] = {
         "multimon-ng (22050 Hz, stdin pipe)": (lambda: multimon(everything), seconds),
-        "ivr.dtmf.detect (22050 Hz, whole clip)": (lambda: digits(everything), seconds),
-        "ivr.dtmf.DtmfDetector (22050 Hz, 20 ms chunks)": (streamed(everything), seconds),
-        "ivr.dtmf.DtmfDetector (16 kHz, 20 ms chunks)": (streamed(wideband), seconds),
-        "ivr.dtmf.detect (8 kHz, no resampling)": (lambda: digits(narrow), seconds),
-        "ivr.dtmf.DtmfDetector, keys-only call (16 kHz, 20 ms chunks)": (
+        "ivr.audio.dtmf.detect (22050 Hz, whole clip)": (lambda: digits(everything), seconds),
+        "ivr.audio.dtmf.DtmfDetector (22050 Hz, 20 ms chunks)": (streamed(everything), seconds),
+        "ivr.audio.dtmf.DtmfDetector (16 kHz, 20 ms chunks)": (streamed(wideband), seconds),
+        "ivr.audio.dtmf.detect (8 kHz, no resampling)": (lambda: digits(narrow), seconds),
+        "ivr.audio.dtmf.DtmfDetector, keys-only call (16 kHz, 20 ms chunks)": (
             streamed(call),
             call.duration,
         ),
@@ -356,9 +356,9 @@ def main() -> None:
     print(f"\nWall time of this benchmark: {time.perf_counter() - started:.0f} s\n")
 
     theirs_speed = speeds["multimon-ng (22050 Hz, stdin pipe)"]
-    ours_speed = speeds["ivr.dtmf.detect (22050 Hz, whole clip)"]
+    ours_speed = speeds["ivr.audio.dtmf.detect (22050 Hz, whole clip)"]
     reference = f"multimon-ng, same run: {statistics.median(theirs_speed):.0f} audio s/s (median)"
-    call_speed = speeds["ivr.dtmf.DtmfDetector, keys-only call (16 kHz, 20 ms chunks)"]
+    call_speed = speeds["ivr.audio.dtmf.DtmfDetector, keys-only call (16 kHz, 20 ms chunks)"]
     report([
         Figure("DTMF accuracy vs multimon-ng: digits right, all conditions", "digits",
                [float(a.right)], target="at least as accurate as multimon-ng in every condition",
@@ -368,21 +368,21 @@ def main() -> None:
                [float(a.wrong + a.missed + a.false)],
                anchor=f"multimon-ng, same tone sets: {b.wrong + b.missed + b.false}"),
         Figure("DTMF talk-off false digits (espeak-ng speech, chords and sweeps)", "digits",
-               [float(talk_off["ivr.dtmf"])], target="0", met=talk_off["ivr.dtmf"] == 0,
+               [float(talk_off["ivr.audio.dtmf"])], target="0", met=talk_off["ivr.audio.dtmf"] == 0,
                anchor=f"multimon-ng, same audio: {talk_off['multimon-ng']}"),
-        Figure("DTMF speed ivr.dtmf.detect 22050 Hz", "audio s/s", ours_speed,
+        Figure("DTMF speed ivr.audio.dtmf.detect 22050 Hz", "audio s/s", ours_speed,
                target="faster than multimon-ng",
                met=all(o > t for o, t in zip(ours_speed, theirs_speed, strict=True)),
                anchor=reference,
                notes=["met: faster than multimon-ng in every side-by-side repeat"]),
         Figure("multimon-ng speed 22050 Hz", "audio s/s", theirs_speed,
                anchor="multimon-ng -a DTMF -t raw, a new process per run (as measured above)"),
-        Figure("DTMF speed ivr.dtmf.detect 8 kHz (no resampling)", "audio s/s",
-               speeds["ivr.dtmf.detect (8 kHz, no resampling)"], anchor=reference),
+        Figure("DTMF speed ivr.audio.dtmf.detect 8 kHz (no resampling)", "audio s/s",
+               speeds["ivr.audio.dtmf.detect (8 kHz, no resampling)"], anchor=reference),
         Figure("DTMF streaming speed 22050 Hz, 20 ms chunks", "audio s/s",
-               speeds["ivr.dtmf.DtmfDetector (22050 Hz, 20 ms chunks)"], anchor=reference),
+               speeds["ivr.audio.dtmf.DtmfDetector (22050 Hz, 20 ms chunks)"], anchor=reference),
         Figure("DTMF streaming speed 16 kHz, 20 ms chunks", "audio s/s",
-               speeds["ivr.dtmf.DtmfDetector (16 kHz, 20 ms chunks)"], anchor=reference),
+               speeds["ivr.audio.dtmf.DtmfDetector (16 kHz, 20 ms chunks)"], anchor=reference),
         Figure("DTMF streaming speed, keys-only recorded call (16 kHz, 20 ms chunks)",
                "audio s/s", call_speed, target=">= 1000× real time", met=min(call_speed) >= 1000,
                anchor="a keys-only recorded call must replay >= 200× overall"),

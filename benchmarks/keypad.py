@@ -15,10 +15,10 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from ivr.engine import CallFlow
-from ivr.inputs import KeyPress
-from ivr.menu import load
-from ivr.testing import run_script
+from ivr.drivers.testing import run_script
+from ivr.engine.flow import CallFlow
+from ivr.engine.inputs import KeyPress
+from ivr.menu.model import load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import Figure, arguments, report

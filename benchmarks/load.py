@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.co
 
 from benchmarks.common import Figure, arguments, percentile, report
 from ivr.clock import Clock, RealClock, VirtualClock
-from ivr.engine import Call, CallFlow
-from ivr.events import CallEvent, EventType
-from ivr.inputs import CallerAction, KeyPress
-from ivr.menu import load
-from ivr.pool import CallerHabits, CallPool, RandomCaller
+from ivr.drivers.pool import CallerHabits, CallPool, RandomCaller
+from ivr.engine.events import CallEvent, EventType
+from ivr.engine.flow import Call, CallFlow
+from ivr.engine.inputs import CallerAction, KeyPress
+from ivr.menu.model import load
 
 ROOT = Path(__file__).resolve().parent.parent
 WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"

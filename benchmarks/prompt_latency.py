@@ -44,15 +44,15 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' PulseAudio helpers
 from benchmarks.common import Figure, arguments, percentile, report  # noqa: E402
-from ivr.audio import AudioClip, SoundDeviceSpeaker, read_wav, to_rate  # noqa: E402
+from ivr.audio.wav import AudioClip, SoundDeviceSpeaker, read_wav, to_rate  # noqa: E402
 from ivr.clock import RealClock  # noqa: E402
-from ivr.engine import CallFlow  # noqa: E402
-from ivr.events import CallEvent  # noqa: E402
-from ivr.inputs import CallerAction, HangUp, KeyPress  # noqa: E402
-from ivr.menu import Menu, NodeKind, load  # noqa: E402
-from ivr.player import SpeakingPlayer  # noqa: E402
-from ivr.session import Session  # noqa: E402
-from ivr.tts import PromptCache, Pyttsx3Synthesizer  # noqa: E402
+from ivr.drivers.session import Session  # noqa: E402
+from ivr.engine.events import CallEvent  # noqa: E402
+from ivr.engine.flow import CallFlow  # noqa: E402
+from ivr.engine.inputs import CallerAction, HangUp, KeyPress  # noqa: E402
+from ivr.menu.model import Menu, NodeKind, load  # noqa: E402
+from ivr.prompts.player import SpeakingPlayer  # noqa: E402
+from ivr.prompts.tts import PromptCache, Pyttsx3Synthesizer  # noqa: E402
 from tests.pulse import MonitorRecorder, start_pulseaudio  # noqa: E402
 
 WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"

@@ -11,16 +11,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from ivr.audio import AudioClip
+from ivr.audio.wav import AudioClip
+from ivr.callers.whole_call import LineCaller
 from ivr.clock import VirtualClock
-from ivr.engine import CallFlow
-from ivr.linecall import LineCaller
-from ivr.menu import Menu, load
-from ivr.player import SilentPlayer
-from ivr.session import Session
-from ivr.stt import VoskModel, VoskRecognizer
-from ivr.testing import caller_recording
-from ivr.utterances import UtteranceTracker
+from ivr.drivers.session import Session
+from ivr.drivers.testing import caller_recording
+from ivr.engine.flow import CallFlow
+from ivr.hearing.recognizer import VoskModel, VoskRecognizer
+from ivr.hearing.tracker import UtteranceTracker
+from ivr.menu.model import Menu, load
+from ivr.prompts.player import SilentPlayer
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the tests' speech helpers

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.audio import AudioClip
-from ivr.engine import Call, CallFlow
-from ivr.inputs import Utterance
-from ivr.menu import load
-from ivr.stt import VoskModel, VoskRecognizer
-from ivr.utterances import UtteranceTracker
+from ivr.audio.wav import AudioClip
+from ivr.engine.flow import Call, CallFlow
+from ivr.engine.inputs import Utterance
+from ivr.hearing.recognizer import VoskModel, VoskRecognizer
+from ivr.hearing.tracker import UtteranceTracker
+from ivr.menu.model import load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' speech helpers
 from benchmarks.common import Figure, arguments, percentile, report, rss_mib

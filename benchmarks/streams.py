@@ -37,12 +37,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # common, the speech helpers
 
 from benchmarks.common import Figure, arguments, percentile, report, rss_mib
-from ivr.audio import AudioClip
-from ivr.engine import CallFlow, Phase
-from ivr.inputs import PromptsFinished, Utterance
-from ivr.menu import load
-from ivr.stt import VoskModel, VoskRecognizer
-from ivr.utterances import UtteranceTracker
+from ivr.audio.wav import AudioClip
+from ivr.engine.flow import CallFlow, Phase
+from ivr.engine.inputs import PromptsFinished, Utterance
+from ivr.hearing.recognizer import VoskModel, VoskRecognizer
+from ivr.hearing.tracker import UtteranceTracker
+from ivr.menu.model import load
 from tests.speech.korean import join, korean_clip, korean_model_dir, noise
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.menu import Menu, load
+from ivr.menu.model import Menu, load
 
 ROOT = Path(__file__).resolve().parent.parent
 WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"

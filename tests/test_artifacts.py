@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.audio import write_wav
+from ivr.audio.wav import write_wav
 from tests.conftest import ROOT
 from tests.speech.korean import korean_clip
 
@@ -56,8 +56,8 @@ def test_recorded_call_leaves_log_transcript_and_stereo_wav(tmp_path: Path) -> N
 
 
 def test_ivr_test_out_leaves_each_calls_artifacts_with_keys_as_tones(tmp_path: Path) -> None:
-    from ivr.audio import AudioClip
-    from ivr.dtmf import digits
+    from ivr.audio.dtmf import digits
+    from ivr.audio.wav import AudioClip
 
     scenario = ROOT / "tests" / "calls" / "wallet" / "agent-procedure.call.yaml"
     out = tmp_path / "runs"

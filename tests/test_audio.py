@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ivr.audio import (
+from ivr.audio.wav import (
     AudioClip,
     AudioDeviceUnavailable,
     AudioFileError,
@@ -265,7 +265,7 @@ def test_speaker_without_portaudio_library() -> None:
     """libportaudio2 missing: one line naming the package, not sounddevice's traceback."""
     code = (
         "import ctypes.util; ctypes.util.find_library = lambda name: None\n"
-        "from ivr.audio import SoundDeviceSpeaker, AudioDeviceUnavailable\n"
+        "from ivr.audio.wav import SoundDeviceSpeaker, AudioDeviceUnavailable\n"
         "try:\n    SoundDeviceSpeaker()\n"
         "except AudioDeviceUnavailable as e:\n    print(e)\n"
     )

@@ -31,9 +31,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import ivr.audio
+import ivr.audio.wav
 from ivr import cli
-from ivr.audio import (
+from ivr.audio.dtmf import affordable_rate, detect, digits, generate
+from ivr.audio.phone_line import Line
+from ivr.audio.wav import (
     AudioClip,
     AudioFileError,
     WavFile,
@@ -44,20 +46,18 @@ from ivr.audio import (
     to_rate,
     write_wav,
 )
+from ivr.callers.clips import RecordedCaller, Recording, load_recordings
+from ivr.callers.whole_call import LineCaller
 from ivr.clock import VirtualClock
-from ivr.dtmf import affordable_rate, detect, digits, generate
-from ivr.engine import CallFlow
-from ivr.events import CallEvent, EventType
+from ivr.drivers.session import Session
+from ivr.drivers.testing import FakeRecognizer, RecordingPlayer, caller_recording
+from ivr.engine.events import CallEvent, EventType
+from ivr.engine.flow import CallFlow
+from ivr.hearing.recognizer import recognize_clip
+from ivr.hearing.tracker import UtteranceTracker
 from ivr.limits import CHANNELS_MAX, SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, WAV_SECONDS
-from ivr.line import Line
-from ivr.linecall import LineCaller
-from ivr.menu import Menu
-from ivr.recorded import RecordedCaller, Recording, load_recordings
-from ivr.scenario import Status, run_scenario
-from ivr.session import Session
-from ivr.stt import recognize_clip
-from ivr.testing import FakeRecognizer, RecordingPlayer, caller_recording
-from ivr.utterances import UtteranceTracker
+from ivr.menu.model import Menu
+from ivr.scenarios.scenario import Status, run_scenario
 from tests.conftest import ROOT
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
@@ -102,16 +102,16 @@ def one_line(error: AudioFileError, path: Path) -> str:
 
 @pytest.fixture(autouse=True)
 def _quiet_warnings(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR, "ivr.audio")  # short data chunks are warned about
+    caplog.set_level(logging.ERROR, "ivr.audio.wav")  # short data chunks are warned about
 
 
 # --- the issue's examples -----------------------------------------------------------------
 
 CHILD = r"""
 import contextlib, io, json, os, resource, sys, tracemalloc
-import ivr.cli, ivr.dtmf, ivr.linecall, ivr.recorded, ivr.stt, ivr.models, ivr.tts
-import ivr.console, ivr.engine, ivr.matching, ivr.artifacts
-from ivr.audio import AudioFileError, read_wav
+import ivr.cli, ivr.audio.dtmf, ivr.callers.whole_call, ivr.callers.clips, ivr.hearing.recognizer, ivr.hearing.models, ivr.prompts.tts
+import ivr.outputs.console, ivr.engine.flow, ivr.engine.matching, ivr.outputs.artifacts
+from ivr.audio.wav import AudioFileError, read_wav
 size = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize"))
 cap = size * 1024 + int(sys.argv[1])
 resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -833,14 +833,14 @@ def test_an_utterance_file_crosses_the_line_as_it_is_said(wallet: Menu, tmp_path
 
 FAULTY = r"""
 import errno, json, os, sys
-import ivr.audio, ivr.cli, ivr.stt
-from ivr.testing import FakeRecognizer
-from ivr.utterances import UtteranceTracker
+import ivr.audio.wav, ivr.cli, ivr.hearing.recognizer
+from ivr.drivers.testing import FakeRecognizer
+from ivr.hearing.tracker import UtteranceTracker
 fault, path, good, argv = sys.argv[1], os.path.realpath(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
-ivr.audio._BLOCK_BYTES = 1 << 15  # one second of the 16 kHz file: many blocks
+ivr.audio.wav._BLOCK_BYTES = 1 << 15  # one second of the 16 kHz file: many blocks
 ivr.cli._tracker = lambda menu, model: UtteranceTracker(FakeRecognizer([("找回 密码", 0.9)]))
 ivr.cli._model = lambda menu, model: None
-ivr.stt.VoskRecognizer = lambda model: FakeRecognizer([("找回 密码", 0.9)])
+ivr.hearing.recognizer.VoskRecognizer = lambda model: FakeRecognizer([("找回 密码", 0.9)])
 if fault == "EIO":  # the disk fails once `good` bytes of samples were read
     real_read, done = os.read, [0]
     def read(fd, count):
@@ -853,11 +853,11 @@ if fault == "EIO":  # the disk fails once `good` bytes of samples were read
         return data
     os.read = read
 else:  # the file is cut short on disk right after its header was checked
-    checked = ivr.audio.WavFile.__init__
+    checked = ivr.audio.wav.WavFile.__init__
     def cut(self, name):
         checked(self, name)
         os.truncate(path, self.format.offset + good)
-    ivr.audio.WavFile.__init__ = cut
+    ivr.audio.wav.WavFile.__init__ = cut
 sys.exit(ivr.cli.main(argv))
 """
 
@@ -936,7 +936,7 @@ def test_a_scenario_whose_recording_fails_mid_stream_is_in_error(
         encoding="utf-8",
     )
     assert run_scenario(scenario).status is Status.PASSED
-    monkeypatch.setattr(ivr.audio, "_BLOCK_BYTES", 1 << 15)
+    monkeypatch.setattr(ivr.audio.wav, "_BLOCK_BYTES", 1 << 15)
     fail_reads_after(monkeypatch, tmp_path / "keys.wav", SECONDS_READ * 16000 * 2)
     for line in (None, Line(codec="alaw")):
         result = run_scenario(scenario, line=line)

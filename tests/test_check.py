@@ -38,9 +38,9 @@ import pytest
 import yaml
 
 from ivr import cli
-from ivr.check import announced_keys, menu_schema
-from ivr.menu import Menu, NodeKind, load
-from ivr.problems import MenuInvalid
+from ivr.menu.check import announced_keys, menu_schema
+from ivr.menu.model import Menu, NodeKind, load
+from ivr.menu.problems import MenuInvalid
 
 ROOT = Path(__file__).resolve().parent.parent
 WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"

@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from ivr.calllog import CallLog
 from ivr.cli import main
-from ivr.events import CallEvent
-from ivr.menu import Menu
-from ivr.testing import run_script
+from ivr.drivers.testing import run_script
+from ivr.engine.events import CallEvent
+from ivr.menu.model import Menu
+from ivr.outputs.call_log import CallLog
 from tests.conftest import WALLET
 
 IVR = [sys.executable, "-m", "ivr.cli"]

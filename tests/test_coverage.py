@@ -12,8 +12,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from ivr.calllog import CallLog
-from ivr.coverage import (
+from ivr.drivers.testing import run_script
+from ivr.engine.events import CallEvent, EventType, Outcome
+from ivr.engine.flow import Call, CallFlow
+from ivr.menu.model import Menu
+from ivr.outputs.call_log import CallLog
+from ivr.scenarios.coverage import (
     Coverage,
     Edge,
     EdgeKind,
@@ -22,11 +26,7 @@ from ivr.coverage import (
     machine_edges,
     write_coverage,
 )
-from ivr.engine import Call, CallFlow
-from ivr.events import CallEvent, EventType, Outcome
-from ivr.menu import Menu
-from ivr.scenario import ScenarioResult, Status, run_scenarios
-from ivr.testing import run_script
+from ivr.scenarios.scenario import ScenarioResult, Status, run_scenarios
 from tests.conftest import ROOT
 
 CALLS = ROOT / "tests" / "calls"

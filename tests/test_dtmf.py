@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ivr.audio import AudioClip, read_wav, to_rate
-from ivr.dtmf import (
+from ivr.audio.dtmf import (
     BLOCK,
     FREQUENCIES,
     KEYS,
@@ -32,6 +31,7 @@ from ivr.dtmf import (
     digits,
     generate,
 )
+from ivr.audio.wav import AudioClip, read_wav, to_rate
 
 ALL_KEYS = list(KEYS)
 OFFSETS = (0, 37, 77)
@@ -267,7 +267,7 @@ def test_talk_off_speech_gives_no_digits(speech: list[AudioClip]) -> None:
 
 
 def test_talk_off_speech_over_a_phone_line(speech: list[AudioClip]) -> None:
-    from ivr.line import degrade
+    from ivr.audio.phone_line import degrade
 
     for i, clip in enumerate(speech):
         assert detect(degrade(clip, codec="ulaw", snr_db=30, seed=i)) == []
@@ -581,7 +581,7 @@ def test_pregate_on_speech_keeps_every_hit_and_drops_most(speech: list[AudioClip
 
 def reference_events(clip: AudioClip) -> list[DigitEvent]:
     """Every block through the exact tests and every pair checked, then Asterisk's loop."""
-    from ivr.dtmf import _pair_checks
+    from ivr.audio.dtmf import _pair_checks
 
     detector = holding(clip.rate, clip.samples)
     detector.flush()

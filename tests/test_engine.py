@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
-from ivr.engine import CallFlow, Phase
-from ivr.events import EventType, Outcome, PromptKind
-from ivr.inputs import HangUp, KeyPress, NoInput, PromptsFinished
-from ivr.menu import Menu
-from ivr.testing import run_script
+from ivr.drivers.testing import run_script
+from ivr.engine.events import EventType, Outcome, PromptKind
+from ivr.engine.flow import CallFlow, Phase
+from ivr.engine.inputs import HangUp, KeyPress, NoInput, PromptsFinished
+from ivr.menu.model import Menu
 
 MakeMenu = Callable[..., Menu]
 

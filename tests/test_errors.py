@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.audio import AudioDeviceUnavailable, AudioFileError
+from ivr.audio.wav import AudioDeviceUnavailable, AudioFileError
+from ivr.callers.scripted import ScriptError
+from ivr.engine.inputs import TELEPHONE_KEYS, KeyPress
 from ivr.errors import InvalidKey, IvrError
-from ivr.inputs import TELEPHONE_KEYS, KeyPress
-from ivr.models import ModelDownloadError, ModelError, ModelNotFound
-from ivr.outputs import OutputError
-from ivr.problems import MenuInvalid
-from ivr.pytest_plugin import ScenarioFailed, ScenarioInvalid
-from ivr.scripted import ScriptError
-from ivr.stt import GrammarError, ModelLoadError, SpeechError, UnknownWords, VocabularyError
-from ivr.tts import TTSError, TTSUnavailable
+from ivr.hearing.models import ModelDownloadError, ModelError, ModelNotFound
+from ivr.hearing.recognizer import (
+    GrammarError,
+    ModelLoadError,
+    SpeechError,
+    UnknownWords,
+    VocabularyError,
+)
+from ivr.menu.problems import MenuInvalid
+from ivr.outputs.paths import OutputError
+from ivr.prompts.tts import TTSError, TTSUnavailable
+from ivr.scenarios.pytest_plugin import ScenarioFailed, ScenarioInvalid
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ivr.check import Guide
-from ivr.events import EventType
-from ivr.menu import Menu, NodeKind
-from ivr.testing import run_script
+from ivr.drivers.testing import run_script
+from ivr.engine.events import EventType
+from ivr.menu.check import Guide
+from ivr.menu.model import Menu, NodeKind
 
 from .conftest import ROOT
 
@@ -230,8 +230,8 @@ def test_nothing_the_caller_hears_goes_beyond_the_guide(wallet: Menu) -> None:
 
 
 def test_the_checker_rejects_a_source_the_guide_lacks(tmp_path: Path) -> None:
-    from ivr.menu import load
-    from ivr.problems import MenuInvalid
+    from ivr.menu.model import load
+    from ivr.menu.problems import MenuInvalid
 
     text = (ROOT / "menus" / "wallet.zh-CN.yaml").read_text(encoding="utf-8")
     (tmp_path / GUIDE.name).write_bytes(GUIDE.read_bytes())

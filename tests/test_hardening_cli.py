@@ -31,15 +31,15 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ivr.audio import AudioClip, write_wav
-from ivr.calllog import CallLog
+from ivr.audio.wav import AudioClip, write_wav
 from ivr.cli import main
-from ivr.engine import Call
-from ivr.events import CallEvent, EventType
+from ivr.drivers.session import Session
+from ivr.drivers.testing import run_script
+from ivr.engine.events import CallEvent, EventType
+from ivr.engine.flow import Call
 from ivr.limits import KEY_SCRIPT_CHARS
-from ivr.menu import Menu
-from ivr.session import Session
-from ivr.testing import run_script
+from ivr.menu.model import Menu
+from ivr.outputs.call_log import CallLog
 from tests.conftest import ROOT, WALLET
 
 IVR = [sys.executable, "-m", "ivr.cli"]
@@ -517,9 +517,9 @@ def test_a_listener_with_a_bug_gets_its_traceback_once(wallet: Menu) -> None:
     ("command", "patch"),
     [
         (["check"], "ivr.cli.load"),
-        (["test", str(SCENARIO)], "ivr.scenario.run_cli"),
-        (["models", "download", "small-cn"], "ivr.models.download"),
-        (["dtmf", str(ROOT / "tests" / "calls" / "x.wav")], "ivr.audio.open_wav"),
+        (["test", str(SCENARIO)], "ivr.scenarios.scenario.run_cli"),
+        (["models", "download", "small-cn"], "ivr.hearing.models.download"),
+        (["dtmf", str(ROOT / "tests" / "calls" / "x.wav")], "ivr.audio.wav.open_wav"),
     ],
     ids=lambda v: v[0] if isinstance(v, list) else "",
 )
@@ -759,7 +759,7 @@ def test_a_junit_file_that_cannot_be_finished_is_not_left_half_written(
 ) -> None:
     from xml.etree import ElementTree
 
-    from ivr.scenario import run_scenario, write_junit
+    from ivr.scenarios.scenario import run_scenario, write_junit
 
     junit = tmp_path / "report.xml"
     junit.write_text("<earlier/>", encoding="utf-8")

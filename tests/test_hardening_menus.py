@@ -18,13 +18,13 @@ import pytest
 from rich.console import Console
 
 from ivr import cli, limits
-from ivr.coverage import Coverage
-from ivr.engine import CallFlow
-from ivr.events import EventType
-from ivr.inputs import KeyPress
-from ivr.menu import chinese_number, load
-from ivr.problems import MAX_PROBLEMS, MESSAGE_CHARS, MenuInvalid, MenuProblem, printable
-from ivr.scenario import (
+from ivr.engine.events import EventType
+from ivr.engine.flow import CallFlow
+from ivr.engine.inputs import KeyPress
+from ivr.menu.model import chinese_number, load
+from ivr.menu.problems import MAX_PROBLEMS, MESSAGE_CHARS, MenuInvalid, MenuProblem, printable
+from ivr.scenarios.coverage import Coverage
+from ivr.scenarios.scenario import (
     ScenarioResult,
     Status,
     load_scenario,
@@ -566,7 +566,7 @@ def test_a_catastrophic_pattern_fails_its_expectation(
 ) -> None:
     """(啊|啊啊)+$ against 50 啊 and one 吧 backtracks for ages; the search has a time bound,
     and the scenario fails naming it. (The bound is made small so the test is quick.)"""
-    monkeypatch.setattr("ivr.scenario.PATTERN_SECONDS", 0.05)
+    monkeypatch.setattr("ivr.scenarios.scenario.PATTERN_SECONDS", 0.05)
     menu = write(tmp_path, edit("answer: 请下载应用注册。", f"answer: {'啊' * 50}吧"))
     body = "turns:\n  - press: '1'\n    expect: {prompt_matches: '(啊|啊啊)+$'}\n"
     result = run_scenario(scenario(tmp_path, body, menu=menu))
@@ -624,7 +624,7 @@ def test_a_bad_wav_fails_its_scenario_only(tmp_path: Path) -> None:
 def test_a_bad_wav_fails_its_pytest_item_in_one_line(tmp_path: Path) -> None:
     """The pytest plugin lets unexpected errors through with their traceback, but a bad
     WAV is the scenario's input: its one-line reason, as ``ivr test`` gives it."""
-    from ivr.pytest_plugin import ScenarioFailed
+    from ivr.scenarios.pytest_plugin import ScenarioFailed
 
     menu = write(tmp_path, SMALL)
     (tmp_path / "bad.wav").write_bytes(b"not a wav at all")
@@ -640,7 +640,7 @@ def test_an_unexpected_error_in_one_scenario_does_not_end_the_run(
     menu = write(tmp_path, SMALL)
     scenario(tmp_path, "turns: [{press: '1'}]\n", "a.call.yaml", menu)
     scenario(tmp_path, "turns: [{press: '2'}]\n", "b.call.yaml", menu)
-    import ivr.scenario as module
+    import ivr.scenarios.scenario as module
 
     real = module._Builder.build
     calls = iter([True, False])

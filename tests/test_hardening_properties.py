@@ -33,10 +33,10 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from ivr import cli, limits
-from ivr.coverage import Coverage
-from ivr.menu import load
-from ivr.problems import printable
-from ivr.scenario import Status, results_table, run_scenarios, write_junit
+from ivr.menu.model import load
+from ivr.menu.problems import printable
+from ivr.scenarios.coverage import Coverage
+from ivr.scenarios.scenario import Status, results_table, run_scenarios, write_junit
 from tests.conftest import ROOT
 
 SETTINGS = settings(deadline=None, derandomize=True, database=None)
@@ -431,7 +431,10 @@ def scenario_documents(draw: st.DrawFn) -> dict[str, Any]:
 @given(documents=st.lists(scenario_documents(), min_size=1, max_size=3))
 def test_any_scenarios_are_all_reported(documents: list[dict[str, Any]]) -> None:
     cases["scenarios"] += len(documents)
-    with tempfile.TemporaryDirectory() as name, mock.patch("ivr.scenario.PATTERN_SECONDS", 0.05):
+    with (
+        tempfile.TemporaryDirectory() as name,
+        mock.patch("ivr.scenarios.scenario.PATTERN_SECONDS", 0.05),
+    ):
         folder = Path(name)
         (folder / "secret.env").write_text("TOKEN=s3cr3t\n", encoding="utf-8")
         (folder / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")

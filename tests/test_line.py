@@ -17,9 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import ivr.audio
-from ivr.audio import AudioClip, open_wav, to_rate, write_wav
-from ivr.dtmf import (
+import ivr.audio.wav
+from ivr.audio.dtmf import (
     KEYS,
     ActivePower,
     Noise,
@@ -29,7 +28,7 @@ from ivr.dtmf import (
     digits,
     generate,
 )
-from ivr.line import (
+from ivr.audio.phone_line import (
     RATE,
     BandPass,
     Codec,
@@ -43,6 +42,7 @@ from ivr.line import (
     ulaw_decode,
     ulaw_encode,
 )
+from ivr.audio.wav import AudioClip, open_wav, to_rate, write_wav
 
 ALL_INT16 = np.arange(-32768, 32768)
 CODECS = {"ulaw": (ulaw_encode, ulaw_decode), "alaw": (alaw_encode, alaw_decode)}
@@ -399,7 +399,7 @@ def test_a_file_through_the_line_in_blocks_is_the_whole_file_degraded(
 ) -> None:
     """An 8 kHz file read in blocks of 1000 frames: bit for bit ``degrade`` of the whole
     file, noise included (its level measured by a first pass over the file)."""
-    monkeypatch.setattr(ivr.audio, "_BLOCK_BYTES", 2000)
+    monkeypatch.setattr(ivr.audio.wav, "_BLOCK_BYTES", 2000)
     clip = generate("1A#", rate=8000, tone_ms=200, gap_ms=900)
     write_wav(tmp_path / "keys.wav", clip)
     blocks = list(Line(**options).blocks(open_wav(tmp_path / "keys.wav")))

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from ivr.audio import AudioClip, write_wav
+from ivr.audio.wav import AudioClip, write_wav
+from ivr.callers.whole_call import LineCaller
 from ivr.clock import VirtualClock
-from ivr.engine import CallFlow
-from ivr.events import CallEvent, EventType, Outcome
-from ivr.linecall import LineCaller
-from ivr.menu import Menu, load
-from ivr.session import Session
-from ivr.stt import VoskModel, VoskRecognizer
-from ivr.testing import RecordingPlayer, caller_recording
-from ivr.utterances import UtteranceTracker
+from ivr.drivers.session import Session
+from ivr.drivers.testing import RecordingPlayer, caller_recording
+from ivr.engine.events import CallEvent, EventType, Outcome
+from ivr.engine.flow import CallFlow
+from ivr.hearing.recognizer import VoskModel, VoskRecognizer
+from ivr.hearing.tracker import UtteranceTracker
+from ivr.menu.model import Menu, load
 from tests.conftest import ROOT
 from tests.speech.korean import korean_clip, korean_model_dir
 

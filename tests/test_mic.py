@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from ivr.audio import write_wav
+from ivr.audio.wav import write_wav
 from tests.conftest import ROOT
 from tests.pulse import CALLER_SINK, MonitorRecorder, PulseServer, kick_sink
 from tests.pulse import pulse_server as pulse_server  # session fixture, used by name

@@ -27,8 +27,8 @@ from typing import cast
 
 import pytest
 
-from ivr import models
-from ivr.models import (
+from ivr.hearing import models
+from ivr.hearing.models import (
     OFFICIAL,
     ModelDownloadError,
     ModelNotFound,
@@ -836,7 +836,7 @@ def test_archive_within_the_limit_is_unpacked(
 
 DOWNLOAD_AS_SMALL_CN = """
 import sys
-from ivr import models
+from ivr.hearing import models
 from ivr.cli import main
 size, sha = int(sys.argv[1]), sys.argv[2]
 models.OFFICIAL["small-cn"] = models.ModelSpec("{name}", "zh-CN", sys.argv[3], size, sha)

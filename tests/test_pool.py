@@ -15,12 +15,7 @@ from collections.abc import Callable
 import pytest
 
 from ivr.clock import RealClock, VirtualClock
-from ivr.engine import Call, CallFlow
-from ivr.events import CallEvent, EventType, Outcome
-from ivr.inputs import CallerAction, HangUp, KeyPress, SpeechStarted, Utterance
-from ivr.menu import Menu
-from ivr.player import estimated_duration
-from ivr.pool import (
+from ivr.drivers.pool import (
     CallerHabits,
     CallerPlan,
     CallPool,
@@ -29,8 +24,13 @@ from ivr.pool import (
     RandomCaller,
     ScriptPlan,
 )
-from ivr.session import Session
-from ivr.testing import RecordingPlayer, run_script
+from ivr.drivers.session import Session
+from ivr.drivers.testing import RecordingPlayer, run_script
+from ivr.engine.events import CallEvent, EventType, Outcome
+from ivr.engine.flow import Call, CallFlow
+from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted, Utterance
+from ivr.menu.model import Menu
+from ivr.prompts.player import estimated_duration
 
 MakeMenu = Callable[..., Menu]
 Timed = list[tuple[float, CallEvent]]

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-import ivr.audio
-from ivr.audio import (
+import ivr.audio.wav
+from ivr.audio.wav import (
     AudioClip,
     AudioFileError,
     ClipCache,
@@ -27,8 +27,8 @@ from ivr.audio import (
     to_rate,
     write_wav,
 )
-from ivr.player import RenderingPlayer, SpeakingPlayer
-from ivr.tts import PromptCache
+from ivr.prompts.player import RenderingPlayer, SpeakingPlayer
+from ivr.prompts.tts import PromptCache
 from tests.pulse import SPEAKER_SINK, MonitorRecorder, PulseServer, kick_sink
 from tests.pulse import pulse_server as pulse_server  # session fixture, used by name
 
@@ -47,15 +47,15 @@ def replace_file(path: Path, clip: AudioClip) -> None:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """Every file ivr.audio.read_wav reads from now on."""
+    """Every file ivr.audio.wav.read_wav reads from now on."""
     seen: list[Path] = []
-    real = ivr.audio.read_wav
+    real = ivr.audio.wav.read_wav
 
     def counting(path: str | Path) -> AudioClip:
         seen.append(Path(path))
         return real(path)
 
-    monkeypatch.setattr(ivr.audio, "read_wav", counting)
+    monkeypatch.setattr(ivr.audio.wav, "read_wav", counting)
     return seen
 
 

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from ivr.cli import main
-from ivr.menu import load
-from ivr.testing import run_script
+from ivr.drivers.testing import run_script
+from ivr.menu.model import load
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivr.audio import write_wav
+from ivr.audio.wav import write_wav
 from tests.conftest import ROOT, WALLET
 from tests.pulse import PulseServer
 from tests.pulse import pulse_server as pulse_server  # session fixture, used by name

@@ -15,11 +15,11 @@ from xml.etree import ElementTree
 import pytest
 from rich.console import Console
 
-from ivr.audio import write_wav
-from ivr.calllog import CallLog
-from ivr.events import EventType, Outcome
-from ivr.problems import MenuInvalid
-from ivr.scenario import (
+from ivr.audio.wav import write_wav
+from ivr.engine.events import EventType, Outcome
+from ivr.menu.problems import MenuInvalid
+from ivr.outputs.call_log import CallLog
+from ivr.scenarios.scenario import (
     Scenario,
     ScenarioResult,
     Status,
@@ -246,7 +246,7 @@ def test_state_lists_are_checked_in_order(tmp_path: Path) -> None:
 
 
 def test_silence_is_counted_from_the_end_of_the_prompts(tmp_path: Path) -> None:
-    from ivr.player import estimated_duration
+    from ivr.prompts.player import estimated_duration
 
     path = write(tmp_path, "quiet.call.yaml", "turns:\n  - silence: 6\n  - hangup\n")
     scenario = load_scenario(path)
@@ -265,7 +265,7 @@ def test_silence_is_counted_from_the_end_of_the_prompts(tmp_path: Path) -> None:
 
 def test_keys_follow_the_scripted_caller_exactly() -> None:
     """A press-only scenario is timed like ``ivr call --keys`` with the same keys."""
-    from ivr.testing import run_script
+    from ivr.drivers.testing import run_script
 
     scenario = load_scenario(CALLS / "wallet" / "barge-in-answer.call.yaml")
     result = run_scenario(scenario)
@@ -475,11 +475,12 @@ def test_find_scenarios_walks_folders_and_keeps_files() -> None:
 
 
 def plugin_args() -> list[str]:
-    """``-p ivr.pytest_plugin`` unless the installed package registers it already."""
+    """``-p ivr.scenarios.pytest_plugin`` unless the installed package registers it already."""
     registered = any(
-        ep.value == "ivr.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11")
+        ep.value == "ivr.scenarios.pytest_plugin"
+        for ep in importlib.metadata.entry_points(group="pytest11")
     )
-    return [] if registered else ["-p", "ivr.pytest_plugin"]
+    return [] if registered else ["-p", "ivr.scenarios.pytest_plugin"]
 
 
 def run_pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

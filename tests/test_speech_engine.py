@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.engine import Call, CallFlow, Phase
-from ivr.events import CallEvent, EventType, Outcome, PromptKind
-from ivr.inputs import KeyPress, NoInput, PromptsFinished, Utterance
-from ivr.matching import Action, ActionKind, Choice, MatchKind, Verdict, decide, match
-from ivr.menu import Menu
+from ivr.engine.events import CallEvent, EventType, Outcome, PromptKind
+from ivr.engine.flow import Call, CallFlow, Phase
+from ivr.engine.inputs import KeyPress, NoInput, PromptsFinished, Utterance
+from ivr.engine.matching import Action, ActionKind, Choice, MatchKind, Verdict, decide, match
+from ivr.menu.model import Menu
 
 
 @pytest.fixture

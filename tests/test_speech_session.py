@@ -12,15 +12,15 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from ivr.audio import AudioClip
+from ivr.audio.wav import AudioClip
+from ivr.callers.clips import RecordedCaller, Recording
 from ivr.clock import VirtualClock
-from ivr.engine import CallFlow
-from ivr.events import CallEvent, EventType, Outcome
-from ivr.menu import Menu
-from ivr.recorded import RecordedCaller, Recording
-from ivr.session import Session
-from ivr.testing import FakeRecognizer, RecordingPlayer
-from ivr.utterances import UtteranceTracker
+from ivr.drivers.session import Session
+from ivr.drivers.testing import FakeRecognizer, RecordingPlayer
+from ivr.engine.events import CallEvent, EventType, Outcome
+from ivr.engine.flow import CallFlow
+from ivr.hearing.tracker import UtteranceTracker
+from ivr.menu.model import Menu
 
 RATE = 16000
 MakeMenu = Callable[..., Menu]

@@ -16,16 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from ivr.audio import write_wav
+from ivr.audio.wav import write_wav
+from ivr.callers.clips import RecordedCaller, Recording
 from ivr.clock import VirtualClock
-from ivr.engine import CallFlow
-from ivr.events import CallEvent, EventType, Outcome
-from ivr.menu import Menu, load
-from ivr.recorded import RecordedCaller, Recording
-from ivr.session import Session
-from ivr.stt import VoskModel, VoskRecognizer
-from ivr.testing import RecordingPlayer
-from ivr.utterances import UtteranceTracker
+from ivr.drivers.session import Session
+from ivr.drivers.testing import RecordingPlayer
+from ivr.engine.events import CallEvent, EventType, Outcome
+from ivr.engine.flow import CallFlow
+from ivr.hearing.recognizer import VoskModel, VoskRecognizer
+from ivr.hearing.tracker import UtteranceTracker
+from ivr.menu.model import Menu, load
 from tests.conftest import ROOT, WALLET
 from tests.speech.korean import korean_clip, korean_model_dir, noise
 from tests.test_cli import Terminal
@@ -197,7 +197,7 @@ def test_wallet_menu_with_mandarin_speech(wallet: Menu, tmp_path: Path) -> None:
     """Runs only where the official Mandarin model is installed (not in CI)."""
     import subprocess as sp
 
-    from ivr.audio import read_wav, to_rate
+    from ivr.audio.wav import read_wav, to_rate
 
     clips = []
     for text in ("找回密码", "下一步"):

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-import ivr.stt as stt
-from ivr.audio import AudioClip, to_rate, write_wav
-from ivr.stt import (
+import ivr.hearing.recognizer as stt
+from ivr.audio.wav import AudioClip, to_rate, write_wav
+from ivr.hearing.recognizer import (
     GrammarError,
     GrammarReport,
     ModelLoadError,
@@ -123,7 +123,7 @@ def test_recognition_text_and_confidence() -> None:
 
 
 def test_importing_stt_does_not_load_vosk() -> None:
-    code = "import sys, ivr.stt; assert 'vosk' not in sys.modules"
+    code = "import sys, ivr.hearing.recognizer; assert 'vosk' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
@@ -285,7 +285,7 @@ def test_missing_vosk_says_how_to_install_it() -> None:
         f"""
         import sys
         sys.modules["vosk"] = None  # as if not installed
-        from ivr.stt import ModelLoadError, VoskModel
+        from ivr.hearing.recognizer import ModelLoadError, VoskModel
         try:
             VoskModel({str(korean_model_dir())!r})
         except ModelLoadError as error:
@@ -332,7 +332,7 @@ def test_missing_phrases_are_reported_and_left_out(
     monkeypatch.setattr(stt, "_grammar_json", spy)
     rec = VoskRecognizer(model)
     phrases = ["상담원", "查询余额", "셋", "상담원 qqzzy", "셋"]  # warned nowhere else
-    with caplog.at_level("WARNING", logger="ivr.stt"):
+    with caplog.at_level("WARNING", logger="ivr.hearing.recognizer"):
         report = rec.set_grammar(phrases)
         [(_, heard)] = recognize_clip(rec, speech["상담원"])
         rec.set_grammar(phrases)  # the same menu again: no second warning
@@ -486,8 +486,8 @@ def test_grammar_changes_at_any_moment_do_not_crash(tmp_path: Path, vocab_cache:
         import json, sys
         from pathlib import Path
         import vosk
-        from ivr.audio import read_wav
-        from ivr.stt import VoskModel, VoskRecognizer
+        from ivr.audio.wav import read_wav
+        from ivr.hearing.recognizer import VoskModel, VoskRecognizer
 
         model_dir, wav, silent, cache = sys.argv[1:]
         model = VoskModel(Path(model_dir), vocabulary_cache=Path(cache))

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ivr.tts import ESPEAK_RATE, PromptCache, Pyttsx3Synthesizer, TTSUnavailable
+from ivr.prompts.tts import ESPEAK_RATE, PromptCache, Pyttsx3Synthesizer, TTSUnavailable
 
 WELCOME = "您好，欢迎致电人民数字钱包客服热线。"
 PROMPTS = [
@@ -178,7 +178,7 @@ def test_missing_libespeak_is_one_clear_line() -> None:
         "import ctypes\n"
         "def refuse(name): raise OSError(name + ': cannot open shared object file')\n"
         "ctypes.cdll.LoadLibrary = refuse\n"
-        "from ivr.tts import Pyttsx3Synthesizer, TTSUnavailable\n"
+        "from ivr.prompts.tts import Pyttsx3Synthesizer, TTSUnavailable\n"
         "try:\n    Pyttsx3Synthesizer()\n"
         "except TTSUnavailable as e:\n    print(e)\n"
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.events import EventType, Outcome
-from ivr.menu import Menu, NodeKind
-from ivr.testing import run_script
+from ivr.drivers.testing import run_script
+from ivr.engine.events import EventType, Outcome
+from ivr.menu.model import Menu, NodeKind
 
 TREE = {
     "1": ("account", "账户问题"),

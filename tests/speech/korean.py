@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ivr.audio import AudioClip, read_wav, to_rate, write_wav
+from ivr.audio.wav import AudioClip, read_wav, to_rate, write_wav
 
 RATE = 16000
 

@@ -1,0 +1,1 @@
+"""The audio layer: see docs/design.md for what this layer may import."""

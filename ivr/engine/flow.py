@@ -1,0 +1,464 @@
+"""The call flow: a `transitions` state machine over the menu, plus the IVR rules.
+
+The engine is pure: it takes an input and returns events, and never speaks, sleeps or reads
+a device. One `CallFlow` is built per menu and shared by every call; each call's state
+lives in its own small `Call` object, so ten thousand calls cost ten thousand `Call`s.
+
+Rules (defaults from FreeSWITCH / VoiceXML practice, all configurable in the menu file):
+
+- No-input and no-match are separate counters; either reaching its maximum runs the
+  node's ``on_max_failures`` action (transfer, hangup or goto).
+- Entering a node resets both counters; a recognized input in the same node (repeat, a
+  step key) resets the no-match counter only.
+- The first prompt of a menu is the long one; reprompts after a failure are the short one.
+- Global keys work in every node: agent, repeat, back (in the start menu: repeat), main.
+- An answer (and a procedure's closing advice) plays, then the caller is back in the parent
+  menu. A key pressed while it plays is barge-in: a global key acts on the answer, a step
+  key skips the closing advice, any other key is taken as a choice in the parent menu, as
+  a caller who knows the menu expects.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import Enum, StrEnum
+
+from transitions import Machine, State
+
+from ivr.engine.events import CallEvent, EventType, Outcome, PromptKind
+from ivr.engine.inputs import CallInput, HangUp, KeyPress, NoInput, PromptsFinished, Utterance
+from ivr.engine.matching import Action, ActionKind, Choice, Verdict, decide, match
+from ivr.menu.model import FailureActionKind, GlobalAction, Menu, Node, NodeKind
+from ivr.menu.phrases import normalize
+
+logging.getLogger("transitions").setLevel(logging.WARNING)
+
+_END_STATES = {outcome: f"end:{outcome}" for outcome in Outcome}
+"""Final machine states; ':' cannot occur in a node id, so they never clash with one."""
+
+
+class Phase(StrEnum):
+    LISTENING = "listening"
+    """Prompts end with a question: the no-input timer runs after them."""
+    PLAYING = "playing"
+    """An answer is being said: when it ends the call moves on by itself."""
+    CONFIRMING = "confirming"
+    """An uncertain spoken choice waits for yes or no."""
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class Call:
+    """The state of one call: where it is and how often the caller has failed there."""
+
+    state: str
+    phase: Phase = Phase.LISTENING
+    step: int = 0
+    no_input_count: int = 0
+    no_match_count: int = 0
+    outcome: Outcome | None = None
+    pending: Action | None = None
+    """The spoken choice being confirmed."""
+
+    @property
+    def ended(self) -> bool:
+        return self.phase is Phase.ENDED
+
+
+class CallFlow:
+    """The hotline's rules over a menu; `start` a call, then `handle` each input."""
+
+    def __init__(self, menu: Menu) -> None:
+        self.menu = menu
+        self.machine = self._build_machine(menu)
+        self._choices = {
+            (node_id, phase): tuple(_unique_phrases(self._choices_for(node_id, phase)))
+            for node_id in menu.nodes
+            for phase in (Phase.LISTENING, Phase.PLAYING, Phase.CONFIRMING)
+        }
+        self._grammars = {
+            where: tuple(choice.phrase for choice in choices)
+            for where, choices in self._choices.items()
+        }
+
+    def _choices_for(self, node_id: str, phase: Phase) -> list[Choice]:
+        """Every phrase valid in a node and phase; the earlier of two equal phrases wins."""
+        menu = self.menu
+        node = menu.nodes[node_id]
+        found: list[Choice] = []
+        if phase is Phase.CONFIRMING:
+            found += _commands(menu.confirm_phrases, ActionKind.CONFIRM)
+        elif node.kind is NodeKind.PROCEDURE:
+            found += _commands(menu.step_phrases, ActionKind.STEP)
+        found += _commands(menu.global_phrases, ActionKind.GLOBAL)
+        if phase is Phase.LISTENING and node.kind is NodeKind.MENU:
+            found += self._menu_choices(node, parent=False)
+        if phase is Phase.PLAYING and node.parent is not None:
+            found += self._menu_choices(menu.nodes[node.parent], parent=True)
+        return found
+
+    def _menu_choices(self, node: Node, parent: bool) -> list[Choice]:
+        menu = self.menu
+        found = [
+            Choice(phrase, Action(ActionKind.SELECT, key, parent))
+            for key, target in node.options.items()
+            for phrase in menu.nodes[target].phrases
+        ]
+        if node.shortcuts:
+            offered = set(node.options.values())
+            found += [
+                Choice(phrase, Action(ActionKind.SHORTCUT, leaf.id, parent))
+                for leaf in menu.descendants(node.id)
+                if leaf.id not in offered
+                for phrase in leaf.phrases
+            ]
+        return found
+
+    @staticmethod
+    def _build_machine(menu: Menu) -> Machine:
+        """Every edge a call can take, declared once: the graph coverage and diagrams use."""
+        states: list[str | State] = list(menu.nodes)
+        states += [State(name, final=True) for name in _END_STATES.values()]
+        machine = Machine(
+            model=None,
+            states=states,
+            initial=menu.start,
+            auto_transitions=False,
+            model_override=True,
+            queued=True,
+        )
+        nodes: list[str | Enum | State] = list(menu.nodes)
+        for node in menu.nodes.values():
+            for key, target in node.options.items():
+                machine.add_transition(f"select:{key}", node.id, target)
+            if node.parent is not None:
+                machine.add_transition("back", node.id, node.parent)
+                if node.kind is not NodeKind.MENU:
+                    machine.add_transition("finish", node.id, node.parent)
+            if node.shortcuts:
+                for leaf in menu.descendants(node.id):
+                    machine.add_transition(f"shortcut:{leaf.id}", node.id, leaf.id)
+            failure = node.settings.on_max_failures
+            if failure.action is FailureActionKind.GOTO and failure.target is not None:
+                machine.add_transition(f"goto:{failure.target}", node.id, failure.target)
+        below_start: list[str | Enum | State] = [n for n in menu.nodes if n != menu.start]
+        machine.add_transition("main", below_start, menu.start)
+        for outcome, end_state in _END_STATES.items():
+            machine.add_transition(f"end:{outcome}", nodes, end_state)
+        return machine
+
+    # -- public API -------------------------------------------------------------------
+
+    def start(self) -> tuple[Call, list[CallEvent]]:
+        """Answer a call: the greeting, then the start menu."""
+        call = Call(state=self.menu.start)
+        events = [CallEvent(EventType.CALL_START, call.state)]
+        events += self._enter(call, greeting=True)
+        return call, events
+
+    def handle(self, call: Call, received: CallInput) -> list[CallEvent]:
+        """Apply one input to a call and say what happened."""
+        if call.ended:
+            return []
+        match received:
+            case HangUp():
+                hangup = CallEvent(EventType.HANGUP, call.state, reason="caller")
+                return [hangup, *self._end(call, Outcome.ABANDONED)]
+            case KeyPress(key=key):
+                return self._key(call, key)
+            case Utterance():
+                return self._utterance(call, received)
+            case NoInput():
+                return [] if call.phase is Phase.PLAYING else self._no_input(call)
+            case PromptsFinished():
+                return self._finish(call) if call.phase is Phase.PLAYING else []
+        raise TypeError(f"not a call input: {received!r}")
+
+    def node(self, call: Call) -> Node:
+        return self.menu.nodes[call.state]
+
+    # -- keys and speech: both become an Action ----------------------------------------
+
+    def choices(self, call: Call) -> tuple[Choice, ...]:
+        """The phrases a caller may say now, and what each does."""
+        return self._choices[(call.state, call.phase)]
+
+    def grammar(self, call: Call) -> tuple[str, ...]:
+        """The phrases for the recognizer's closed grammar in the call's current state."""
+        return self._grammars[(call.state, call.phase)]
+
+    def all_grammars(self) -> list[tuple[str, ...]]:
+        """Every grammar a call can need, for checking phrases against a model."""
+        return list(dict.fromkeys(self._grammars.values()))
+
+    def _key(self, call: Call, key: str) -> list[CallEvent]:
+        action = self._key_action(call, key)
+        if action is not None:
+            return self._apply(call, action)
+        if call.phase is Phase.PLAYING:
+            # Not for the answer: leave it and let the parent menu judge the key.
+            return self._move(call, "finish", announce=False) + self._key(call, key)
+        return self._no_match(call, key=key)
+
+    def _key_action(self, call: Call, key: str) -> Action | None:
+        menu = self.menu
+        node = self.node(call)
+        global_action = menu.global_keys.get(key)
+        if call.phase is Phase.CONFIRMING:
+            answers = {menu.confirm_keys.yes: "yes", menu.confirm_keys.no: "no"}
+            if key in answers:
+                return Action(ActionKind.CONFIRM, answers[key])
+        elif node.kind is NodeKind.PROCEDURE and (step := self._step_action(key)) is not None:
+            return Action(ActionKind.STEP, step)
+        if global_action is not None:
+            return Action(ActionKind.GLOBAL, global_action)
+        if call.phase is Phase.LISTENING and key in node.options:
+            return Action(ActionKind.SELECT, key)
+        parent = self.menu.nodes.get(node.parent or "")
+        if call.phase is Phase.PLAYING and parent is not None and key in parent.options:
+            return Action(ActionKind.SELECT, key, parent=True)
+        return None
+
+    def _step_action(self, key: str) -> str | None:
+        keys = self.menu.step_keys
+        return {keys.next: "next", keys.repeat: "repeat", keys.previous: "previous"}.get(key)
+
+    def _utterance(self, call: Call, said: Utterance) -> list[CallEvent]:
+        speech = self.menu.speech
+        found = match(said.text, self.choices(call))
+        decision = decide(found, said.confidence, speech.accept, speech.confirm)
+        heard = CallEvent(
+            EventType.UTTERANCE,
+            call.state,
+            text=said.text,
+            confidence=round(said.confidence, 3),
+            decision=decision.verdict,
+            score=decision.score,
+            phrase=found.choice.phrase if found else None,
+        )
+        if decision.match is None or decision.verdict is Verdict.REJECT:
+            if call.phase is Phase.PLAYING:
+                return [heard, *self._move(call, "finish", announce=False), *self._no_match(call)]
+            return [heard, *self._no_match(call)]
+        action = decision.match.choice.action
+        if decision.verdict is Verdict.ACCEPT:
+            return [heard, *self._apply(call, action)]
+        events = [heard]
+        if action.parent:
+            events += self._move(call, "finish", announce=False)
+            action = replace(action, parent=False)
+        return events + self._ask_confirmation(call, action)
+
+    def _apply(self, call: Call, action: Action) -> list[CallEvent]:
+        """Do what the caller chose, by key or by voice."""
+        call.no_match_count = 0
+        if action.parent:
+            events = self._move(call, "finish", announce=False)
+            return events + self._apply(call, replace(action, parent=False))
+        match action.kind:
+            case ActionKind.GLOBAL:
+                return self._global(call, GlobalAction(action.value))
+            case ActionKind.STEP:
+                if call.phase is Phase.PLAYING:
+                    return self._finish(call)  # a step key during the closing: go on
+                return self._step(call, action.value)
+            case ActionKind.SELECT:
+                return self._move(call, f"select:{action.value}")
+            case ActionKind.SHORTCUT:
+                return self._move(call, f"shortcut:{action.value}")
+            case ActionKind.CONFIRM:
+                return self._confirmed(call, action.value == "yes")
+        raise ValueError(f"unknown action {action!r}")
+
+    # -- confirmation -----------------------------------------------------------------
+
+    def _ask_confirmation(self, call: Call, action: Action) -> list[CallEvent]:
+        call.pending = action
+        call.phase = Phase.CONFIRMING
+        return [self._confirm_prompt(call)]
+
+    def _confirm_prompt(self, call: Call) -> CallEvent:
+        assert call.pending is not None
+        text = self.menu.messages.confirm.format(title=self._describe(call, call.pending))
+        return self._prompt(call, text, PromptKind.CONFIRM)
+
+    def _describe(self, call: Call, action: Action) -> str:
+        """What an action is called when the caller is asked to confirm it."""
+        menu = self.menu
+        if action.kind is ActionKind.SELECT:
+            return menu.nodes[self.node(call).options[action.value]].title
+        if action.kind is ActionKind.SHORTCUT:
+            return menu.nodes[action.value].title
+        phrases = menu.global_phrases if action.kind is ActionKind.GLOBAL else menu.step_phrases
+        return phrases.get(action.value, (action.value,))[0]
+
+    def _confirmed(self, call: Call, yes: bool) -> list[CallEvent]:
+        action = call.pending
+        call.pending = None
+        call.phase = Phase.LISTENING
+        if yes and action is not None:
+            return self._apply(call, action)
+        return self._reprompt(call, self.menu.messages.declined)
+
+    def _global(self, call: Call, action: GlobalAction) -> list[CallEvent]:
+        node = self.node(call)
+        if action is GlobalAction.AGENT:
+            return self._transfer(call, [self.menu.messages.transfer], reason="caller")
+        if action is GlobalAction.HANGUP:
+            return self._hang_up(call, [], reason="caller-key")
+        if action is GlobalAction.BACK and node.parent is not None:
+            return self._move(call, "back")
+        if action is GlobalAction.MAIN and call.state != self.menu.start:
+            return self._move(call, "main")
+        return self._repeat(call)
+
+    def _repeat(self, call: Call) -> list[CallEvent]:
+        node = self.node(call)
+        if call.phase is Phase.CONFIRMING:
+            return [self._confirm_prompt(call)]
+        if node.kind is NodeKind.MENU:
+            return [self._prompt(call, node.prompt, PromptKind.MENU)]
+        if node.kind is NodeKind.ANSWER:
+            return [self._prompt(call, node.answer, PromptKind.ANSWER)]
+        if call.phase is Phase.PLAYING:
+            return [self._prompt(call, node.closing, PromptKind.CLOSING)]
+        return self._step_prompts(call)
+
+    # -- procedures -------------------------------------------------------------------
+
+    def _step(self, call: Call, action: str) -> list[CallEvent]:
+        node = self.node(call)
+        events: list[CallEvent] = []
+        if action == "next":
+            if call.step + 1 >= len(node.steps):
+                return self._after_last_step(call)
+            call.step += 1
+        elif action == "previous":
+            if call.step == 0:
+                events.append(self._prompt(call, self.menu.messages.first_step, PromptKind.NOTICE))
+            else:
+                call.step -= 1
+        return events + self._step_prompts(call)
+
+    def _after_last_step(self, call: Call) -> list[CallEvent]:
+        node = self.node(call)
+        if not node.closing:
+            return self._move(call, "finish")
+        call.phase = Phase.PLAYING
+        return [self._prompt(call, node.closing, PromptKind.CLOSING)]
+
+    def _step_prompts(self, call: Call) -> list[CallEvent]:
+        node = self.node(call)
+        return [
+            self._prompt(call, self.menu.step_text(node, call.step), PromptKind.STEP),
+            self._prompt(call, self.menu.messages.step_hint, PromptKind.HINT),
+        ]
+
+    # -- failures ---------------------------------------------------------------------
+
+    def _no_input(self, call: Call) -> list[CallEvent]:
+        call.no_input_count += 1
+        event = CallEvent(EventType.NO_INPUT, call.state, count=call.no_input_count)
+        if call.no_input_count >= self.node(call).settings.max_no_input:
+            return [event, *self._max_failures(call)]
+        return [event, *self._reprompt(call, self.menu.messages.no_input)]
+
+    def _no_match(self, call: Call, key: str | None = None) -> list[CallEvent]:
+        call.no_match_count += 1
+        event = CallEvent(EventType.NO_MATCH, call.state, key=key, count=call.no_match_count)
+        if call.no_match_count >= self.node(call).settings.max_no_match:
+            return [event, *self._max_failures(call)]
+        return [event, *self._reprompt(call, self.menu.messages.no_match)]
+
+    def _reprompt(self, call: Call, notice: str) -> list[CallEvent]:
+        node = self.node(call)
+        events = [self._prompt(call, notice, PromptKind.NOTICE)]
+        if call.phase is Phase.CONFIRMING:
+            events.append(self._confirm_prompt(call))
+        elif node.kind is NodeKind.MENU:
+            events.append(self._prompt(call, node.short_prompt, PromptKind.REPROMPT))
+        else:
+            events.append(self._prompt(call, self.menu.messages.step_hint, PromptKind.HINT))
+        return events
+
+    def _max_failures(self, call: Call) -> list[CallEvent]:
+        failure = self.node(call).settings.on_max_failures
+        notice = failure.prompt or self.menu.messages.max_failures
+        if failure.action is FailureActionKind.TRANSFER:
+            return self._transfer(call, [notice, self.menu.messages.transfer], "max-failures")
+        if failure.action is FailureActionKind.HANGUP:
+            return self._hang_up(call, [notice], reason="max-failures")
+        announcement = self._prompt(call, notice, PromptKind.NOTICE)
+        return [announcement, *self._move(call, f"goto:{failure.target}")]
+
+    # -- moving and ending ------------------------------------------------------------
+
+    def _move(self, call: Call, trigger: str, *, announce: bool = True) -> list[CallEvent]:
+        """Take a declared edge of the machine, then enter the node it leads to."""
+        self.machine.events[trigger].trigger(call)
+        events = [CallEvent(EventType.STATE, call.state, text=self.node(call).title)]
+        entered = self._enter(call)  # resets the counters and phase even when not announced
+        return events + entered if announce else events
+
+    def _finish(self, call: Call) -> list[CallEvent]:
+        return self._move(call, "finish")
+
+    def _enter(self, call: Call, *, greeting: bool = False) -> list[CallEvent]:
+        node = self.node(call)
+        call.step = call.no_input_count = call.no_match_count = 0
+        call.phase = Phase.LISTENING
+        call.pending = None
+        events = []
+        if greeting and self.menu.greeting:
+            events.append(self._prompt(call, self.menu.greeting, PromptKind.GREETING))
+        if node.kind is NodeKind.MENU:
+            events.append(self._prompt(call, node.prompt, PromptKind.MENU))
+        elif node.kind is NodeKind.ANSWER:
+            call.phase = Phase.PLAYING
+            events.append(self._prompt(call, node.answer, PromptKind.ANSWER))
+        else:
+            if node.intro:
+                events.append(self._prompt(call, node.intro, PromptKind.INTRO))
+            events += self._step_prompts(call)
+        return events
+
+    def _transfer(self, call: Call, notices: list[str], reason: str) -> list[CallEvent]:
+        events = [self._prompt(call, text, PromptKind.NOTICE) for text in notices]
+        events.append(CallEvent(EventType.TRANSFER, call.state, reason=reason))
+        return events + self._end(call, Outcome.TRANSFERRED)
+
+    def _hang_up(self, call: Call, notices: list[str], reason: str) -> list[CallEvent]:
+        events = [self._prompt(call, text, PromptKind.NOTICE) for text in notices]
+        events.append(self._prompt(call, self.menu.messages.goodbye, PromptKind.GOODBYE))
+        events.append(CallEvent(EventType.HANGUP, call.state, reason=reason))
+        return events + self._end(call, Outcome.DISCONNECTED)
+
+    def _end(self, call: Call, outcome: Outcome) -> list[CallEvent]:
+        """End the call where it is; the end event names the node, not the final state."""
+        where = call.state
+        self.machine.events[f"end:{outcome}"].trigger(call)
+        call.phase = Phase.ENDED
+        call.outcome = outcome
+        return [CallEvent(EventType.CALL_END, where, outcome=outcome)]
+
+    @staticmethod
+    def _prompt(call: Call, text: str, kind: PromptKind) -> CallEvent:
+        return CallEvent(EventType.PROMPT, call.state, text=text, kind=kind)
+
+
+def _commands(phrases: Mapping[str, tuple[str, ...]], kind: ActionKind) -> list[Choice]:
+    return [Choice(phrase, Action(kind, name)) for name, said in phrases.items() for phrase in said]
+
+
+def _unique_phrases(choices: list[Choice]) -> list[Choice]:
+    """Keep the first choice for each phrase, compared in normal form."""
+    seen: set[str] = set()
+    unique = []
+    for choice in choices:
+        form = normalize(choice.phrase)
+        if form and form not in seen:
+            seen.add(form)
+            unique.append(choice)
+    return unique

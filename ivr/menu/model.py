@@ -1,0 +1,319 @@
+"""The menu file as frozen dataclasses: what the engine plays and the checker validates.
+
+A menu is a tree of nodes. A node with ``options`` is a menu, one with ``answer`` a short
+spoken answer, one with ``steps`` a procedure read step by step. Every node but the start
+has a parent: the first menu (in breadth-first order from the start) that offers it, which
+is where "返回上一级" and the end of an answer lead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ivr.menu.check import check_document, find_parents, tree_leaves
+from ivr.menu.phrases import (
+    DEFAULT_CONFIRM_PHRASES,
+    DEFAULT_GLOBAL_PHRASES,
+    DEFAULT_STEP_PHRASES,
+    Phrases,
+)
+from ivr.menu.problems import MenuInvalid
+from ivr.menu.source import load_located
+
+
+class NodeKind(StrEnum):
+    MENU = "menu"
+    ANSWER = "answer"
+    PROCEDURE = "procedure"
+
+
+class GlobalAction(StrEnum):
+    """What a global key does, in every menu and procedure."""
+
+    AGENT = "agent"
+    REPEAT = "repeat"
+    BACK = "back"
+    MAIN = "main"
+    HANGUP = "hangup"
+
+
+class FailureActionKind(StrEnum):
+    TRANSFER = "transfer"
+    HANGUP = "hangup"
+    GOTO = "goto"
+
+
+@dataclass(frozen=True)
+class FailureAction:
+    """What happens when a caller exhausts the no-input or no-match retries."""
+
+    action: FailureActionKind = FailureActionKind.TRANSFER
+    target: str | None = None
+    """The node to go to, for ``goto``."""
+    prompt: str | None = None
+    """Said before the action; None means ``messages.max_failures``."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Timers and retry limits; defaults are the common contact-centre ones."""
+
+    no_input_timeout: float = 5.0
+    max_no_input: int = 3
+    max_no_match: int = 3
+    on_max_failures: FailureAction = field(default_factory=FailureAction)
+    end_of_speech: float | None = None
+    """Seconds of silence after speech that end an utterance; None: the model's rules."""
+
+
+@dataclass(frozen=True)
+class Voice:
+    id: str = "sit/cmn"
+    """espeak-ng voice id."""
+    rate: int = 170
+    """Words per minute."""
+
+
+@dataclass(frozen=True)
+class StepKeys:
+    next: str = "1"
+    repeat: str = "2"
+    previous: str = "3"
+
+
+@dataclass(frozen=True)
+class ConfirmKeys:
+    yes: str = "1"
+    no: str = "2"
+
+
+@dataclass(frozen=True)
+class Speech:
+    """How spoken input is recognized and judged."""
+
+    model: str | None = None
+    """Default model directory name for the menu's language (see ``ivr models``)."""
+    accept: float = 0.7
+    """A spoken choice scoring at least this is taken at once."""
+    confirm: float = 0.45
+    """At least this (and below ``accept``): the caller is asked to confirm."""
+    barge_in: bool = True
+
+
+@dataclass(frozen=True)
+class Messages:
+    """System prompts, with Mandarin defaults."""
+
+    no_input: str = "抱歉，没有收到您的按键。"
+    no_match: str = "抱歉，您的输入有误。"
+    transfer: str = "正在为您转接人工客服，请稍候。"
+    max_failures: str = "抱歉，多次未能收到有效的选择。"
+    goodbye: str = "感谢您的来电，再见。"
+    step_ordinal: str = "第{n}步："
+    step_hint: str = "下一步请按1，重听本步请按2，上一步请按3。"
+    first_step: str = "这已经是第一步。"
+    confirm: str = "您要咨询的是{title}吗？是请按1或说“是”，不是请按2或说“不是”。"
+    declined: str = "好的。"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One menu, answer or procedure."""
+
+    id: str
+    title: str
+    kind: NodeKind
+    settings: Settings
+    parent: str | None = None
+    prompt: str = ""
+    short_prompt: str = ""
+    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Key -> node id, in file order."""
+    answer: str = ""
+    intro: str = ""
+    steps: tuple[str, ...] = ()
+    step_ordinal: str = ""
+    """Procedure: what precedes each step ({n}: its number); "" means messages.step_ordinal."""
+    closing: str = ""
+    phrases: tuple[str, ...] = ()
+    """What a caller may say to choose this node; its title when the file names none."""
+    shortcuts: bool = False
+    """Menu: callers may name any answer or procedure below it."""
+    sources: tuple[str, ...] = ()
+    """Answer and procedure: the guide sections its content comes from (heading › item)."""
+
+
+@dataclass(frozen=True)
+class Menu:
+    """A whole hotline, ready to be played."""
+
+    path: Path
+    language: str
+    title: str
+    start: str
+    nodes: Mapping[str, Node]
+    voice: Voice = field(default_factory=Voice)
+    greeting: str = ""
+    global_keys: Mapping[str, GlobalAction] = field(default_factory=lambda: MappingProxyType({}))
+    step_keys: StepKeys = field(default_factory=StepKeys)
+    messages: Messages = field(default_factory=Messages)
+    speech: Speech = field(default_factory=Speech)
+    global_phrases: Phrases = field(default_factory=lambda: DEFAULT_GLOBAL_PHRASES)
+    step_phrases: Phrases = field(default_factory=lambda: DEFAULT_STEP_PHRASES)
+    confirm_phrases: Phrases = field(default_factory=lambda: DEFAULT_CONFIRM_PHRASES)
+    confirm_keys: ConfirmKeys = field(default_factory=ConfirmKeys)
+    guide: Path | None = None
+    """The knowledge base the answers come from (the menu's ``guide``), if it names one."""
+
+    def node(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def step_text(self, node: Node, index: int) -> str:
+        """The spoken form of step ``index`` (0-based): ordinal, then the step."""
+        template = node.step_ordinal or self.messages.step_ordinal
+        ordinal = template.format(n=chinese_number(index + 1))
+        return ordinal + node.steps[index]
+
+    def descendants(self, node_id: str) -> list[Node]:
+        """Answers and procedures below a menu, in tree order: its speech shortcuts.
+
+        Only the tree is walked (each node's parent), so options that link back up (9 回到
+        交易咨询) add no shortcut and no cycle.
+        """
+        menus, parents = self._tree
+        return [self.nodes[leaf] for leaf in tree_leaves(node_id, menus, parents)]
+
+    @cached_property
+    def _tree(self) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+        """Each menu's targets and each node's parent, for walking the tree."""
+        menus = {
+            node_id: tuple(node.options.values())
+            for node_id, node in self.nodes.items()
+            if node.kind is NodeKind.MENU
+        }
+        parents = {node_id: node.parent for node_id, node in self.nodes.items() if node.parent}
+        return menus, parents
+
+    def confirm_text(self, node: Node) -> str:
+        return self.messages.confirm.format(title=node.title)
+
+    def prompt_texts(self) -> list[str]:
+        """Every text the hotline can say, in a stable order, for pre-rendering."""
+        m = self.messages
+        texts = [self.greeting, m.no_input, m.no_match, m.transfer, m.max_failures, m.goodbye]
+        texts += [m.step_hint, m.first_step, m.declined]
+        for node in self.nodes.values():
+            texts += [node.prompt, node.short_prompt, node.answer, node.intro, node.closing]
+            texts += [self.step_text(node, i) for i in range(len(node.steps))]
+            texts.append(node.settings.on_max_failures.prompt or "")
+            texts.append(self.confirm_text(node) if node.parent else "")
+        return list(dict.fromkeys(t for t in texts if t))
+
+
+_DIGITS = "零一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """1 -> 一, 10 -> 十, 12 -> 十二, 25 -> 二十五: how step numbers are read aloud (n < 100)."""
+    if not 0 <= n < 100:
+        raise ValueError(f"step number out of range: {n}")
+    tens, ones = divmod(n, 10)
+    if tens == 0:
+        return _DIGITS[ones]
+    return ("" if tens == 1 else _DIGITS[tens]) + "十" + (_DIGITS[ones] if ones else "")
+
+
+def load(path: Path | str) -> Menu:
+    """Read, validate and build a menu; raises MenuInvalid listing every problem."""
+    path = Path(path)
+    document, problems = load_located(path)
+    problems += check_document(document, path)
+    if problems:
+        raise MenuInvalid(problems)
+    return build_menu(document, path)
+
+
+def build_menu(document: Mapping[str, Any], path: Path) -> Menu:
+    """Build a Menu from a document that has passed check_document."""
+    defaults = _settings(document.get("settings", {}), Settings())
+    parents = find_parents(document)
+    nodes: dict[str, Node] = {}
+    for node_id, raw in document["nodes"].items():
+        nodes[node_id] = _node(node_id, raw, defaults, parents.get(node_id))
+    raw_voice = document.get("voice", {})
+    raw_steps = document.get("step_keys", {})
+    return Menu(
+        path=path,
+        language=document["language"],
+        title=document.get("title", path.stem),
+        start=document["start"],
+        nodes=MappingProxyType(nodes),
+        voice=replace(Voice(), **raw_voice),
+        greeting=document.get("greeting", ""),
+        global_keys=MappingProxyType(
+            {k: GlobalAction(v) for k, v in document.get("global_keys", {}).items()}
+        ),
+        step_keys=replace(StepKeys(), **raw_steps),
+        messages=replace(Messages(), **document.get("messages", {})),
+        speech=replace(Speech(), **document.get("speech", {})),
+        global_phrases=_phrases(document, "global_phrases", DEFAULT_GLOBAL_PHRASES),
+        step_phrases=_phrases(document, "step_phrases", DEFAULT_STEP_PHRASES),
+        confirm_phrases=_phrases(document, "confirm_phrases", DEFAULT_CONFIRM_PHRASES),
+        confirm_keys=replace(ConfirmKeys(), **document.get("confirm_keys", {})),
+        guide=path.parent / document["guide"] if "guide" in document else None,
+    )
+
+
+def _phrases(document: Mapping[str, Any], field_name: str, defaults: Phrases) -> Phrases:
+    """The file's phrases for each command; the (Mandarin) defaults only for Chinese menus."""
+    given = {name: tuple(values) for name, values in document.get(field_name, {}).items()}
+    if not str(document["language"]).startswith("zh"):
+        return MappingProxyType(given)
+    return MappingProxyType({**defaults, **given})
+
+
+def _settings(raw: Mapping[str, Any], base: Settings) -> Settings:
+    values = dict(raw)
+    if "on_max_failures" in values:
+        action = dict(values["on_max_failures"])
+        action["action"] = FailureActionKind(action["action"])
+        values["on_max_failures"] = FailureAction(**action)
+    return replace(base, **values)
+
+
+def _node(node_id: str, raw: Mapping[str, Any], defaults: Settings, parent: str | None) -> Node:
+    if "options" in raw:
+        kind = NodeKind.MENU
+    elif "steps" in raw:
+        kind = NodeKind.PROCEDURE
+    else:
+        kind = NodeKind.ANSWER
+    prompt = raw.get("prompt", "")
+    return Node(
+        id=node_id,
+        title=raw["title"],
+        kind=kind,
+        settings=_settings(raw.get("settings", {}), defaults),
+        parent=parent,
+        prompt=prompt,
+        short_prompt=raw.get("short_prompt", prompt),
+        options=MappingProxyType({str(k): v for k, v in raw.get("options", {}).items()}),
+        answer=raw.get("answer", ""),
+        intro=raw.get("intro", ""),
+        steps=tuple(raw.get("steps", ())),
+        step_ordinal=raw.get("step_ordinal", ""),
+        closing=raw.get("closing", ""),
+        phrases=tuple(raw.get("phrases", [raw["title"]])),
+        shortcuts=raw.get("shortcuts", False),
+        sources=_as_tuple(raw.get("source", ())),
+    )
+
+
+def _as_tuple(value: str | list[str] | tuple[()]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)

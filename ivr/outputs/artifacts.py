@@ -1,0 +1,161 @@
+"""What a call leaves behind besides its log: a transcript of both sides, and a stereo WAV
+of the whole call (caller left, hotline right) to listen to.
+
+Both are call listeners. The WAV needs the caller's audio too: callers that have audio
+(recordings, the microphone) hand it to `CallAudio.caller_audio`; keys become DTMF tones.
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from ivr.audio.wav import AudioClip, to_rate
+from ivr.engine.events import CallEvent, EventType
+from ivr.outputs.call_log import LineFile, Warn
+from ivr.outputs.paths import write_replacing
+
+RATE = 16000
+KEY_TONE_MS = 60
+KEY_GAP = 0.05
+"""Keys pressed faster than a tone and a gap are spread out, so each can still be heard
+(ITU-T Q.24 receivers need 40 ms of tone and 40 ms of pause)."""
+
+
+class Transcript:
+    """Both sides of the call as text, one line per event, with call times.
+
+    Written line by line as the call goes; if a line cannot be written (a full disk) the
+    file is removed rather than left incomplete, with one warning.
+    """
+
+    def __init__(self, path: Path, warn: Warn | None = None) -> None:
+        self._file = LineFile(path, warn, keep_on_failure=False)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the transcript was given up, if it was."""
+        return self._file.failure
+
+    def __call__(self, event: CallEvent, moment: float) -> None:
+        line = describe(event)
+        if line:
+            self._file.write_line(f"{moment:8.2f}s  {line}")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def describe(event: CallEvent) -> str:
+    """One transcript line: who said or did what."""
+    match event.type:
+        case EventType.PROMPT:
+            return f"热线  {event.text}"
+        case EventType.KEY:
+            return f"来电  [按键 {event.key}]"
+        case EventType.UTTERANCE:
+            return (
+                f"来电  「{event.text}」 (confidence {event.confidence}, {event.decision}"
+                + (f" → {event.phrase}" if event.phrase else "")
+                + ")"
+            )
+        case EventType.BARGE_IN:
+            return f"      (barge-in by {event.reason}: prompt stopped)"
+        case EventType.NO_INPUT:
+            return f"      (no input, {event.count})"
+        case EventType.NO_MATCH:
+            return f"      (no match, {event.count})"
+        case EventType.STATE:
+            return f"      → {event.state} {event.text or ''}".rstrip()
+        case EventType.TRANSFER:
+            return "      (transferred to an agent)"
+        case EventType.HANGUP:
+            return f"      (hang-up by {event.reason})"
+        case EventType.CALL_END:
+            return f"      (call ended: {event.outcome} in {event.state})"
+    return ""
+
+
+class CallAudio:
+    """Collects both sides of a call and writes them as one stereo WAV."""
+
+    def __init__(
+        self, prompt_audio: Callable[[str], AudioClip] | None, keys_as_tones: bool = True
+    ) -> None:
+        self.prompt_audio = prompt_audio
+        self.keys_as_tones = keys_as_tones
+        self._keys_free_at = 0.0
+        """False when the caller's audio already holds its keys (a whole-call recording)."""
+        self._caller: list[tuple[float, npt.NDArray[np.int16]]] = []
+        self._hotline: list[tuple[float, npt.NDArray[np.int16]]] = []
+
+    def __call__(self, event: CallEvent, moment: float) -> None:
+        if event.type is EventType.PROMPT and event.text and self.prompt_audio is not None:
+            self._cut_hotline(moment)  # a prompt timed by an estimate may run longer
+            clip = to_rate(self.prompt_audio(event.text), RATE)
+            self._hotline.append((moment, clip.samples))
+        elif event.type is EventType.BARGE_IN:
+            self._cut_hotline(moment)
+        elif event.type is EventType.KEY and event.key and self.keys_as_tones:
+            from ivr.audio.dtmf import generate
+
+            tone = to_rate(generate(event.key, rate=8000, tone_ms=KEY_TONE_MS, gap_ms=0), RATE)
+            start = max(moment, self._keys_free_at)
+            self._caller.append((start, tone.samples))
+            self._keys_free_at = start + tone.duration + KEY_GAP
+
+    def caller_audio(self, start: float, samples: npt.NDArray[np.int16]) -> None:
+        """Audio the caller sent, starting at call time ``start`` (16 kHz mono)."""
+        self._caller.append((start, samples))
+
+    def _cut_hotline(self, moment: float) -> None:
+        """The hotline's last prompt stops at ``moment`` if it was still being said."""
+        if self._hotline:
+            start, samples = self._hotline[-1]
+            self._hotline[-1] = (start, samples[: max(int((moment - start) * RATE), 0)])
+
+    def write_caller(self, path: Path, until: float = 0.0) -> None:
+        """The caller's side alone, as a mono WAV: a whole-call recording to replay.
+
+        It lasts at least ``until`` (the end of the call), so a replay hangs up when the
+        caller did.
+        """
+        from ivr.audio.wav import write_wav
+
+        track = _mix(self._caller)
+        padding = max(int(until * RATE) - len(track), 0)
+        clip = AudioClip(np.concatenate([track, np.zeros(padding, np.int16)]), RATE)
+        write_replacing(path, lambda partial: write_wav(partial, clip))
+
+    def write(self, path: Path) -> None:
+        """The stereo WAV, complete or not at all: an OSError leaves no file at ``path``."""
+        left = _mix(self._caller)
+        right = _mix(self._hotline)
+        length = max(len(left), len(right))
+        stereo = np.zeros((length, 2), np.int16)
+        stereo[: len(left), 0] = left
+        stereo[: len(right), 1] = right
+
+        def write_stereo(partial: Path) -> None:
+            with wave.open(str(partial), "wb") as out:
+                out.setnchannels(2)
+                out.setsampwidth(2)
+                out.setframerate(RATE)
+                out.writeframes(stereo.astype("<i2").tobytes())
+
+        write_replacing(path, write_stereo)
+
+
+def _mix(parts: list[tuple[float, npt.NDArray[np.int16]]]) -> npt.NDArray[np.int16]:
+    if not parts:
+        return np.zeros(0, np.int16)
+    end = max(int(start * RATE) + len(samples) for start, samples in parts)
+    track = np.zeros(end, np.int32)
+    for start, samples in parts:
+        at = int(start * RATE)
+        track[at : at + len(samples)] += samples
+    return np.clip(track, -32768, 32767).astype(np.int16)

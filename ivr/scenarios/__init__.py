@@ -1,0 +1,1 @@
+"""The scenarios layer: see docs/design.md for what this layer may import."""
