@@ -549,25 +549,18 @@ def _dtmf(args: argparse.Namespace) -> int:
 
 
 def _prompt_cache(menu: Menu) -> PromptCache:
-    from ivr.prompts.tts import PromptCache, Pyttsx3Synthesizer
+    from ivr import wiring
 
-    return PromptCache(Pyttsx3Synthesizer(voice=menu.voice.id, rate=menu.voice.rate))
+    return wiring.prompt_cache(menu.voice.id, menu.voice.rate)
 
 
 def _artifacts(
     folder: Path, menu: Menu, listeners: list[Listener], stack: ExitStack, unwritten: _Unwritten
 ) -> CallAudio:
     """Listen with the call log, the transcript and the call audio, all into ``folder``."""
-    from ivr.outputs.artifacts import CallAudio, Transcript
+    from ivr import wiring
 
-    call_log = CallLog(folder / "call.jsonl", unwritten)
-    transcript = Transcript(folder / "transcript.txt", unwritten)
-    stack.callback(call_log.close)
-    stack.callback(transcript.close)
-    rendering = RenderingPlayer(_prompt_cache(menu))
-    call_audio = CallAudio(rendering.clip)
-    listeners += [call_log, transcript, call_audio]
-    return call_audio
+    return wiring.artifacts(folder, _prompt_cache(menu), listeners, stack, warn=unwritten)
 
 
 class _Unwritten:
@@ -639,12 +632,9 @@ def _live_caller(
 
 def _tracker(menu: Menu, model: str | None) -> UtteranceTracker:
     """A recognizer for the menu's language; a model error says what to install or pass."""
-    from ivr.hearing.models import find_model
-    from ivr.hearing.recognizer import VoskModel, VoskRecognizer
-    from ivr.hearing.tracker import UtteranceTracker
+    from ivr import wiring
 
-    path = find_model(model, menu.language, menu.speech.model)
-    return UtteranceTracker(VoskRecognizer(VoskModel(path)))
+    return wiring.tracker(wiring.model_path(model, menu))
 
 
 def _user_errors() -> tuple[type[Exception], ...]:

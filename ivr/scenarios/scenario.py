@@ -47,7 +47,7 @@ import json
 import math
 import re
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -61,12 +61,11 @@ import jsonschema
 import regex
 from jsonschema.exceptions import best_match
 
-from ivr.callers.scripted import ScriptedAction, ScriptError, parse_script
+from ivr.callers.scripted import ScriptError, parse_script
 from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
 from ivr.engine.events import CallEvent, EventType, Outcome
 from ivr.engine.flow import Call, CallFlow
-from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted, Utterance
 from ivr.limits import (
     KEY_SCRIPT_CHARS,
     PATTERN_CHARS,
@@ -86,13 +85,10 @@ LineModel = Callable[["AudioClip"], "AudioClip"]
 """What a phone line does to the caller's audio (see ivr.audio.phone_line.degrade)."""
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
     from rich.console import Console
     from rich.table import Table
 
     from ivr.audio.wav import AudioClip
-    from ivr.hearing.recognizer import VoskModel
     from ivr.hearing.tracker import UtteranceTracker
     from ivr.outputs.artifacts import CallAudio
     from ivr.prompts.tts import PromptCache
@@ -615,172 +611,8 @@ class ScenarioResult:
 # --- the caller ------------------------------------------------------------------------
 
 
-class ScenarioCaller:
-    """The caller of a scenario: executes its turns in order on a virtual clock.
-
-    Implements the session's Caller protocol. Keys follow ``ivr.callers.scripted`` (think time,
-    ``_``, ``!``); speech is fed to the recognizer 20 ms at a time while the clock moves
-    with the audio, as ``ivr.callers.clips`` does. ``starts`` records, for each turn begun, the
-    number of events reported before it and the call time: the turns' event windows.
-    """
-
-    def __init__(
-        self,
-        scenario: Scenario,
-        clock: VirtualClock,
-        events: list[tuple[float, CallEvent]],
-        *,
-        clips: Mapping[int, AudioClip] | None = None,
-        tracker: UtteranceTracker | None = None,
-    ) -> None:
-        self.scenario = scenario
-        self.clock = clock
-        self.events = events
-        self.clips = dict(clips or {})
-        self.tracker = tracker
-        self.audio_sink: Callable[[float, npt.NDArray[np.int16]], None] | None = None
-        """Receives the caller's speech with its call time (for the call's WAV)."""
-        self.starts: list[tuple[int, float]] = []
-        self._index = 0
-        self._started = False
-        self._keys: deque[ScriptedAction] = deque()
-        self._silence_until = 0.0
-        self._audio: npt.NDArray[np.int16] | None = None
-        self._position = 0
-
-    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None = None) -> None:
-        if self.tracker is not None:
-            self.tracker.expect(phrases, end_of_speech)
-
-    def next_input(self, until: float, listening: bool) -> CallerAction | None:
-        while True:
-            turn = self._turn()
-            if turn is None:
-                if listening:
-                    return HangUp()  # nothing left to do: hang up once the hotline waits
-                self.clock.sleep_until(until)
-                return None
-            if not self._started:
-                if not self._may_start(turn, until, listening):
-                    self.clock.sleep_until(until)
-                    return None
-                self._begin(turn, until, listening)
-            action, done = self._act(turn, until, listening)
-            if done:
-                self._index += 1
-                self._started = False
-            if action is not None:
-                return action
-            if self.clock.now() >= until - 1e-9:
-                return None
-
-    def _turn(self) -> Turn | None:
-        turns = self.scenario.turns
-        return turns[self._index] if self._index < len(turns) else None
-
-    def _may_start(self, turn: Turn, until: float, listening: bool) -> bool:
-        if turn.kind is TurnKind.PRESS:
-            first = parse_script(turn.keys)
-            return listening or (bool(first) and first[0].barge_in)
-        if turn.spoken:
-            if listening:
-                return self.clock.now() + self.scenario.think_time < until
-            return turn.barge_in
-        return listening
-
-    def _begin(self, turn: Turn, until: float, listening: bool) -> None:
-        self._started = True
-        self.starts.append((len(self.events), self.clock.now()))
-        now = self.clock.now()
-        if turn.kind is TurnKind.PRESS:
-            self._keys = deque(parse_script(turn.keys))
-        elif turn.kind is TurnKind.SILENCE:
-            self._silence_until = now + turn.seconds
-        elif turn.spoken:
-            import numpy as np
-
-            from ivr.callers.clips import RATE, TRAILING_SILENCE
-
-            start = (
-                now + self.scenario.think_time if listening else min(now + BARGE_IN_DELAY, until)
-            )
-            self.clock.sleep_until(start)
-            clip = self.clips[turn.number]
-            silence = np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16)
-            self._audio = np.concatenate([clip.samples, silence])
-            self._position = 0
-
-    def _act(self, turn: Turn, until: float, listening: bool) -> tuple[CallerAction | None, bool]:
-        """Do the turn's next thing; returns (input or None, whether the turn is over)."""
-        if turn.kind is TurnKind.PRESS:
-            return self._press(until, listening)
-        if turn.kind is TurnKind.SILENCE:
-            if self._silence_until <= until:
-                self.clock.sleep_until(self._silence_until)
-                return None, True
-            self.clock.sleep_until(until)
-            return None, False
-        if turn.spoken:
-            return self._speak(until, listening)
-        return HangUp(), True
-
-    def _press(self, until: float, listening: bool) -> tuple[KeyPress | None, bool]:
-        """One key of the script, exactly as ``ScriptedCaller`` would press it."""
-        now = self.clock.now()
-        if not self._keys:  # a script with no key (the loader refuses one): nothing to do
-            return None, True
-        action = self._keys[0]
-        if action.key is not None and action.barge_in and not listening:
-            self._keys.popleft()
-            self.clock.sleep_until(min(now + BARGE_IN_DELAY, (now + until) / 2))
-            return KeyPress(action.key), not self._keys
-        if not listening:
-            self.clock.sleep_until(until)
-            return None, False
-        self._keys.popleft()
-        if action.key is None or now + self.scenario.think_time > until:
-            self.clock.sleep_until(until)
-            return None, not self._keys
-        self.clock.sleep_until(now + self.scenario.think_time)
-        return KeyPress(action.key), not self._keys
-
-    def _speak(self, until: float, listening: bool) -> tuple[CallerAction | None, bool]:
-        """Feed audio up to ``until``; stop at the first thing the tracker reports."""
-        from ivr.callers.clips import CHUNK_SECONDS, RATE
-
-        assert self._audio is not None and self.tracker is not None
-        size = int(RATE * CHUNK_SECONDS)
-        while self._position < len(self._audio):
-            if self.clock.now() + CHUNK_SECONDS > until + 1e-9:
-                self.clock.sleep_until(until)
-                if not listening:
-                    return None, False  # the prompt ended while the caller speaks: go on
-                self._audio = None
-                return self.tracker.finish(), True  # the no-input timer ran out mid-speech
-            chunk = self._audio[self._position : self._position + size]
-            self._position += size
-            if self.audio_sink is not None:
-                self.audio_sink(self.clock.now(), chunk)
-            self.clock.sleep_until(self.clock.now() + len(chunk) / RATE)
-            heard = self.tracker.feed(chunk.tobytes())
-            if isinstance(heard, Utterance):
-                self._audio = None
-                return heard, True
-            if isinstance(heard, SpeechStarted) and not listening:
-                return heard, False  # speech during a prompt: barge-in
-        self._audio = None
-        return self.tracker.finish(), True
-
-
-# --- running ---------------------------------------------------------------------------
-
-
 class _Skip(Exception):
     """Speech this machine cannot provide; the scenario is skipped, not failed."""
-
-
-_vosk_models: dict[Path, VoskModel] = {}
-_caches: dict[tuple[str, int, Path | None], PromptCache] = {}
 
 
 def run_scenario(
@@ -908,6 +740,8 @@ def _play(
             call = _replay(scenario, clock, tracker, listeners, line, call_audio)
             starts: list[tuple[int, float]] = []
         else:
+            from ivr.scenarios.caller import ScenarioCaller
+
             caller = ScenarioCaller(scenario, clock, events, clips=clips, tracker=tracker)
             if call_audio is not None:
                 caller.audio_sink = call_audio.caller_audio
@@ -929,19 +763,12 @@ def _artifacts(
     stack: ExitStack,
 ) -> CallAudio:
     """The call's log, transcript and stereo WAV, into ``folder``."""
-    from ivr.outputs.artifacts import CallAudio, Transcript
-    from ivr.outputs.call_log import CallLog
-    from ivr.prompts.player import RenderingPlayer
+    from ivr import wiring
 
     menu = scenario.menu
-    call_log = CallLog(folder / "call.jsonl")
-    transcript = Transcript(folder / "transcript.txt")
-    stack.callback(call_log.close)
-    stack.callback(transcript.close)
-    prompts = RenderingPlayer(_speech_cache(menu.voice.id, menu.voice.rate, None))
-    call_audio = CallAudio(prompts.clip, keys_as_tones=scenario.recording is None)
-    listeners += [call_log, transcript, call_audio]
-    return call_audio
+    cache = _speech_cache(menu.voice.id, menu.voice.rate, None)
+    keys_as_tones = scenario.recording is None
+    return wiring.artifacts(folder, cache, listeners, stack, keys_as_tones=keys_as_tones)
 
 
 def _replay(
@@ -976,20 +803,17 @@ def _speech(
     scenario: Scenario, speech_cache: Path | None, line: LineModel | None = None
 ) -> tuple[UtteranceTracker, dict[int, AudioClip]]:
     """The recognizer and the caller's audio for a scenario with speech; _Skip if impossible."""
+    from ivr import wiring
     from ivr.audio.wav import read_wav, to_rate
     from ivr.callers.clips import RATE
-    from ivr.hearing.models import ModelNotFound, find_model
-    from ivr.hearing.recognizer import VoskModel, VoskRecognizer
-    from ivr.hearing.tracker import UtteranceTracker
+    from ivr.hearing.models import ModelNotFound
 
     menu = scenario.menu
     try:
-        where = find_model(scenario.model, menu.language, menu.speech.model)
+        where = wiring.model_path(scenario.model, menu)
     except ModelNotFound as error:
         raise _Skip(f"speech needs a {menu.language} model: {error}") from None
-    where = where.resolve()
-    if where not in _vosk_models:
-        _vosk_models[where] = VoskModel(where)
+    tracker = wiring.tracker(where, shared=True)
     clips: dict[int, AudioClip] = {}
     for turn in scenario.turns:
         if turn.kind is TurnKind.PLAY and turn.audio is not None:
@@ -1000,20 +824,17 @@ def _speech(
             clips[turn.number] = read_wav(_speech_cache(voice, rate, speech_cache).get(turn.text))
     for number, clip in clips.items():
         clips[number] = to_rate(line(clip) if line else clip, RATE)
-    return UtteranceTracker(VoskRecognizer(_vosk_models[where])), clips
+    return tracker, clips
 
 
 def _speech_cache(voice: str, rate: int, directory: Path | None) -> PromptCache:
-    from ivr.prompts.tts import PromptCache, Pyttsx3Synthesizer, TTSUnavailable
+    from ivr import wiring
+    from ivr.prompts.tts import TTSUnavailable
 
-    key = (voice, rate, directory)
-    if key not in _caches:
-        try:
-            synthesizer = Pyttsx3Synthesizer(voice=voice, rate=rate)
-        except TTSUnavailable as error:
-            raise _Skip(f"say turns need text-to-speech: {error}") from None
-        _caches[key] = PromptCache(synthesizer, directory)
-    return _caches[key]
+    try:
+        return wiring.prompt_cache(voice, rate, directory, shared=True)
+    except TTSUnavailable as error:
+        raise _Skip(f"say turns need text-to-speech: {error}") from None
 
 
 # --- checking --------------------------------------------------------------------------

@@ -1,0 +1,85 @@
+"""The one place that builds adapters — recognizer, prompt cache, players, artifacts, log —
+for every front end (the CLI, the scenario runner, any later one).
+
+Front ends decide *what* a call needs; this module decides *how* it is built, so a new
+recognizer or synthesizer changes here only. Heavy libraries (vosk, pyttsx3, numpy) are
+imported inside the functions, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.engine.events import CallEvent
+    from ivr.hearing.recognizer import VoskModel
+    from ivr.hearing.tracker import UtteranceTracker
+    from ivr.menu.model import Menu
+    from ivr.outputs.artifacts import CallAudio
+    from ivr.outputs.call_log import Warn
+    from ivr.prompts.tts import PromptCache
+
+_vosk_models: dict[Path, VoskModel] = {}
+_caches: dict[tuple[str, int, Path | None], PromptCache] = {}
+
+
+def model_path(model: str | None, menu: Menu) -> Path:
+    """Where the menu's speech model is; ModelNotFound says what to install or pass."""
+    from ivr.hearing.models import find_model
+
+    return find_model(model, menu.language, menu.speech.model)
+
+
+def tracker(path: Path, *, shared: bool = False) -> UtteranceTracker:
+    """A recognizer on the model at ``path``; ``shared`` loads each model once per process
+    (a scenario run plays many calls on one model)."""
+    from ivr.hearing.recognizer import VoskModel, VoskRecognizer
+    from ivr.hearing.tracker import UtteranceTracker
+
+    if not shared:
+        return UtteranceTracker(VoskRecognizer(VoskModel(path)))
+    where = path.resolve()
+    if where not in _vosk_models:
+        _vosk_models[where] = VoskModel(where)
+    return UtteranceTracker(VoskRecognizer(_vosk_models[where]))
+
+
+def prompt_cache(
+    voice: str, rate: int, directory: Path | None = None, *, shared: bool = False
+) -> PromptCache:
+    """The rendered-prompt cache for a voice; ``shared`` keeps one per voice, rate and folder."""
+    from ivr.prompts.tts import PromptCache, Pyttsx3Synthesizer
+
+    if not shared:
+        return PromptCache(Pyttsx3Synthesizer(voice=voice, rate=rate), directory)
+    key = (voice, rate, directory)
+    if key not in _caches:
+        _caches[key] = PromptCache(Pyttsx3Synthesizer(voice=voice, rate=rate), directory)
+    return _caches[key]
+
+
+def artifacts(
+    folder: Path,
+    cache: PromptCache,
+    listeners: list[Callable[[CallEvent, float], None]],
+    stack: ExitStack,
+    *,
+    warn: Warn | None = None,
+    keys_as_tones: bool = True,
+) -> CallAudio:
+    """Listen with the call log, the transcript and the call audio, all into ``folder``."""
+    from ivr.outputs.artifacts import CallAudio, Transcript
+    from ivr.outputs.call_log import CallLog
+    from ivr.prompts.player import RenderingPlayer
+
+    call_log = CallLog(folder / "call.jsonl", warn)
+    transcript = Transcript(folder / "transcript.txt", warn)
+    stack.callback(call_log.close)
+    stack.callback(transcript.close)
+    rendering = RenderingPlayer(cache)
+    call_audio = CallAudio(rendering.clip, keys_as_tones=keys_as_tones)
+    listeners += [call_log, transcript, call_audio]
+    return call_audio
