@@ -1,0 +1,103 @@
+"""The layout shows the architecture: imports run one way (the table in docs/design.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+IVR = Path(__file__).resolve().parent.parent / "ivr"
+
+BASE = {"errors", "limits", "clock"}
+"""Top-level modules every layer may use: the error root, the limits table, the clocks."""
+
+ALLOWED: dict[str, set[str]] = {
+    "menu": set(),
+    "engine": {"menu"},
+    "audio": set(),
+    "hearing": {"menu", "engine", "audio"},
+    "prompts": {"audio"},
+    "callers": {"engine", "audio", "hearing"},
+    "drivers": {"menu", "engine", "audio", "hearing", "prompts", "callers"},
+    "outputs": {"menu", "engine", "audio"},
+    "wiring": {"menu", "engine", "hearing", "prompts", "outputs"},
+    "scenarios": {
+        "menu",
+        "engine",
+        "audio",
+        "hearing",
+        "prompts",
+        "callers",
+        "drivers",
+        "outputs",
+        "wiring",
+    },
+    "cli": {
+        "menu",
+        "engine",
+        "audio",
+        "hearing",
+        "prompts",
+        "callers",
+        "drivers",
+        "outputs",
+        "wiring",
+        "scenarios",
+    },
+}
+"""Layer -> the layers it may import (besides itself and BASE). Keep equal to docs/design.md."""
+
+
+def _layer(path: Path) -> str:
+    parts = path.relative_to(IVR).with_suffix("").parts
+    return parts[0]
+
+
+def _imports(path: Path) -> list[str]:
+    """The ivr layers a module imports (at any depth, also under TYPE_CHECKING)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] if node.module != "ivr" else [f"ivr.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found += [n.split(".")[1] for n in names if n.startswith("ivr.")]
+    return found
+
+
+MODULES = sorted(p for p in IVR.rglob("*.py") if p.parent != IVR or p.stem in ALLOWED)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(IVR)))
+def test_imports_run_one_way(path: Path) -> None:
+    layer = _layer(path)
+    wrong = {i for i in _imports(path) if i not in BASE | ALLOWED[layer] | {layer}}
+    assert not wrong, f"{layer} may not import {sorted(wrong)}"
+
+
+def test_every_module_is_in_a_layer() -> None:
+    flat = {p.stem for p in IVR.glob("*.py")} - BASE - set(ALLOWED) - {"__init__", "__main__"}
+    assert not flat, f"a module outside the layers: {sorted(flat)} (see docs/design.md)"
+
+
+def test_the_engine_imports_no_audio_hearing_or_driver_code() -> None:
+    for path in (IVR / "engine").glob("*.py"):
+        assert not set(_imports(path)) & {"audio", "hearing", "drivers", "callers", "prompts"}
+
+
+def test_the_check_sees_a_wrong_import(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from ivr.drivers.session import Session\nfrom ivr import cli\n")
+    assert _imports(bad) == ["drivers", "cli"]
+
+
+def test_the_facade_exports_every_public_name() -> None:
+    import ivr
+
+    for name in ivr.__all__:
+        assert getattr(ivr, name) is not None, name
+    assert ivr.KeyPress("1").key == "1"
+    assert issubclass(ivr.MenuInvalid, ivr.IvrError)
