@@ -29,6 +29,7 @@ SCRIPTS = {
     "load": "Simultaneous calls in one process",
     "streams": "Real-time speech streams on one shared model",
     "dtmf": "DTMF receiver against multimon-ng",
+    "startup": "Start-up: whole ivr processes, and ivr dtmf against multimon-ng",
 }
 
 

@@ -41,6 +41,35 @@ def test_check_and_help_import_no_speech_library(args: list[str], tmp_path: Path
     assert _imported(*args, cwd=tmp_path) == set()
 
 
+def test_dtmf_on_an_8_khz_file_imports_no_speech_library(tmp_path: Path) -> None:
+    """An 8 kHz file needs no resampling, so ``ivr dtmf`` leaves soxr unloaded."""
+    import numpy as np
+
+    from ivr.audio.dtmf import generate
+    from ivr.audio.wav import AudioClip, write_wav
+
+    tones = generate("1#", 8000).samples
+    write_wav(
+        tmp_path / "keys.wav", AudioClip(np.concatenate([np.zeros(800, np.int16), tones]), 8000)
+    )
+    assert _imported("dtmf", "keys.wav", cwd=tmp_path) == set()
+
+
+def test_help_imports_neither_rich_nor_the_menu_checker(tmp_path: Path) -> None:
+    """``ivr --help`` builds the parser only: no command's libraries are loaded."""
+    probe = _PROBE.replace(
+        "{heavy!r}", repr({"rich", "yaml", "jsonschema", "transitions", "numpy"})
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.stdout.splitlines()[-1] == "", done.stderr
+
+
 def test_the_probe_would_see_a_speech_library(tmp_path: Path) -> None:
     """The check above is not vacuous: a command that loads the resampler shows it."""
     import soxr  # noqa: F401  (installed: the probe must be able to see it)
@@ -54,3 +83,11 @@ def test_the_probe_would_see_a_speech_library(tmp_path: Path) -> None:
         check=False,
     )
     assert done.stdout.strip() == "True", done.stderr
+
+
+def test_the_help_names_every_official_model() -> None:
+    """The CLI names the official models without importing ivr.hearing.models."""
+    from ivr.cli import OFFICIAL_MODELS
+    from ivr.hearing.models import OFFICIAL
+
+    assert tuple(OFFICIAL) == OFFICIAL_MODELS

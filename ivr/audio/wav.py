@@ -25,7 +25,6 @@ from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import numpy.typing as npt
-import soxr
 
 from ivr.errors import IvrError
 from ivr.limits import CHANNELS_MAX, SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, WAV_SECONDS
@@ -418,6 +417,8 @@ class Resampler:
     """
 
     def __init__(self, rate_in: int, rate_out: int) -> None:
+        import soxr  # on first use: `ivr dtmf` on an 8 kHz file never resamples
+
         self._stream: Any = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32")
 
     def __call__(self, samples: npt.NDArray[np.int16], last: bool = False) -> npt.NDArray[np.int16]:
@@ -488,6 +489,8 @@ def to_rate(clip: AudioClip, rate: int) -> AudioClip:
         return clip
     if len(clip.samples) == 0:
         return AudioClip(clip.samples, rate)
+    import soxr  # on first use: a command that never resamples does not load it
+
     out = soxr.resample(clip.samples, clip.rate, rate)
     return AudioClip(np.ascontiguousarray(out, dtype=np.int16), rate)
 

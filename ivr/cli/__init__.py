@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import logging
 import math
 import os
 import signal
@@ -12,34 +11,65 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
+from functools import cached_property
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from rich.console import Console
-
-from ivr.callers.scripted import ScriptedCaller, ScriptError, parse_script
-from ivr.clock import RealClock, VirtualClock
-from ivr.drivers.session import Caller, Listener, Session
-from ivr.engine.flow import CallFlow
-from ivr.hearing.models import OFFICIAL
-from ivr.menu.model import Menu, load
-from ivr.menu.problems import MenuInvalid
-from ivr.outputs.call_log import CallLog
-from ivr.outputs.paths import OutputError
-from ivr.prompts.player import PromptPlayer, RenderingPlayer, SilentPlayer
-
+# Start-up (issue 10): this module imports the standard library only. Each command imports
+# what it uses inside its handler, so ``ivr --help`` loads no rich, yaml, jsonschema or
+# transitions, and a keyed call no numpy, http.client or platformdirs.
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ivr.audio.phone_line import Line
+    from ivr.clock import RealClock, VirtualClock
+    from ivr.drivers.session import Caller, Listener
     from ivr.hearing.recognizer import VoskModel
     from ivr.hearing.tracker import UtteranceTracker
+    from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
+    from ivr.prompts.player import PromptPlayer
     from ivr.prompts.tts import PromptCache
 
 MENU_ENV = "IVR_MENU"
 _REPO_MENU = Path(__file__).resolve().parents[2] / "menus" / "wallet.zh-CN.yaml"
 
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+OFFICIAL_MODELS = ("small-cn", "small-en-us")
+"""The keys of ``ivr.hearing.models.OFFICIAL``, for the help text without importing it (a
+test keeps the two equal): that module brings http.client, ssl and platformdirs."""
+
+
+class _ErrorConsole:
+    """rich's stderr console, made on first use: rich costs tens of milliseconds that
+    ``--help`` and a command that ends without an error do not need."""
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.console.print(*objects, **options)
+
+
+err = _ErrorConsole()
+
+
+def _console(quiet: bool = False) -> Console:
+    """A stdout console, rich imported only by the commands that print through it."""
+    from rich.console import Console
+
+    return Console(highlight=False, quiet=quiet)
+
+
+def load(path: Path) -> Menu:
+    """The checked menu at ``path`` (``ivr.menu.model.load``, imported on first use: it
+    brings yaml, jsonschema and the menu checker)."""
+    from ivr.menu.model import load as load_menu
+
+    return load_menu(path)
 
 
 def default_menu() -> Path:
@@ -56,7 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     143 for SIGTERM, 129 for SIGHUP), the terminal restored and the files closed first.
     """
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # --help and usage errors end here, having imported little
+    import logging
+
+    from ivr.menu.problems import MenuInvalid
+    from ivr.outputs.paths import OutputError
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     name = " ".join(["ivr", args.command, *([args.action] if "action" in args else [])])
     with _stdout_never_fails(), _signals_unwind() as stopped_by:
@@ -304,7 +339,7 @@ def _parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="speech models: download, list")
     model_commands = models.add_subparsers(required=True, metavar="ACTION", dest="action")
     fetch = model_commands.add_parser("download", help="download and verify an official model")
-    fetch.add_argument("name", help=f"one of: {', '.join(OFFICIAL)}")
+    fetch.add_argument("name", help=f"one of: {', '.join(OFFICIAL_MODELS)}")
     fetch.add_argument("--url", help="a mirror of the official archive")
     fetch.set_defaults(run=_models_download)
     listing = model_commands.add_parser("list", help="installed models")
@@ -348,6 +383,14 @@ def _read_error(command: str, caller: object) -> int:
 
 
 def _call(args: argparse.Namespace) -> int:
+    from ivr.callers.scripted import ScriptError, parse_script
+    from ivr.clock import RealClock, VirtualClock
+    from ivr.drivers.session import Session
+    from ivr.engine.flow import CallFlow
+    from ivr.outputs.call_log import CallLog
+    from ivr.outputs.console import ConsoleView
+    from ivr.prompts.player import RenderingPlayer, SilentPlayer
+
     if args.record is not None and (args.keys or args.audio or args.typed):
         err.print("ivr call: --record keeps live calls (keypad or --mic)", markup=False)
         return 2
@@ -359,9 +402,7 @@ def _call(args: argparse.Namespace) -> int:
             return 2
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
-    out = Console(highlight=False, quiet=args.quiet)
-    from ivr.outputs.console import ConsoleView
-
+    out = _console(args.quiet)
     unwritten = _Unwritten("ivr call")
     with ExitStack() as stack:
         view = ConsoleView(menu, out, keypad=args.keys is None and args.audio is None)
@@ -432,7 +473,9 @@ def _record(
 ) -> Callable[[], None]:
     """Listen for record mode; returns what writes the folder once the call is over."""
     from ivr.outputs.artifacts import CallAudio
+    from ivr.outputs.call_log import CallLog
     from ivr.outputs.replayable import RECORDING, SCENARIO, PathRecorder, write_scenario
+    from ivr.prompts.player import SilentPlayer
 
     folder.mkdir(parents=True, exist_ok=True)
     call_log = CallLog(folder / "call.jsonl", unwritten)
@@ -455,7 +498,7 @@ def _record(
         if unwritten.attempt(
             scenario, lambda _: write_scenario(folder, menu.path, path, spoken, speech)
         ):
-            Console(highlight=False).print(f"recorded: {scenario}", markup=False)
+            _console().print(f"recorded: {scenario}", markup=False)
 
     return write
 
@@ -466,11 +509,16 @@ def _run_recording(args: argparse.Namespace) -> int:
 
     from ivr.audio.wav import open_wav
     from ivr.callers.whole_call import LineCaller
+    from ivr.clock import VirtualClock
+    from ivr.drivers.session import Session
+    from ivr.engine.flow import CallFlow
+    from ivr.outputs.call_log import CallLog
     from ivr.outputs.console import ConsoleView
+    from ivr.prompts.player import RenderingPlayer, SilentPlayer
 
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
-    out = Console(highlight=False, quiet=args.quiet)
+    out = _console(args.quiet)
     unwritten = _Unwritten("ivr run-recording")
     with ExitStack() as stack:
         view = ConsoleView(menu, out, keypad=False)
@@ -523,8 +571,8 @@ def _test(args: argparse.Namespace) -> int:
         args.paths,
         junit=args.junit,
         coverage=args.coverage,
-        out=Console(highlight=False),
-        err=err,
+        out=_console(),
+        err=err.console,
         line=_on_the_line(args),
         artifacts=args.out,
     )
@@ -542,7 +590,7 @@ def _dtmf(args: argparse.Namespace) -> int:
     except AudioFileError as error:  # also one met in the middle of the file
         err.print(f"ivr dtmf: {error}", markup=False)
         return 1
-    out = Console(highlight=False)
+    out = _console()
     for digit in events:
         out.print(f"{digit.start:8.3f}s  {digit.digit}", markup=False)
     return 0
@@ -594,6 +642,8 @@ def _virtual_caller(
     args: argparse.Namespace, menu: Menu, clock: VirtualClock, call_audio: CallAudio | None
 ) -> Caller:
     if args.keys is not None:
+        from ivr.callers.scripted import ScriptedCaller
+
         return ScriptedCaller(args.keys, clock)
     from ivr.callers.clips import RecordedCaller, load_recordings
 
@@ -651,7 +701,7 @@ def _device(name: str | None) -> str | int | None:
 def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> PromptPlayer:
     """Prompts through pyttsx3 and the sound device, or text only with one line saying why."""
     from ivr.audio.wav import AudioDeviceUnavailable, SoundDeviceSpeaker
-    from ivr.prompts.player import SpeakingPlayer
+    from ivr.prompts.player import SilentPlayer, SpeakingPlayer
     from ivr.prompts.tts import PromptCache, Pyttsx3Synthesizer, TTSUnavailable
 
     try:
@@ -668,6 +718,8 @@ def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> Prompt
 
 
 def _check(args: argparse.Namespace) -> int:
+    from ivr.menu.problems import MenuInvalid
+
     paths = args.menus or [default_menu()]
     failed = False
     for path in paths:
@@ -692,7 +744,7 @@ def _check(args: argparse.Namespace) -> int:
                 failed = True
                 err.print(str(problem), markup=False)
     if not failed:
-        Console(highlight=False).print(f"{len(paths)} menu file(s) OK", markup=False)
+        _console().print(f"{len(paths)} menu file(s) OK", markup=False)
     return 1 if failed else 0
 
 
@@ -707,7 +759,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     """Print each utterance the recognizer hears, with word confidences and, in a state, the
     decision the hotline would take."""
     from ivr.audio.wav import AudioFileError, open_wav
-    from ivr.engine.flow import Call, Phase
+    from ivr.engine.flow import Call, CallFlow, Phase
     from ivr.engine.matching import decide, match
     from ivr.hearing.recognizer import SpeechError, VoskRecognizer, recognize_clip
 
@@ -735,7 +787,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     except AudioFileError as error:  # the file failed in the middle (EIO, cut short)
         err.print(f"ivr transcribe: {error}", markup=False)
         return 1
-    out = Console(highlight=False)
+    out = _console()
     for moment, heard in heard_all:
         words = " ".join(f"{w.text}({w.confidence:.2f})" for w in heard.words) or "(nothing)"
         line = f"{moment:7.2f}s  {heard.text or '-'}  [{words}]"
@@ -756,7 +808,10 @@ def _models_download(args: argparse.Namespace) -> int:
     try:
         get_spec(args.name)  # an unknown name is one line, before any progress bar
         with Progress(
-            *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err
+            *Progress.get_default_columns(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=err.console,
         ) as progress:
             task = progress.add_task(f"downloading {args.name}", total=None)
             path = download(
@@ -767,7 +822,7 @@ def _models_download(args: argparse.Namespace) -> int:
     except ModelError as error:
         err.print(f"ivr models download: {error}", markup=False)
         return 1
-    Console(highlight=False).print(f"installed and verified: {path}", markup=False)
+    _console().print(f"installed and verified: {path}", markup=False)
     return 0
 
 
@@ -775,7 +830,7 @@ def _models_list(args: argparse.Namespace) -> int:
     from ivr.hearing.models import installed_models, models_dir
 
     found = installed_models()
-    out = Console(highlight=False)
+    out = _console()
     for path in found:
         out.print(str(path), markup=False)
     if not found:
@@ -796,12 +851,12 @@ def _prompts(args: argparse.Namespace) -> int:
         err.print(f"ivr prompts: {error}", markup=False)
         return 1
     cache = PromptCache(synthesizer, args.cache)
-    with Progress(console=err, transient=False) as progress:
+    with Progress(console=err.console, transient=False) as progress:
         task = progress.add_task("rendering prompts", total=len(texts))
         rendered = cache.prefetch(
             texts, progress=lambda done, total: progress.update(task, completed=done)
         )
-    Console(highlight=False).print(
+    _console().print(
         f"{len(texts)} prompts, {rendered} rendered, {len(texts) - rendered} already cached",
         markup=False,
     )
