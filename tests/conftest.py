@@ -1,11 +1,22 @@
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ivr.menu.model import Menu, load
+
+# The suite never writes into the user's own cache (checked menus, prompts, vocabularies):
+# this process and every ivr it starts use a cache of their own, removed at exit.
+_CACHE = tempfile.mkdtemp(prefix="ivr-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"

@@ -11,8 +11,7 @@ import math
 import re
 import string
 import unicodedata
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -31,6 +30,7 @@ from ivr.limits import (
 from ivr.menu.phrases import DEFAULT_GLOBAL_PHRASES, normalize
 from ivr.menu.problems import MAX_PROBLEMS, MenuInvalid, MenuProblem, excerpt, shorten
 from ivr.menu.source import line_of, read_limited
+from ivr.menu.tree import find_parents, tree_leaves
 
 _KEY_WORDS = {"星号": "*", "井号": "#", "*": "*", "#": "#"}
 _ANNOUNCED_KEY = re.compile(r"按\s*(?:([0-9])|(星号|井号|\*|#))")
@@ -74,58 +74,6 @@ def check_document(document: Any, path: Path) -> list[MenuProblem]:
     if problems:
         return problems  # the cross-checks' work grows with the menu's size
     return list(linter.problems())
-
-
-def find_parents(document: Mapping[str, Any]) -> dict[str, str]:
-    """Map each reachable node to the first menu offering it, breadth-first from the start.
-
-    This is the menu's tree: options that lead back up (a link to an ancestor, a node that
-    offers itself) are edges of the call, not of the tree, so the tree has no cycle.
-    """
-    nodes = document.get("nodes", {})
-    start = document.get("start")
-    parents: dict[str, str] = {}
-    queue: deque[Any] = deque([start])
-    seen = {start}
-    while queue:
-        current = queue.popleft()
-        raw = nodes.get(current)
-        if not isinstance(raw, Mapping):
-            continue
-        options = raw.get("options", {})
-        for target in options.values() if isinstance(options, Mapping) else ():
-            if isinstance(target, str) and target not in seen:
-                seen.add(target)
-                parents[target] = current
-                queue.append(target)
-    return parents
-
-
-def tree_leaves(
-    node_id: str, options: Mapping[str, Iterable[str]], parents: Mapping[str, str]
-) -> list[str]:
-    """Answers and procedures in the tree below a menu, depth first in option order.
-
-    ``options``: each menu's targets. Only a menu's children in the tree are followed, and
-    each node once, so links back up the tree cannot make the walk endless.
-    """
-    leaves: list[str] = []
-    seen = {node_id}
-    stack: list[tuple[str, Iterator[str]]] = [(node_id, iter(options.get(node_id, ())))]
-    while stack:
-        menu, pending = stack[-1]
-        target = next(pending, None)
-        if target is None:
-            stack.pop()
-            continue
-        if parents.get(target) != menu or target in seen:
-            continue  # offered here, but its place in the tree is elsewhere
-        seen.add(target)
-        if target in options:
-            stack.append((target, iter(options[target])))
-        else:
-            leaves.append(target)
-    return leaves
 
 
 def _schema_problems(document: Any, path: Path) -> list[MenuProblem]:

@@ -16,15 +16,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ivr.menu.check import check_document, find_parents, tree_leaves
 from ivr.menu.phrases import (
     DEFAULT_CONFIRM_PHRASES,
     DEFAULT_GLOBAL_PHRASES,
     DEFAULT_STEP_PHRASES,
     Phrases,
 )
-from ivr.menu.problems import MenuInvalid
-from ivr.menu.source import load_located
+from ivr.menu.tree import find_parents, tree_leaves
 
 
 class NodeKind(StrEnum):
@@ -229,14 +227,38 @@ def chinese_number(n: int) -> str:
     return ("" if tens == 1 else _DIGITS[tens]) + "十" + (_DIGITS[ones] if ones else "")
 
 
-def load(path: Path | str) -> Menu:
-    """Read, validate and build a menu; raises MenuInvalid listing every problem."""
+def load(path: Path | str, *, cached: bool = True) -> Menu:
+    """Read, validate and build a menu; raises MenuInvalid listing every problem.
+
+    A menu that passed every check before, byte for byte (and its guide), comes from the
+    checked-menu cache (``ivr.menu.cache``) without YAML or jsonschema; ``cached=False``
+    always checks in full and leaves the cache alone.
+    """
+    from ivr.menu import cache
+
     path = Path(path)
-    document, problems = load_located(path)
+    if not cached:
+        return _load_checked(path)[0]
+    menu, found = cache.lookup(path)
+    if menu is not None:
+        return menu
+    menu, document = _load_checked(path, found.text)
+    guide = document.get("guide")
+    cache.store(found, menu, guide if isinstance(guide, str) else None, "title" not in document)
+    return menu
+
+
+def _load_checked(path: Path, text: str | None = None) -> tuple[Menu, Mapping[str, Any]]:
+    """The full load: parse (``text``, else the file), check, build."""
+    from ivr.menu.check import check_document
+    from ivr.menu.problems import MenuInvalid
+    from ivr.menu.source import load_located
+
+    document, problems = load_located(path, text)
     problems += check_document(document, path)
     if problems:
         raise MenuInvalid(problems)
-    return build_menu(document, path)
+    return build_menu(document, path), document
 
 
 def build_menu(document: Mapping[str, Any], path: Path) -> Menu:

@@ -239,13 +239,15 @@ def read_limited(
         raise refuse(f"cannot read {what}: {shorten(reason)}") from None
 
 
-def load_located(path: Path) -> tuple[Any, list[MenuProblem]]:
-    """Parse a YAML file into Located containers.
+def load_located(path: Path, text: str | None = None) -> tuple[Any, list[MenuProblem]]:
+    """Parse a YAML file (or ``text``, already read from it within the limit) into Located
+    containers.
 
     Returns the document and the duplicate-key problems; raises MenuInvalid for a file that
     cannot be read or parsed at all, or that is over a limit, with the line of the problem.
     """
-    text = read_limited(path)
+    if text is None:
+        text = read_limited(path)
     newlines = [index for index, char in enumerate(text) if char == "\n"]
     try:
         loader = _LocatingLoader(text, path)  # PyYAML's Reader rejects control characters here

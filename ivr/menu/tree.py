@@ -1,0 +1,63 @@
+"""The menu's tree, from a checked document: each node's parent and the leaves below a menu.
+
+Kept apart from the checker so a menu from the cache (``ivr.menu.cache``) can walk its tree
+without importing jsonschema.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+
+def find_parents(document: Mapping[str, Any]) -> dict[str, str]:
+    """Map each reachable node to the first menu offering it, breadth-first from the start.
+
+    This is the menu's tree: options that lead back up (a link to an ancestor, a node that
+    offers itself) are edges of the call, not of the tree, so the tree has no cycle.
+    """
+    nodes = document.get("nodes", {})
+    start = document.get("start")
+    parents: dict[str, str] = {}
+    queue: deque[Any] = deque([start])
+    seen = {start}
+    while queue:
+        current = queue.popleft()
+        raw = nodes.get(current)
+        if not isinstance(raw, Mapping):
+            continue
+        options = raw.get("options", {})
+        for target in options.values() if isinstance(options, Mapping) else ():
+            if isinstance(target, str) and target not in seen:
+                seen.add(target)
+                parents[target] = current
+                queue.append(target)
+    return parents
+
+
+def tree_leaves(
+    node_id: str, options: Mapping[str, Iterable[str]], parents: Mapping[str, str]
+) -> list[str]:
+    """Answers and procedures in the tree below a menu, depth first in option order.
+
+    ``options``: each menu's targets. Only a menu's children in the tree are followed, and
+    each node once, so links back up the tree cannot make the walk endless.
+    """
+    leaves: list[str] = []
+    seen = {node_id}
+    stack: list[tuple[str, Iterator[str]]] = [(node_id, iter(options.get(node_id, ())))]
+    while stack:
+        menu, pending = stack[-1]
+        target = next(pending, None)
+        if target is None:
+            stack.pop()
+            continue
+        if parents.get(target) != menu or target in seen:
+            continue  # offered here, but its place in the tree is elsewhere
+        seen.add(target)
+        if target in options:
+            stack.append((target, iter(options[target])))
+        else:
+            leaves.append(target)
+    return leaves
