@@ -137,12 +137,12 @@ _PROBE = """
 import sys
 from ivr.cli import main
 status = main(sys.argv[1:])
-heavy = {"yaml", "jsonschema", "referencing", "rpds", "attrs"}
+heavy = {"yaml", "jsonschema", "referencing", "rpds", "attrs", "rich"}
 print(status, " ".join(sorted(m for m in sys.modules if m.split(".")[0] in heavy)))
 """
 
 
-def test_a_warm_call_imports_neither_yaml_nor_jsonschema(tmp_path: Path) -> None:
+def test_a_warm_quiet_call_imports_neither_yaml_nor_jsonschema_nor_rich(tmp_path: Path) -> None:
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
 
     def run() -> str:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 # Start-up (issue 10): this module imports the standard library only. Each command imports
 # what it uses inside its handler, so ``ivr --help`` loads no rich, yaml, jsonschema or
-# transitions, and a keyed call no numpy, http.client or platformdirs.
+# transitions, and a keyed call no numpy or http.client (nor, its menu checked before and
+# cached, yaml or jsonschema; with --quiet, no rich).
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ivr.hearing.tracker import UtteranceTracker
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
+    from ivr.outputs.console import ConsoleView
     from ivr.prompts.player import PromptPlayer
     from ivr.prompts.tts import PromptCache
 
@@ -388,7 +390,6 @@ def _call(args: argparse.Namespace) -> int:
     from ivr.drivers.session import Session
     from ivr.engine.flow import CallFlow
     from ivr.outputs.call_log import CallLog
-    from ivr.outputs.console import ConsoleView
     from ivr.prompts.player import RenderingPlayer, SilentPlayer
 
     if args.record is not None and (args.keys or args.audio or args.typed):
@@ -402,10 +403,9 @@ def _call(args: argparse.Namespace) -> int:
             return 2
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
-    out = _console(args.quiet)
     unwritten = _Unwritten("ivr call")
     with ExitStack() as stack:
-        view = ConsoleView(menu, out, keypad=args.keys is None and args.audio is None)
+        view = _view(menu, args.quiet, keypad=args.keys is None and args.audio is None)
         listeners: list[Listener] = [view]
         if args.log:
             call_log = CallLog(args.log, unwritten)
@@ -460,6 +460,25 @@ def _call(args: argparse.Namespace) -> int:
         if recording is not None:
             recording()
     return max(unwritten.status(), _read_error("ivr call", caller))
+
+
+class _QuietView:
+    """``ivr call --quiet``: shows nothing, so rich is never imported."""
+
+    def banner(self, mode: str) -> None:
+        pass
+
+    def __call__(self, event: object, moment: float) -> None:
+        pass
+
+
+def _view(menu: Menu, quiet: bool, keypad: bool) -> _QuietView | ConsoleView:
+    """What the caller sees: the rich console view, or nothing at all with --quiet."""
+    if quiet:
+        return _QuietView()
+    from ivr.outputs.console import ConsoleView
+
+    return ConsoleView(menu, _console(), keypad=keypad)
 
 
 def _record(
