@@ -20,17 +20,11 @@ from ivr.events import CallEvent, EventType, Outcome
 from ivr.inputs import CallerAction, HangUp, KeyPress, SpeechStarted, Utterance
 from ivr.menu import Menu
 from ivr.player import estimated_duration
-from ivr.pool import (
-    CallerHabits,
-    CallerPlan,
-    CallPool,
-    Plan,
-    PlannedCaller,
-    RandomCaller,
-    ScriptPlan,
-)
+from ivr.pool import CallerHabits, CallPool, RandomCaller
+from ivr.scripted import ScriptPlan
 from ivr.session import Session
 from ivr.testing import RecordingPlayer, run_script
+from ivr.timeline import CallerPlan, Plan, PlannedCaller
 
 MakeMenu = Callable[..., Menu]
 Timed = list[tuple[float, CallEvent]]
