@@ -10,7 +10,6 @@ phone line, faster than real time. When the recordings run out the caller hangs 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +17,11 @@ import numpy as np
 
 from ivr.audio import AudioClip, read_wav, to_rate
 from ivr.clock import VirtualClock
-from ivr.inputs import HangUp, KeyPress, SpeechStarted, Utterance
+from ivr.inputs import HangUp
+from ivr.timeline import PlannedCaller, Speech
 from ivr.utterances import UtteranceTracker
 
 RATE = 16000
-CHUNK_SECONDS = 0.02
 TRAILING_SILENCE = 2.0
 """Silence after each recording, so the recognizer can hear that the caller stopped."""
 
@@ -46,7 +45,53 @@ def load_recordings(names: list[str]) -> list[Recording]:
     return recordings
 
 
-class RecordedCaller:
+def speech_of(clip: AudioClip, waits_if_unheard: bool = True) -> Speech:
+    """A clip as the caller says it: at the recognizer's rate, with `TRAILING_SILENCE` after it."""
+    silence = np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16)
+    samples = np.concatenate([to_rate(clip, RATE).samples, silence])
+    return Speech(AudioClip(samples, RATE), waits_if_unheard)
+
+
+def speech_start(
+    now: float, until: float, listening: bool, barge_in: bool, think_time: float, delay: float
+) -> float | None:
+    """When a caller starts to say something, if in this wait: ``think_time`` after the
+    prompts end (not if that is the no-input deadline or later), or, for a barge-in,
+    ``delay`` into the prompt being said (at its end at the latest)."""
+    if listening:
+        start = now + think_time
+        return start if start < until else None
+    return min(now + delay, until) if barge_in else None
+
+
+class RecordingsPlan:
+    """Says each recording in turn, as `RecordedCaller` does; hangs up when none is left."""
+
+    def __init__(
+        self, recordings: list[Recording], think_time: float = 0.5, barge_in_delay: float = 1.0
+    ) -> None:
+        self.recordings = deque(recordings)
+        self.think_time = think_time
+        self.barge_in_delay = barge_in_delay
+
+    def next_input(
+        self, now: float, until: float, listening: bool
+    ) -> tuple[float, HangUp | Speech] | None:
+        if not self.recordings:
+            return (now, HangUp()) if listening else None
+        recording = self.recordings[0]
+        start = speech_start(
+            now, until, listening, recording.barge_in, self.think_time, self.barge_in_delay
+        )
+        if start is None:
+            return None
+        self.recordings.popleft()
+        return start, speech_of(recording.clip)
+
+
+class RecordedCaller(PlannedCaller):
+    """Recorded utterances as a session's caller, on a virtual clock."""
+
     def __init__(
         self,
         recordings: list[Recording],
@@ -55,74 +100,4 @@ class RecordedCaller:
         think_time: float = 0.5,
         barge_in_delay: float = 1.0,
     ) -> None:
-        self.recordings = deque(recordings)
-        self.tracker = tracker
-        self.clock = clock
-        self.think_time = think_time
-        self.barge_in_delay = barge_in_delay
-        self._audio: np.ndarray | None = None
-        self._position = 0
-        self._chunk = int(RATE * CHUNK_SECONDS)
-        self.audio_sink: Callable[[float, np.ndarray], None] | None = None
-        """Receives what the caller says, with its call time (for the call's WAV)."""
-
-    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
-        self.tracker.expect(phrases, end_of_speech)
-
-    def next_input(
-        self, until: float, listening: bool
-    ) -> KeyPress | Utterance | HangUp | SpeechStarted | None:
-        if self._audio is None and not self._begin(until, listening):
-            if listening and not self.recordings:
-                return HangUp()
-            self.clock.sleep_until(until)
-            return None
-        return self._speak(until, listening)
-
-    def _begin(self, until: float, listening: bool) -> bool:
-        """Start saying the next recording now, if it is its turn."""
-        if not self.recordings:
-            return False
-        recording = self.recordings[0]
-        if listening:
-            start = self.clock.now() + self.think_time
-        elif recording.barge_in:
-            start = min(self.clock.now() + self.barge_in_delay, until)
-        else:
-            return False
-        if start >= until and listening:
-            return False
-        self.recordings.popleft()
-        self.clock.sleep_until(start)
-        silence = np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16)
-        self._audio = np.concatenate([recording.clip.samples, silence])
-        self._position = 0
-        return True
-
-    def _speak(self, until: float, listening: bool) -> Utterance | SpeechStarted | None:
-        """Feed audio up to ``until``; stop at the first thing the tracker reports."""
-        assert self._audio is not None
-        while self._position < len(self._audio):
-            if self.clock.now() + CHUNK_SECONDS > until + 1e-9:
-                if not listening:
-                    self.clock.sleep_until(until)
-                    return None  # the prompt ended while the caller speaks: keep going
-                self._audio = None
-                self.clock.sleep_until(until)
-                return self.tracker.finish()  # the no-input timer ran out mid-speech
-            chunk = self._audio[self._position : self._position + self._chunk]
-            self._position += self._chunk
-            if self.audio_sink is not None:
-                self.audio_sink(self.clock.now(), chunk)
-            self.clock.sleep_until(self.clock.now() + len(chunk) / RATE)
-            heard = self.tracker.feed(chunk.tobytes())
-            if isinstance(heard, Utterance):
-                self._audio = None
-                return heard
-            if heard is not None and not listening:
-                return heard  # speech started during a prompt: barge-in
-        self._audio = None
-        said = self.tracker.finish()
-        if said is None:
-            self.clock.sleep_until(until)
-        return said
+        super().__init__(RecordingsPlan(recordings, think_time, barge_in_delay), clock, tracker)
