@@ -58,11 +58,11 @@ class ScriptPlan:
     """A caller following a key script: the plan of ``ivr call --keys``, of a scenario's
     ``press`` turns and of scripted callers in a pool.
 
-    Each key is pressed ``think_time`` after the hotline starts listening (a key that would
-    come at the no-input deadline or after it is a silence); ``!`` presses the key
-    ``barge_in_delay`` into the next prompt (at most half way through it, however short the
-    prompt); ``_`` stays silent until the deadline. When the script runs out the caller
-    hangs up as soon as the hotline waits for them.
+    Each key is pressed ``think_time`` after the hotline starts listening: one that would
+    come after the no-input deadline is a silence, one exactly at it is still a key. ``!``
+    presses the key ``barge_in_delay`` into the next prompt (at most half way through it,
+    however short the prompt); ``_`` stays silent until the deadline. When the script runs
+    out the caller hangs up as soon as the hotline waits for them.
     """
 
     __slots__ = ("actions", "barge_in_delay", "think_time")
@@ -82,7 +82,7 @@ class ScriptPlan:
         if not listening:
             return None
         self.actions.popleft()
-        if action.key is None or now + self.think_time >= until:
+        if action.key is None or now + self.think_time > until:
             return None
         return now + self.think_time, KeyPress(action.key)
 

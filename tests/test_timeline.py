@@ -18,7 +18,7 @@ from ivr.menu import Menu
 from ivr.pool import CallPool
 from ivr.scripted import ScriptPlan
 from ivr.session import Session
-from ivr.testing import FakeRecognizer, RecordingPlayer
+from ivr.testing import FakeRecognizer, RecordingPlayer, run_script
 from ivr.timeline import CallTimeline, PlannedCaller, Speech, Wait
 from ivr.utterances import UtteranceTracker
 
@@ -207,6 +207,27 @@ def test_a_call_in_the_pool_costs_no_dictionary(flow: CallFlow) -> None:
     line = pool._lines[call_id]
     assert not hasattr(line, "__dict__")
     assert not hasattr(CallTimeline(flow, Driver()), "__dict__")
+
+
+# -- the deadline: a key exactly at it is a key ---------------------------------------
+
+
+def test_a_key_exactly_at_the_deadline_is_a_key(flow: CallFlow) -> None:
+    line, driver = listening(flow)
+    assert line.receive(KeyPress("1"), 9.0)
+    assert EventType.NO_INPUT not in [e.type for _, e in driver.events]
+    assert line.call is not None and line.call.state == "account"
+
+
+@pytest.mark.parametrize(("think", "taken"), [(4.99, True), (5.0, True), (5.01, False)])
+def test_a_scripted_key_is_silence_only_after_the_deadline(
+    flow: CallFlow, think: float, taken: bool
+) -> None:
+    plan = ScriptPlan("1", think_time=think)
+    assert (plan.next_input(4.0, 9.0, True) is not None) is taken
+    calls = run_script(flow, "1", think_time=think, duration=lambda text: 2.0)
+    keys, silences = calls.times(EventType.KEY), calls.times(EventType.NO_INPUT)
+    assert (keys, silences) == (([4.0 + think], []) if taken else ([], [9.0]))
 
 
 # -- a plan run on a virtual clock ----------------------------------------------------
