@@ -67,9 +67,9 @@ class _Line(CallTimeline):
     __slots__ = ("caller", "gen")
 
     def __init__(
-        self, flow: CallFlow, pool: CallPool, call_id: int, caller: CallerPlan[CallerAction] | None
+        self, pool: CallPool, call_id: int, caller: CallerPlan[CallerAction] | None
     ) -> None:
-        super().__init__(flow, pool, call_id)
+        super().__init__(pool, call_id)
         self.caller = caller
         self.gen = 0
         """Counts the waits: entries made for an earlier wait are stale."""
@@ -125,7 +125,7 @@ class CallPool:
     def start(self, caller: CallerPlan[CallerAction] | None = None, at: float | None = None) -> int:
         """Schedule a call to be answered at call time ``at`` (default: now); its id."""
         call_id = next(self._ids)
-        line = _Line(self.flow, self, call_id, caller)
+        line = _Line(self, call_id, caller)
         self._lines[call_id] = line
         self._push(self.now if at is None else at, _START, line, 0, None)
         return call_id

@@ -63,7 +63,7 @@ class Session:
 
     def run(self) -> Call:
         """Play the call to its end and return it (its outcome is set)."""
-        line = CallTimeline(self.flow, self)
+        line = CallTimeline(self)
         clock, caller = self.clock, self.caller
         try:
             line.answer(clock.now())

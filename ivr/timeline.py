@@ -84,6 +84,11 @@ IDLE, SAYING, LISTENING, CLOSING = Wait.IDLE, Wait.SAYING, Wait.LISTENING, Wait.
 class Driver(Protocol):
     """What a timeline needs from the loop that drives it."""
 
+    @property
+    def flow(self) -> CallFlow:
+        """The hotline's rules, for every call this driver drives."""
+        ...
+
     def say(self, line: CallTimeline, text: str, now: float) -> float:
         """Start saying a prompt at call time ``now``; the call time it will end."""
         ...
@@ -108,7 +113,6 @@ class CallTimeline:
     __slots__ = (
         "call",
         "driver",
-        "flow",
         "id",
         "listening_since",
         "queue",
@@ -118,9 +122,9 @@ class CallTimeline:
         "words_coming",
     )
 
-    def __init__(self, flow: CallFlow, driver: Driver, call_id: int = 0) -> None:
-        self.flow = flow
+    def __init__(self, driver: Driver, call_id: int = 0) -> None:
         self.driver = driver
+        """Says the prompts, reports the events, and holds the flow (one per driver)."""
         self.id = call_id
         """The driver's name for the call (a pool's call id)."""
         self.call: Call | None = None
@@ -139,7 +143,7 @@ class CallTimeline:
 
     def answer(self, now: float) -> None:
         """Answer the call at ``now``: the greeting starts."""
-        call, events = self.flow.start()
+        call, events = self.driver.flow.start()
         self.call = call
         self.queue.extend(events)
         self.listening_since = now
@@ -190,7 +194,7 @@ class CallTimeline:
         self.driver.hush(self)
         call = self.call
         if call is not None and not call.ended:
-            for event in self.flow.handle(call, HangUp()):
+            for event in self.driver.flow.handle(call, HangUp()):
                 if event.type is not PROMPT:
                     self.driver.report(self, event, now)
         self.speaking = None
@@ -224,7 +228,8 @@ class CallTimeline:
                 self._handle(PromptsFinished(), now)
                 continue
             self.wait = LISTENING
-            self.until = self.listening_since + self.flow.node(call).settings.no_input_timeout
+            timeout = self.driver.flow.node(call).settings.no_input_timeout
+            self.until = self.listening_since + timeout
             return
 
     def _handle(self, received: CallInput, now: float) -> None:
@@ -234,7 +239,7 @@ class CallTimeline:
         if isinstance(received, KeyPress):
             key = CallEvent(EventType.KEY, call.state, key=received.key)
             self.driver.report(self, key, now)
-        self.queue.extend(self.flow.handle(call, received))
+        self.queue.extend(self.driver.flow.handle(call, received))
         self.listening_since = now
         if not call.ended:
             self.driver.changed(self)

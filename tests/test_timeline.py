@@ -35,7 +35,8 @@ class Driver:
     """Says every prompt in ``seconds`` (starting ``late`` after it is asked to) and
     remembers everything the timeline told it."""
 
-    def __init__(self, seconds: float = 2.0, late: float = 0.0) -> None:
+    def __init__(self, flow: CallFlow, seconds: float = 2.0, late: float = 0.0) -> None:
+        self.flow = flow
         self.seconds = seconds
         self.late = late
         self.events: list[tuple[float, CallEvent]] = []
@@ -66,8 +67,8 @@ def flow(make_menu: MakeMenu) -> CallFlow:
 
 
 def answered(flow: CallFlow, driver: Driver | None = None) -> tuple[CallTimeline, Driver]:
-    driver = driver or Driver()
-    line = CallTimeline(flow, driver)
+    driver = driver or Driver(flow)
+    line = CallTimeline(driver)
     line.answer(0.0)
     return line, driver
 
@@ -97,7 +98,7 @@ def test_prompts_are_said_in_turn_and_the_timer_starts_after_the_last(flow: Call
 
 def test_a_prompt_ends_when_the_driver_says_it_does(flow: CallFlow) -> None:
     """A player that renders first starts late; the timer counts from the real end."""
-    line, _ = answered(flow, Driver(seconds=2.0, late=0.25))
+    line, _ = answered(flow, Driver(flow, seconds=2.0, late=0.25))
     assert line.until == 2.25
 
 
@@ -169,8 +170,8 @@ def test_speech_that_stops_an_answer_leaves_it_to_the_words(flow: CallFlow) -> N
 
 
 def test_nothing_is_heard_before_the_answer_or_after_the_end(flow: CallFlow) -> None:
-    driver = Driver()
-    line = CallTimeline(flow, driver)
+    driver = Driver(flow)
+    line = CallTimeline(driver)
     assert not line.receive(KeyPress("1"), 0.0)
     line.time_out(0.0)
     assert driver.events == [] and line.wait is Wait.IDLE
@@ -206,7 +207,7 @@ def test_a_call_in_the_pool_costs_no_dictionary(flow: CallFlow) -> None:
     call_id = pool.start(ScriptPlan("1"))
     line = pool._lines[call_id]
     assert not hasattr(line, "__dict__")
-    assert not hasattr(CallTimeline(flow, Driver()), "__dict__")
+    assert not hasattr(CallTimeline(Driver(flow)), "__dict__")
 
 
 # -- the deadline: a key exactly at it is a key ---------------------------------------
