@@ -559,12 +559,12 @@ class ScenarioPlan:
     def next_input(
         self, now: float, until: float, listening: bool
     ) -> tuple[float, CallerAction | Speech] | None:
-        from ivr.recorded import speech_of, speech_start
-
         turns, think = self.scenario.turns, self.scenario.think_time
         while self._index < len(turns):
             turn = turns[self._index]
             if turn.spoken:
+                from ivr.recorded import speech_of, speech_start  # numpy: only for speech
+
                 start = speech_start(now, until, listening, turn.barge_in, think, BARGE_IN_DELAY)
                 if start is None:
                     return None
@@ -585,7 +585,7 @@ class ScenarioPlan:
                 if self._silence_until > until:
                     return None
                 self._next_turn()
-                now = self._silence_until
+                now = max(now, self._silence_until)
                 if now >= until - 1e-9:
                     return None
                 continue
