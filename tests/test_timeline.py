@@ -251,18 +251,16 @@ class Steps:
         return now + delay, step
 
 
-def unheard(seconds: float) -> Speech:
+def unheard(seconds: float, waits: bool) -> Speech:
     """Silence the recognizer hears nothing in."""
-    return Speech(AudioClip(np.zeros(int(16000 * seconds), np.int16), 16000), waits_if_unheard=True)
+    return Speech(AudioClip(np.zeros(int(16000 * seconds), np.int16), 16000), waits)
 
 
 @pytest.mark.parametrize("waits", [True, False])
 def test_speech_nobody_hears_waits_out_the_wait_or_goes_on(flow: CallFlow, waits: bool) -> None:
     """A recorded caller who is not heard waits to be answered; a scenario goes on."""
     clock = VirtualClock()
-    said = unheard(2.0)
-    speech = Speech(said.clip, waits_if_unheard=waits)
-    plan = Steps([(0.5, speech), (0.5, KeyPress("1"))])
+    plan = Steps([(0.5, unheard(2.0, waits)), (0.5, KeyPress("1"))])
     caller = PlannedCaller(plan, clock, UtteranceTracker(FakeRecognizer([])))
     events: list[tuple[float, CallEvent]] = []
     player = RecordingPlayer(clock, lambda text: 2.0)
