@@ -10,13 +10,14 @@ from __future__ import annotations
 import wave
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 import numpy.typing as npt
 
 from ivr.audio import AudioClip, to_rate
+from ivr.calllog import LineFile, Warn
 from ivr.events import CallEvent, EventType
+from ivr.outputs import write_replacing
 
 RATE = 16000
 KEY_TONE_MS = 60
@@ -26,17 +27,24 @@ KEY_GAP = 0.05
 
 
 class Transcript:
-    """Both sides of the call as text, one line per event, with call times."""
+    """Both sides of the call as text, one line per event, with call times.
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO = path.open("w", encoding="utf-8")
+    Written line by line as the call goes; if a line cannot be written (a full disk) the
+    file is removed rather than left incomplete, with one warning.
+    """
+
+    def __init__(self, path: Path, warn: Warn | None = None) -> None:
+        self._file = LineFile(path, warn, keep_on_failure=False)
+
+    @property
+    def failure(self) -> str | None:
+        """Why the transcript was given up, if it was."""
+        return self._file.failure
 
     def __call__(self, event: CallEvent, moment: float) -> None:
         line = describe(event)
         if line:
-            self._file.write(f"{moment:8.2f}s  {line}\n")
-            self._file.flush()
+            self._file.write_line(f"{moment:8.2f}s  {line}")
 
     def close(self) -> None:
         self._file.close()
@@ -120,21 +128,26 @@ class CallAudio:
 
         track = _mix(self._caller)
         padding = max(int(until * RATE) - len(track), 0)
-        write_wav(path, AudioClip(np.concatenate([track, np.zeros(padding, np.int16)]), RATE))
+        clip = AudioClip(np.concatenate([track, np.zeros(padding, np.int16)]), RATE)
+        write_replacing(path, lambda partial: write_wav(partial, clip))
 
     def write(self, path: Path) -> None:
+        """The stereo WAV, complete or not at all: an OSError leaves no file at ``path``."""
         left = _mix(self._caller)
         right = _mix(self._hotline)
         length = max(len(left), len(right))
         stereo = np.zeros((length, 2), np.int16)
         stereo[: len(left), 0] = left
         stereo[: len(right), 1] = right
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(2)
-            out.setsampwidth(2)
-            out.setframerate(RATE)
-            out.writeframes(stereo.astype("<i2").tobytes())
+
+        def write_stereo(partial: Path) -> None:
+            with wave.open(str(partial), "wb") as out:
+                out.setnchannels(2)
+                out.setsampwidth(2)
+                out.setframerate(RATE)
+                out.writeframes(stereo.astype("<i2").tobytes())
+
+        write_replacing(path, write_stereo)
 
 
 def _mix(parts: list[tuple[float, npt.NDArray[np.int16]]]) -> npt.NDArray[np.int16]:

@@ -2,26 +2,32 @@
 
 Everything inside the simulator is 16-bit mono PCM (``AudioClip``); files of other
 widths, float WAVs and stereo are converted on the way in so callers never branch on
-format. Playback keeps one PortAudio stream open for the whole session because opening
+format. A WAV header is checked against ``ivr.limits`` before any sample is read, and a
+long file is read (and resampled) in blocks, so memory does not grow with its length.
+Playback keeps one PortAudio stream open for the whole session because opening
 one costs 1-2 s, and barge-in needs ``stop()`` to silence the line within one block.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import struct
 import threading
 import time
 import wave
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import soxr
+
+from ivr.limits import CHANNELS_MAX, SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, WAV_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +42,15 @@ class AudioFileError(ValueError):
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = Path(path)
         self.problem = " ".join(problem.split())
-        super().__init__(f"{path}: {self.problem}")
+        super().__init__(f"{_printable(path)}: {self.problem}")
+
+
+def _printable(path: str | Path) -> str:
+    """``path`` with control characters escaped, so that the message stays one line."""
+    text = str(path)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 class AudioDeviceUnavailable(RuntimeError):
@@ -65,70 +79,286 @@ class AudioClip:
         return len(self.samples) / self.rate
 
 
-def read_wav(path: str | Path) -> AudioClip:
-    """Read a PCM (8/16/24/32-bit) or float (32/64-bit) WAV file as mono int16.
+# ---------------------------------------------------------------------------------------
+# Reading WAV files
+#
+# Every figure that sizes work (rate, channels, sample width, data size) comes from the
+# header, which anyone can write. So the header is read alone first, checked against
+# ivr.limits and against the file's real size, and only then are samples read: in blocks
+# of about _BLOCK_BYTES, so that memory does not grow with the file's length.
 
-    The RIFF chunks are parsed here rather than with ``wave`` because ``wave`` rejects
-    float and WAVE_FORMAT_EXTENSIBLE files, which sox and many editors write.
+_BLOCK_BYTES = 1 << 20
+"""Bytes of samples read at a time (5.5 s of 48 kHz stereo 16-bit)."""
+_FMT_BYTES = 64
+"""Bytes of the format chunk that are read: everything used sits in the first 26."""
+_CHUNKS_BEFORE_DATA = 1_000
+"""Most chunks walked before the data chunk (real files have a handful), so a file of
+millions of empty chunks costs no time."""
+
+
+def _supported(tag: int, bits: int) -> bool:
+    return (tag == _PCM and bits in (8, 16, 24, 32)) or (tag == _FLOAT and bits in (32, 64))
+
+
+@dataclass(frozen=True)
+class WavFormat:
+    """A checked WAV header: the encoding, and where the whole frames are in the file."""
+
+    tag: int
+    channels: int
+    rate: int
+    bits: int
+    offset: int
+    """Byte offset of the first sample."""
+    frames: int
+    """Whole frames present: the data chunk's size, or less if the file is shorter."""
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.channels * self.bits // 8
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.rate
+
+
+def _open(path: Path) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file, else one-line AudioFileError.
+
+    O_NONBLOCK: opening a FIFO nobody writes to would otherwise wait forever; the type is
+    checked on the open descriptor, so the file cannot be swapped between check and read.
     """
-    path = Path(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        data = path.read_bytes()
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise AudioFileError(path, "no such file") from None
     except IsADirectoryError:
         raise AudioFileError(path, "is a directory, not a WAV file") from None
     except OSError as exc:
         raise AudioFileError(path, f"cannot read ({exc.strerror or exc})") from None
-    if not data:
-        raise AudioFileError(path, "empty")
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-        raise AudioFileError(path, "not a WAV file")
+    except ValueError:  # a NUL in the name
+        raise AudioFileError(path, "cannot read (the name holds a NUL character)") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise AudioFileError(path, "is a directory, not a WAV file")
+        kind = (
+            "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        )
+        raise AudioFileError(path, f"is {kind}, not a WAV file (give a file)")
+    return os.fdopen(fd, "rb")
 
+
+def _parse(path: Path, f: BinaryIO) -> WavFormat:
+    """Walk the RIFF chunks up to the data chunk, reading only chunk headers and the format.
+
+    The RIFF chunks are parsed here rather than with ``wave`` because ``wave`` rejects
+    float and WAVE_FORMAT_EXTENSIBLE files, which sox and many editors write.
+    """
+    size = os.fstat(f.fileno()).st_size
+    if size == 0:
+        raise AudioFileError(path, "empty")
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        if head[:4] == b"RF64":
+            raise AudioFileError(path, "RF64 WAV files (over 4 GiB) are not supported")
+        if head[:4] == b"RIFX":
+            raise AudioFileError(path, "big-endian WAV files (RIFX) are not supported")
+        raise AudioFileError(path, "not a WAV file")
     fmt: bytes | None = None
-    pcm: bytes | None = None
+    data: tuple[int, int] | None = None
     offset = 12
-    while offset + 8 <= len(data):
-        chunk_id = data[offset : offset + 4]
-        (size,) = struct.unpack_from("<I", data, offset + 4)
-        body = data[offset + 8 : offset + 8 + size]
-        if chunk_id == b"fmt ":
-            fmt = body
-        elif chunk_id == b"data":
-            if len(body) < size:
-                # Streaming writers leave the size unset or the file was cut short.
-                log.warning("%s: data chunk claims %d bytes, %d present", path, size, len(body))
-            pcm = body
+    for _ in range(_CHUNKS_BEFORE_DATA):
+        f.seek(offset)
+        header = f.read(8)
+        if len(header) < 8:
             break
-        offset += 8 + size + (size & 1)
+        (chunk_size,) = struct.unpack_from("<I", header, 4)
+        if header[:4] == b"fmt ":
+            fmt = f.read(min(chunk_size, _FMT_BYTES))
+        elif header[:4] == b"data":
+            data = (offset + 8, chunk_size)
+            break
+        offset += 8 + chunk_size + (chunk_size & 1)
+    else:
+        raise AudioFileError(
+            path, f"corrupt WAV file (more than {_CHUNKS_BEFORE_DATA} chunks before the audio)"
+        )
     if fmt is None or len(fmt) < 16:
         raise AudioFileError(path, "corrupt WAV file (no format chunk)")
-    if pcm is None:
+    if data is None:
         raise AudioFileError(path, "corrupt WAV file (no data chunk)")
 
-    tag, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", fmt)
+    tag, channels, rate, _, align, bits = struct.unpack_from("<HHIIHH", fmt)
     if tag == _EXTENSIBLE and len(fmt) >= 26:
         (tag,) = struct.unpack_from("<H", fmt, 24)  # first two bytes of the sub-format GUID
     if channels < 1 or rate < 1 or bits < 8 or bits % 8:
         raise AudioFileError(
             path, f"corrupt WAV header ({channels} channels, {rate} Hz, {bits} bits)"
         )
-    if tag == _PCM and bits == 16 and channels == 1:  # what every tool here writes
-        mono = np.frombuffer(pcm, "<i2", count=len(pcm) // 2).astype(np.int16)
-        if len(mono) == 0:
-            raise AudioFileError(path, "empty (no audio samples)")
-        return AudioClip(mono, rate)
-    samples = _decode(path, pcm, tag, bits, channels)
-    if samples.shape[0] == 0:
+    if not _supported(tag, bits):
+        kind = {_PCM: "PCM", _FLOAT: "float"}.get(tag, f"format tag {tag:#06x}")
+        raise AudioFileError(path, f"unsupported WAV encoding ({kind}, {bits} bits)")
+    if channels > CHANNELS_MAX:
+        raise AudioFileError(path, f"{channels} channels: over the limit of {CHANNELS_MAX}")
+    if not SAMPLE_RATE_MIN <= rate <= SAMPLE_RATE_MAX:
+        raise AudioFileError(
+            path,
+            f"sample rate {rate} Hz: outside the limits of {SAMPLE_RATE_MIN}-{SAMPLE_RATE_MAX} Hz",
+        )
+    frame_bytes = channels * bits // 8
+    start, claimed = data
+    present = min(claimed, size - start)
+    if align != frame_bytes:
+        raise AudioFileError(
+            path,
+            f"corrupt WAV header (block align {align}, but a frame of {channels} channels of "
+            f"{bits} bits is {frame_bytes} bytes)",
+        )
+    frames = present // frame_bytes
+    if frames == 0:
         raise AudioFileError(path, "empty (no audio samples)")
-    return AudioClip(_downmix(samples), rate)
+    if frames > WAV_SECONDS * rate:
+        raise AudioFileError(
+            path,
+            f"{frames / rate:.0f} s of audio: over the limit of {WAV_SECONDS} s "
+            f"({WAV_SECONDS / 3600:g} hours)",
+        )
+    if claimed > present:
+        # Streaming writers leave the size unset or the file was cut short.
+        log.warning("%s: data chunk claims %d bytes, %d present", path, claimed, present)
+    return WavFormat(tag, channels, rate, bits, start, frames)
 
 
-def _decode(path: Path, pcm: bytes, tag: int, bits: int, channels: int) -> npt.NDArray[Any]:
-    """Raw frames to a (frames, channels) array of int16-scaled values."""
-    width = bits // 8
-    frames = len(pcm) // (width * channels)
-    raw = pcm[: frames * width * channels]
+class WavFile:
+    """A WAV file whose header has been read and checked; its samples are read on demand.
+
+    Opening reads the chunk headers and the format only, so any header, however it lies,
+    costs a few reads: a rate, channel count or width outside ``ivr.limits``, a size larger
+    than the file, or more than ``WAV_SECONDS`` of audio is one AudioFileError. ``blocks``
+    then reads the samples a block at a time (mono int16, resampled on the way if asked),
+    so that a call, the DTMF receiver or the recognizer can consume hours of audio in a
+    few megabytes; ``read`` loads the whole clip for callers that need it at once.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with _open(self.path) as f:
+            try:
+                self.format = _parse(self.path, f)
+                st = os.fstat(f.fileno())
+            except OSError as exc:
+                raise AudioFileError(self.path, f"cannot read ({exc.strerror or exc})") from None
+        self._identity = (st.st_dev, st.st_ino)
+
+    @property
+    def rate(self) -> int:
+        return self.format.rate
+
+    @property
+    def frames(self) -> int:
+        return self.format.frames
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.format.duration
+
+    def blocks(
+        self, rate: int | None = None, block_frames: int | None = None
+    ) -> Iterator[AudioClip]:
+        """The audio as consecutive mono clips, at ``rate`` (None: the file's own).
+
+        ``block_frames`` frames of the file make a block (default: about 1 MiB of it).
+        What comes out does not depend on the block size (see ``resample_blocks``).
+        """
+        fmt = self.format
+        size = block_frames or max(_BLOCK_BYTES // fmt.frame_bytes, 1)
+        native = (AudioClip(x, fmt.rate) for x in self._mono_blocks(size))
+        if rate is None or rate == fmt.rate:
+            return native
+        return resample_blocks(native, rate)
+
+    def read(self) -> AudioClip:
+        """The whole file as one clip; memory peaks at the clip's size plus one block."""
+        fmt = self.format
+        out = np.empty(fmt.frames, np.int16)
+        done = 0
+        for samples in self._mono_blocks(max(_BLOCK_BYTES // fmt.frame_bytes, 1)):
+            out[done : done + len(samples)] = samples
+            done += len(samples)
+        return AudioClip(out[:done] if done < len(out) else out, fmt.rate)
+
+    def _mono_blocks(self, size: int) -> Iterator[npt.NDArray[np.int16]]:
+        """Decoded, downmixed blocks of ``size`` frames (the last may be shorter).
+
+        Whatever goes wrong once samples are being read (an I/O error, the file replaced or
+        cut short since its header was checked) is one AudioFileError, raised here, so that
+        every command that consumes a stream has one kind of error to catch.
+        """
+        fmt = self.format
+        with _open(self.path) as f:
+            fd = f.fileno()
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != self._identity:
+                    raise AudioFileError(self.path, "replaced by another file since it was opened")
+                os.lseek(fd, fmt.offset, os.SEEK_SET)
+                left = fmt.frames
+                while left:
+                    want = min(left, size)
+                    raw = _read_up_to(fd, want * fmt.frame_bytes)
+                    got = len(raw) // fmt.frame_bytes
+                    if got < want:
+                        raise AudioFileError(
+                            self.path,
+                            f"cut short while being read: {left - got} frames fewer than "
+                            "when it was opened",
+                        )
+                    yield _to_mono(raw, fmt)
+                    left -= want
+            except OSError as exc:
+                raise AudioFileError(self.path, f"cannot read ({exc.strerror or exc})") from None
+
+
+def _read_up_to(fd: int, count: int) -> bytes:
+    """``count`` bytes from ``fd``, or fewer only at the end of the file (``os.read`` may
+    return less than asked; it retries by itself when a signal interrupts it)."""
+    parts = []
+    while count:
+        part = os.read(fd, count)
+        if not part:
+            break
+        parts.append(part)
+        count -= len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def open_wav(path: str | Path) -> WavFile:
+    """``path`` as a checked WavFile; one-line AudioFileError if it is not usable audio."""
+    return WavFile(path)
+
+
+def read_wav(path: str | Path) -> AudioClip:
+    """Read a PCM (8/16/24/32-bit) or float (32/64-bit) WAV file as mono int16.
+
+    The header is checked first (``WavFile``), so a file is either read whole or refused
+    with one AudioFileError line; for long audio prefer ``open_wav(path).blocks()``.
+    """
+    return open_wav(path).read()
+
+
+def _to_mono(raw: bytes, fmt: WavFormat) -> npt.NDArray[np.int16]:
+    """Whole frames of ``fmt`` to mono int16."""
+    if fmt.tag == _PCM and fmt.bits == 16 and fmt.channels == 1:  # what every tool here writes
+        return np.frombuffer(raw, "<i2").astype(np.int16)
+    return _downmix(_decode(raw, fmt.tag, fmt.bits, fmt.channels))
+
+
+def _decode(raw: bytes, tag: int, bits: int, channels: int) -> npt.NDArray[Any]:
+    """Whole frames to a (frames, channels) array of int16-scaled values."""
     out: npt.NDArray[Any]
     if tag == _PCM and bits == 8:
         out = (np.frombuffer(raw, np.uint8).astype(np.int32) - 128) << 8
@@ -143,10 +373,9 @@ def _decode(path: Path, pcm: bytes, tag: int, bits: int, channels: int) -> npt.N
         floats = np.frombuffer(raw, "<f4" if bits == 32 else "<f8")
         floats = np.nan_to_num(floats, nan=0.0, posinf=1.0, neginf=-1.0)
         out = np.round(np.clip(floats, -1.0, 1.0) * 32767.0).astype(np.int32)
-    else:
-        kind = {_PCM: "PCM", _FLOAT: "float"}.get(tag, f"format tag {tag:#06x}")
-        raise AudioFileError(path, f"unsupported WAV encoding ({kind}, {bits} bits)")
-    return out.reshape(frames, channels)
+    else:  # _parse lets no other encoding through
+        raise AssertionError(f"encoding {tag:#06x}/{bits} passed the header check")
+    return out.reshape(-1, channels)
 
 
 def _downmix(frames: npt.NDArray[Any]) -> npt.NDArray[np.int16]:
@@ -154,6 +383,93 @@ def _downmix(frames: npt.NDArray[Any]) -> npt.NDArray[np.int16]:
     mono = frames[:, 0] if frames.shape[1] == 1 else frames.mean(axis=1).round()
     out: npt.NDArray[np.int16] = np.clip(mono, -32768, 32767).astype(np.int16)
     return out
+
+
+def resample_blocks(blocks: Iterable[AudioClip], rate: int) -> Iterator[AudioClip]:
+    """One stream of clips (all at one rate) at ``rate``, through ``Resampler``.
+
+    The output matches ``to_rate`` on the whole stream to within 1 LSB (rounding instead
+    of dither), and does not depend on how the stream is cut.
+    """
+    resampler: Resampler | None = None
+    clips = iter(blocks)
+    for clip in clips:
+        if resampler is None:
+            if clip.rate == rate:
+                yield clip
+                yield from clips
+                return
+            resampler = Resampler(clip.rate, rate)
+        out = resampler(clip.samples)
+        if len(out):
+            yield AudioClip(out, rate)
+    if resampler is not None:
+        out = resampler(np.zeros(0, np.int16), last=True)
+        if len(out):
+            yield AudioClip(out, rate)
+
+
+class Resampler:
+    """soxr's streaming resampler from one rate to another, int16 in and out.
+
+    It runs in float32, where soxr's output does not depend on how the stream is cut; in
+    int16 its dither would make the samples depend on the block size.
+    """
+
+    def __init__(self, rate_in: int, rate_out: int) -> None:
+        self._stream: Any = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32")
+
+    def __call__(self, samples: npt.NDArray[np.int16], last: bool = False) -> npt.NDArray[np.int16]:
+        """The output for ``samples`` that is ready (soxr holds some back); ``last``
+        ends the stream and returns the rest."""
+        out = self._stream.resample_chunk(samples.astype(np.float32) / 32768, last=last)
+        return _float_to_int16(out)
+
+
+def _float_to_int16(x: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
+    out: npt.NDArray[np.int16] = np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
+    return out
+
+
+Audio = AudioClip | WavFile
+"""Audio a caller or receiver can consume: a clip in memory or a WAV file read in blocks."""
+
+
+def audio_blocks(audio: Audio, rate: int | None = None) -> Iterator[AudioClip]:
+    """``audio`` as consecutive clips at ``rate`` (None: its own rate).
+
+    A clip in memory is one block, resampled whole by ``to_rate`` exactly as before; a
+    WavFile is read and resampled in blocks.
+    """
+    if isinstance(audio, WavFile):
+        return audio.blocks(rate)
+    return iter([audio if rate is None else to_rate(audio, rate)])
+
+
+def chunks(blocks: Iterable[AudioClip], size: int) -> Iterator[npt.NDArray[np.int16]]:
+    """The samples of ``blocks`` cut into chunks of ``size`` (the last may be shorter), as
+    slicing their concatenation would, holding no more than one block and one chunk."""
+    pending: list[npt.NDArray[np.int16]] = []
+    held = 0
+    for block in blocks:
+        samples = block.samples
+        start = 0
+        if held:
+            take = min(size - held, len(samples))
+            pending.append(samples[:take])
+            held += take
+            start = take
+            if held < size:
+                continue
+            yield np.concatenate(pending)
+            pending, held = [], 0
+        whole = start + (len(samples) - start) // size * size
+        for lo in range(start, whole, size):
+            yield samples[lo : lo + size]
+        if whole < len(samples):
+            pending, held = [samples[whole:]], len(samples) - whole
+    if held:
+        yield np.concatenate(pending)
 
 
 def write_wav(path: str | Path, clip: AudioClip) -> None:

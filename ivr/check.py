@@ -5,10 +5,14 @@ Every problem is located at a line so that ``ivr check`` can print ``path:line: 
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import re
+import string
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -17,9 +21,16 @@ from typing import Any
 
 import jsonschema
 
+from ivr.limits import (
+    GUIDE_FILE_BYTES,
+    MENU_NODES,
+    PROCEDURE_STEPS,
+    PROMPT_CHARS,
+    TIMER_SECONDS,
+)
 from ivr.phrases import DEFAULT_GLOBAL_PHRASES, normalize
-from ivr.problems import MenuProblem
-from ivr.yamlsource import line_of
+from ivr.problems import MAX_PROBLEMS, MenuInvalid, MenuProblem, excerpt, shorten
+from ivr.yamlsource import line_of, read_limited
 
 _KEY_WORDS = {"星号": "*", "井号": "#", "*": "*", "#": "#"}
 _ANNOUNCED_KEY = re.compile(r"按\s*(?:([0-9])|(星号|井号|\*|#))")
@@ -38,23 +49,120 @@ def announced_keys(text: str) -> set[str]:
     return {digit or _KEY_WORDS[word] for digit, word in _ANNOUNCED_KEY.findall(text)}
 
 
+TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
+    "step_ordinal": frozenset({"n"}),
+    "confirm": frozenset({"title"}),
+}
+"""The messages ivr fills in (str.format), and the placeholders each may use. The other
+messages are said exactly as written, braces and all."""
+
+TIMERS = ("no_input_timeout", "end_of_speech")
+"""Settings that are seconds on a timer."""
+
+
 def check_document(document: Any, path: Path) -> list[MenuProblem]:
-    """Every problem of a parsed menu document; an empty list means it can be played."""
+    """Every problem of a parsed menu document; an empty list means it can be played.
+
+    The promise: a menu with no problems cannot crash a call. Whatever a call reads from
+    the menu is checked here: shape (schema), limits, finite timers, templates, texts.
+    """
     problems = _schema_problems(document, path)
     if problems:
         return problems  # the cross-checks below assume the shape is right
-    return list(_Linter(document, path).problems())
+    linter = _Linter(document, path)
+    problems = list(linter.limits())
+    if problems:
+        return problems  # the cross-checks' work grows with the menu's size
+    return list(linter.problems())
+
+
+def find_parents(document: Mapping[str, Any]) -> dict[str, str]:
+    """Map each reachable node to the first menu offering it, breadth-first from the start.
+
+    This is the menu's tree: options that lead back up (a link to an ancestor, a node that
+    offers itself) are edges of the call, not of the tree, so the tree has no cycle.
+    """
+    nodes = document.get("nodes", {})
+    start = document.get("start")
+    parents: dict[str, str] = {}
+    queue: deque[Any] = deque([start])
+    seen = {start}
+    while queue:
+        current = queue.popleft()
+        raw = nodes.get(current)
+        if not isinstance(raw, Mapping):
+            continue
+        options = raw.get("options", {})
+        for target in options.values() if isinstance(options, Mapping) else ():
+            if isinstance(target, str) and target not in seen:
+                seen.add(target)
+                parents[target] = current
+                queue.append(target)
+    return parents
+
+
+def tree_leaves(
+    node_id: str, options: Mapping[str, Iterable[str]], parents: Mapping[str, str]
+) -> list[str]:
+    """Answers and procedures in the tree below a menu, depth first in option order.
+
+    ``options``: each menu's targets. Only a menu's children in the tree are followed, and
+    each node once, so links back up the tree cannot make the walk endless.
+    """
+    leaves: list[str] = []
+    seen = {node_id}
+    stack: list[tuple[str, Iterator[str]]] = [(node_id, iter(options.get(node_id, ())))]
+    while stack:
+        menu, pending = stack[-1]
+        target = next(pending, None)
+        if target is None:
+            stack.pop()
+            continue
+        if parents.get(target) != menu or target in seen:
+            continue  # offered here, but its place in the tree is elsewhere
+        seen.add(target)
+        if target in options:
+            stack.append((target, iter(options[target])))
+        else:
+            leaves.append(target)
+    return leaves
 
 
 def _schema_problems(document: Any, path: Path) -> list[MenuProblem]:
+    if not isinstance(document, Mapping):
+        return [not_a_mapping(document, path)]
     validator = jsonschema.Draft202012Validator(menu_schema())
     problems = []
-    for error in validator.iter_errors(document):
+    for error in itertools.islice(validator.iter_errors(document), MAX_PROBLEMS + 1):
         location = list(error.absolute_path)
-        where = "/".join(str(part) for part in location) or "top level"
+        where = "/".join(shorten(str(part), 40) for part in location) or "top level"
         line = line_of(document, location + _offending_keys(error)[:1])
         problems.append(MenuProblem(path, line, f"{where}: {_say(error)}"))
     return sorted(problems)
+
+
+def not_a_mapping(document: Any, path: Path) -> MenuProblem:
+    """The one problem of a file that is not a YAML mapping; its content is never quoted
+    (it may be any file a path led to, secrets and all)."""
+    kinds = {str: "a string", list: "a list", bool: "a boolean", type(None): "empty"}
+    kind = next((name for t, name in kinds.items() if isinstance(document, t)), "a value")
+    if isinstance(document, int | float) and not isinstance(document, bool):
+        kind = "a number"
+    return MenuProblem(path, 1, f"top level: the file must be a YAML mapping of fields ({kind})")
+
+
+def schema_message(error: jsonschema.ValidationError) -> str:
+    """jsonschema's message with the offending value quoted as a short excerpt.
+
+    jsonschema starts most messages with the whole value's repr, which for an expanded
+    alias or a long text is megabytes; short values keep jsonschema's wording exactly.
+    """
+    message = error.message
+    if len(message) > 100:
+        whole = repr(error.instance)
+        if len(whole) > 60 and message.startswith(whole):
+            message = excerpt(error.instance) + message[len(whole) :]
+    return shorten(message, 300)
 
 
 def _offending_keys(error: jsonschema.ValidationError) -> list[str]:
@@ -76,12 +184,14 @@ def _say(error: jsonschema.ValidationError) -> str:
         allowed = schema.get("properties", {})
         unknown = sorted(str(k) for k in error.instance if k not in allowed)
         if unknown and allowed:
-            return f"unknown field {', '.join(unknown)} (allowed: {', '.join(allowed)})"
+            shown = ", ".join(shorten(name, 40) for name in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            return f"unknown field {shown}{more} (allowed: {', '.join(allowed)})"
     if error.validator == "required":
         return error.message.replace("is a required property", "is required")
     if error.validator == "pattern" and error.validator_value == "^[0-9*#]$":
-        return f"{error.instance!r} is not a telephone key (0-9, * or #)"
-    return error.message
+        return f"{excerpt(error.instance)} is not a telephone key (0-9, * or #)"
+    return schema_message(error)
 
 
 SOURCE_SEPARATOR = "›"
@@ -99,7 +209,11 @@ class Guide:
 
     @classmethod
     def read(cls, path: Path) -> Guide:
-        text = unicodedata.normalize("NFKC", path.read_text(encoding="utf-8"))
+        """The guide at ``path``; MenuInvalid (at the guide's line 1) if it cannot be read
+        or is over GUIDE_FILE_BYTES: a guide may be any path, even /dev/zero."""
+        text = unicodedata.normalize(
+            "NFKC", read_limited(path, "guide", (GUIDE_FILE_BYTES, "GUIDE_FILE_BYTES"))
+        )
         return cls(tuple(line.strip().removeprefix("-").strip() for line in text.splitlines()))
 
     def find(self, source: str) -> int | None:
@@ -135,11 +249,29 @@ class _Linter:
         self.global_keys: Mapping[str, str] = document.get("global_keys", {})
         defaults = {"next": "1", "repeat": "2", "previous": "3"}
         self.step_keys: dict[str, str] = defaults | dict(document.get("step_keys", {}))
+        self._parents: dict[str, str] | None = None
+        self._options: dict[str, list[str]] = {}
 
     def problem(self, location: list[Any], message: str) -> MenuProblem:
         return MenuProblem(self.path, line_of(self.doc, location), message)
 
+    def limits(self) -> Iterable[MenuProblem]:
+        """The limits on size, which bound the work of every other check."""
+        if len(self.nodes) > MENU_NODES:
+            yield self.problem(
+                ["nodes"], f"{len(self.nodes)} nodes; at most {MENU_NODES} (limit MENU_NODES)"
+            )
+        for node_id, node in self.nodes.items():
+            steps = node.get("steps", [])
+            if len(steps) > PROCEDURE_STEPS:
+                yield self.problem(
+                    ["nodes", node_id, "steps"],
+                    f"{len(steps)} steps; at most {PROCEDURE_STEPS} (limit PROCEDURE_STEPS)",
+                )
+
     def problems(self) -> Iterable[MenuProblem]:
+        yield from self._values()
+        yield from self._templates()
         yield from self._targets()
         yield from self._reachability()
         yield from self._node_kinds()
@@ -147,6 +279,54 @@ class _Linter:
         yield from self._announcements()
         yield from self._phrase_clashes()
         yield from self._sources()
+
+    def _values(self) -> Iterable[MenuProblem]:
+        """Every number finite, every timer within TIMER_SECONDS, every text short and
+        free of control characters (JSON Schema can say none of these)."""
+        stack: list[tuple[list[Any], Any]] = [([], self.doc)]
+        while stack:
+            location, value = stack.pop()
+            where = "/".join(str(part) for part in location)
+            if isinstance(value, Mapping):
+                stack += [([*location, key], item) for key, item in value.items()]
+            elif isinstance(value, list):
+                stack += [([*location, index], item) for index, item in enumerate(value)]
+            elif isinstance(value, float) and not math.isfinite(value):
+                yield self.problem(location, f"{where}: {value} is not a finite number")
+            elif isinstance(value, int | float) and location and location[-1] in TIMERS:
+                if value > TIMER_SECONDS:
+                    yield self.problem(
+                        location,
+                        f"{where}: {value:g} s is longer than {TIMER_SECONDS:g} s "
+                        "(limit TIMER_SECONDS)",
+                    )
+            elif isinstance(value, str):
+                yield from self._text(location, where, value)
+
+    def _text(self, location: list[Any], where: str, text: str) -> Iterable[MenuProblem]:
+        if len(text) > PROMPT_CHARS:
+            yield self.problem(
+                location,
+                f"{where}: {len(text)} characters; at most {PROMPT_CHARS} (limit PROMPT_CHARS)",
+            )
+        bad = next((ch for ch in text if _is_control(ch)), None)
+        if bad is not None:
+            yield self.problem(location, f"{where}: control character U+{ord(bad):04X} in text")
+
+    def _templates(self) -> Iterable[MenuProblem]:
+        """The messages ivr fills in may use only their own placeholders, written plainly."""
+        messages = self.doc.get("messages", {})
+        for name, allowed in TEMPLATE_FIELDS.items():
+            if name in messages:
+                problem = template_problem(messages[name], allowed)
+                if problem is not None:
+                    yield self.problem(["messages", name], f"messages/{name}: {problem}")
+        for node_id, node in self.nodes.items():  # a procedure's own step_ordinal
+            if "step_ordinal" in node:
+                problem = template_problem(node["step_ordinal"], TEMPLATE_FIELDS["step_ordinal"])
+                if problem is not None:
+                    where = f"nodes/{node_id}/step_ordinal"
+                    yield self.problem(["nodes", node_id, "step_ordinal"], f"{where}: {problem}")
 
     def _targets(self) -> Iterable[MenuProblem]:
         start = self.doc["start"]
@@ -293,8 +473,8 @@ class _Linter:
         guide_path = self.path.parent / self.doc["guide"]
         try:
             guide = Guide.read(guide_path)
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
+        except MenuInvalid as invalid:
+            reason = invalid.problems[0].message.removeprefix("cannot read guide: ")
             yield self.problem(["guide"], f"cannot read guide {str(guide_path)!r}: {reason}")
             return
         for node_id, node in self.nodes.items():
@@ -315,16 +495,45 @@ class _Linter:
                     )
 
     def _leaves_below(self, node_id: str) -> list[str]:
-        leaves: list[str] = []
-        for target in self.nodes.get(node_id, {}).get("options", {}).values():
-            if "options" in self.nodes.get(target, {}):
-                leaves += self._leaves_below(target)
-            else:
-                leaves.append(target)
-        return leaves
+        """A shortcuts menu's leaves, as the engine finds them (Menu.descendants)."""
+        if self._parents is None:
+            self._parents = find_parents(self.doc)
+            self._options = {
+                menu: list(node["options"].values())
+                for menu, node in self.nodes.items()
+                if "options" in node
+            }
+        return tree_leaves(node_id, self._options, self._parents)
 
     def _unknown_keys(
         self, location: list[Any], text: str, allowed: set[str]
     ) -> Iterable[MenuProblem]:
         for key in sorted(announced_keys(text) - allowed):
             yield self.problem(location, f"announces key {key} but there is no option {key} here")
+
+
+def template_problem(text: str, allowed: frozenset[str]) -> str | None:
+    """What is wrong with a message template, or None if ``text.format`` cannot fail.
+
+    Placeholders are written plainly ({n}): no format spec or conversion, which could fail
+    or ask for a gigabyte of padding ({n:>999999999}). ``{{`` and ``}}`` are literal braces.
+    """
+    names = ", ".join(f"{{{name}}}" for name in sorted(allowed))
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError as error:
+        return f"not a valid template ({error}); write {{{{ and }}}} for literal braces"
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        shown = shorten(name, 20)
+        if name not in allowed:
+            return f"unknown placeholder {{{shown}}} (allowed: {names or 'none'})"
+        if spec or conversion:
+            return f"placeholder {{{shown}}} takes no format spec or conversion; write {{{name}}}"
+    return None
+
+
+def _is_control(char: str) -> bool:
+    """A character no prompt should hold: C0/C1 controls (but tab and newline), surrogates."""
+    return char not in "\t\n" and unicodedata.category(char) in ("Cc", "Cs")

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
+import math
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
-from dataclasses import replace
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 
@@ -19,14 +23,15 @@ from ivr.clock import RealClock, VirtualClock
 from ivr.engine import CallFlow
 from ivr.menu import Menu, load
 from ivr.models import OFFICIAL
+from ivr.outputs import OutputError
 from ivr.player import PromptPlayer, RenderingPlayer, SilentPlayer
 from ivr.problems import MenuInvalid
-from ivr.scripted import ScriptedCaller, ScriptError
+from ivr.scripted import ScriptedCaller, ScriptError, parse_script
 from ivr.session import Caller, Listener, Session
 
 if TYPE_CHECKING:
     from ivr.artifacts import CallAudio
-    from ivr.audio import AudioClip
+    from ivr.line import Line
     from ivr.stt import VoskModel
     from ivr.tts import PromptCache
     from ivr.utterances import UtteranceTracker
@@ -43,23 +48,170 @@ def default_menu() -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every way it can end is an exit status and at most a few lines.
+
+    0: done. 1: the input or the environment is wrong (a menu, a file, a model, a device,
+    a disk) or an output could not be written in full. 2: the command line is wrong (an
+    option, a key script, an output path). 128 + N: stopped by signal N (130 for Ctrl-C,
+    143 for SIGTERM, 129 for SIGHUP), the terminal restored and the files closed first.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        code: int = args.run(args)
-    except MenuInvalid as invalid:
-        for problem in invalid.problems:
-            err.print(str(problem), markup=False)
-        return 1
+    name = " ".join(["ivr", args.command, *([args.action] if "action" in args else [])])
+    with _stdout_never_fails(), _signals_unwind() as stopped_by:
+        try:
+            _check_outputs(args)
+            code: int = args.run(args)
+        except OutputError as error:
+            err.print(f"{name}: {error}", markup=False)
+            return 2
+        except MenuInvalid as invalid:
+            for problem in invalid.problems:
+                err.print(str(problem), markup=False)
+            return 1
+        except KeyboardInterrupt as stop:
+            return _stopped(name, stop.signum if isinstance(stop, Terminated) else SIGINT)
+        except OSError as error:  # a file or device the user named, failing mid-way
+            err.print(f"{name}: {_os_error(error)}", markup=False)
+            return 1
+        if stopped_by:  # a live call hangs up on SIGTERM or SIGHUP, then ends here
+            return _stopped(name, stopped_by[0])
     return code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the main thread is, like Ctrl-C's KeyboardInterrupt.
+
+    Being a KeyboardInterrupt, it ends a live call the way Ctrl-C does (the caller hangs up,
+    the log gets its last events) and unwinds every ``with``: the keypad restores the
+    terminal, files are closed, a download keeps its partial archive to resume.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+SIGINT = int(signal.SIGINT)
+_UNWINDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def _signals_unwind() -> Iterator[list[int]]:
+    """Turn SIGTERM and SIGHUP into `Terminated` while a command runs (Ctrl-C already is a
+    KeyboardInterrupt); yields the signals received. A second signal while the first one
+    unwinds is noted, not raised, so the clean-up itself is never cut short."""
+    received: list[int] = []
+
+    def unwind(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            raise Terminated(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # only the main thread may handle signals
+        return
+    previous = {sig: signal.signal(sig, unwind) for sig in _UNWINDING_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stopped(name: str, signum: int) -> int:
+    """The one line for a command stopped by a signal, and its exit status."""
+    what = "interrupted" if signum == SIGINT else f"stopped by {signal.Signals(signum).name}"
+    with suppress(OSError):  # after SIGHUP the terminal may be gone
+        err.print(f"{name}: {what}", markup=False)
+    return 128 + signum
+
+
+@contextmanager
+def _stdout_never_fails() -> Iterator[None]:
+    """Text the console cannot encode (a lone surrogate from a file name or a menu) is
+    shown escaped rather than raising; restored afterwards for in-process callers."""
+    stream = sys.stdout if isinstance(sys.stdout, io.TextIOWrapper) else None
+    errors = stream.errors if stream is not None else None
+    changed = False
+    if stream is not None and errors in ("strict", "surrogateescape"):  # both can raise
+        with suppress(Exception):
+            stream.reconfigure(errors="backslashreplace")
+            changed = True
+    try:
+        yield
+    finally:
+        if stream is not None and changed:
+            with suppress(Exception):
+                stream.reconfigure(errors=errors)
+
+
+def _os_error(error: OSError) -> str:
+    """``path: reason`` for an OS error, in one line."""
+    from ivr.outputs import reason
+
+    where = f"{error.filename}: " if error.filename is not None else ""
+    return f"{where}{reason(error)}"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (``ivr call: error: ...``) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _finite(text: str) -> float:
+    """A number of decibels: finite (nan and inf would poison every sample)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+FILE, FOLDER = "file", "folder"
+"""The kinds of output option, checked by `_check_outputs` before a command starts."""
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output path of the command, checked before anything runs (OutputError)."""
+    from ivr.outputs import check_file, check_folder, check_not_input
+
+    inputs = _input_paths(args)
+    for dest, option, kind in args.outputs:
+        path = getattr(args, dest)
+        if path is not None:
+            (check_file if kind == FILE else check_folder)(path, option)
+            check_not_input(path, option, inputs)
+
+
+def _input_paths(args: argparse.Namespace) -> list[Path]:
+    """The files a command reads: its path arguments, the default menu, recorded audio."""
+    outputs = {dest for dest, _, _ in args.outputs}
+    found: list[Path] = []
+    for name, value in vars(args).items():
+        if name in outputs:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Path):
+                found.append(item)
+            elif name == "audio" and isinstance(item, str):
+                found.append(Path(item.removeprefix("!")))
+    if getattr(args, "menu", "") is None:
+        found.append(default_menu())
+    return found
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ivr", description="Offline simulator of the 人民数字钱包 customer-service hotline."
     )
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser.set_defaults(outputs=())
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
 
     call = commands.add_parser("call", help="call the hotline (keypad, voice or recordings)")
     call.add_argument("--menu", type=Path, default=None, help="menu file (default: the wallet)")
@@ -96,7 +248,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     call.add_argument("--quiet", action="store_true", help="print nothing but errors")
     _line_options(call)
-    call.set_defaults(run=_call)
+    call.set_defaults(
+        run=_call,
+        outputs=(("log", "--log", FILE), ("out", "--out", FOLDER), ("record", "--record", FOLDER)),
+    )
 
     replay = commands.add_parser(
         "run-recording", help="replay a recording of the caller's side of a whole call"
@@ -108,7 +263,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--out", type=Path, metavar="DIR")
     replay.add_argument("--quiet", action="store_true")
     _line_options(replay)
-    replay.set_defaults(run=_run_recording)
+    replay.set_defaults(
+        run=_run_recording, outputs=(("log", "--log", FILE), ("out", "--out", FOLDER))
+    )
 
     test = commands.add_parser("test", help="run call scenarios (*.call.yaml) and check them")
     test.add_argument("paths", nargs="*", type=Path, default=[Path("tests/calls")], metavar="PATH")
@@ -118,7 +275,14 @@ def _parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="each call's log, transcript and stereo WAV"
     )
     _line_options(test)
-    test.set_defaults(run=_test)
+    test.set_defaults(
+        run=_test,
+        outputs=(
+            ("junit", "--junit", FILE),
+            ("coverage", "--coverage", FILE),
+            ("out", "--out", FOLDER),
+        ),
+    )
 
     dtmf = commands.add_parser("dtmf", help="the DTMF keys in a WAV, with their times")
     dtmf.add_argument("wav", type=Path, metavar="FILE.wav")
@@ -138,7 +302,7 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.set_defaults(run=_transcribe)
 
     models = commands.add_parser("models", help="speech models: download, list")
-    model_commands = models.add_subparsers(required=True, metavar="ACTION")
+    model_commands = models.add_subparsers(required=True, metavar="ACTION", dest="action")
     fetch = model_commands.add_parser("download", help="download and verify an official model")
     fetch.add_argument("name", help=f"one of: {', '.join(OFFICIAL)}")
     fetch.add_argument("--url", help="a mirror of the official archive")
@@ -149,7 +313,7 @@ def _parser() -> argparse.ArgumentParser:
     prompts = commands.add_parser("prompts", help="pre-render every prompt of a menu")
     prompts.add_argument("menu", nargs="?", type=Path, metavar="MENU")
     prompts.add_argument("--cache", type=Path, metavar="DIR", help="prompt cache directory")
-    prompts.set_defaults(run=_prompts)
+    prompts.set_defaults(run=_prompts, outputs=(("cache", "--cache", FOLDER),))
     return parser
 
 
@@ -159,37 +323,57 @@ def _line_options(parser: argparse.ArgumentParser) -> None:
         choices=("ulaw", "alaw", "pcm"),
         help="hear the caller's audio through a phone line: 8 kHz, 300-3400 Hz, G.711 codec",
     )
-    parser.add_argument("--snr", type=float, metavar="DB", help="line noise, dB below speech")
+    parser.add_argument("--snr", type=_finite, metavar="DB", help="line noise, dB below speech")
 
 
-def _on_the_line(args: argparse.Namespace, clip: AudioClip) -> AudioClip:
-    """The caller's audio as the line delivers it, when --line or --snr asks for one."""
+def _on_the_line(args: argparse.Namespace) -> Line | None:
+    """The phone line the caller's audio crosses, when --line or --snr asks for one: it
+    streams a file block by block (with --snr, reading it twice: see ``Line.blocks``)."""
     if args.line is None and args.snr is None:
-        return clip
-    from ivr.line import degrade
+        return None
+    from ivr.line import Line
 
     codec = None if args.line in (None, "pcm") else args.line
-    return degrade(clip, codec=codec, snr_db=args.snr)
+    return Line(codec=codec, snr_db=args.snr)
+
+
+def _read_error(command: str, caller: object) -> int:
+    """Exit status 1, said in one line, if the caller hung up because its audio file could
+    not be read to the end (``read_error`` of a LineCaller or RecordedCaller); else 0."""
+    error = getattr(caller, "read_error", None)
+    if error is None:
+        return 0
+    err.print(f"{command}: {error}", markup=False)
+    return 1
 
 
 def _call(args: argparse.Namespace) -> int:
     if args.record is not None and (args.keys or args.audio or args.typed):
         err.print("ivr call: --record keeps live calls (keypad or --mic)", markup=False)
         return 2
+    if args.keys is not None:
+        try:
+            parse_script(args.keys)  # a command-line mistake, said before reading any file
+        except ScriptError as error:
+            err.print(f"ivr call: {error}", markup=False)
+            return 2
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
     out = Console(highlight=False, quiet=args.quiet)
     from ivr.console import ConsoleView
 
+    unwritten = _Unwritten("ivr call")
     with ExitStack() as stack:
         view = ConsoleView(menu, out, keypad=args.keys is None and args.audio is None)
         listeners: list[Listener] = [view]
         if args.log:
-            call_log = CallLog(args.log)
+            call_log = CallLog(args.log, unwritten)
             stack.callback(call_log.close)
             listeners.append(call_log)
         try:
-            call_audio = _artifacts(args.out, menu, listeners, stack) if args.out else None
+            call_audio = (
+                _artifacts(args.out, menu, listeners, stack, unwritten) if args.out else None
+            )
             recording: Callable[[], None] | None = None
             if args.keys is not None or args.audio is not None:
                 virtual = VirtualClock()
@@ -207,7 +391,7 @@ def _call(args: argparse.Namespace) -> int:
                 player = _speaking_player(menu, args.device, stack) if speaking else SilentPlayer()
                 caller, mode = _live_caller(args, menu, real, stack)
                 recording = (
-                    _record(args.record, menu, caller, player, listeners, stack)
+                    _record(args.record, menu, caller, player, listeners, stack, unwritten)
                     if args.record is not None
                     else None
                 )
@@ -223,12 +407,18 @@ def _call(args: argparse.Namespace) -> int:
                 raise
             err.print(f"ivr call: {error}", markup=False)
             return 1
-        session.run()
+        try:
+            session.run()
+        except KeyboardInterrupt:
+            if args.keys is not None or args.audio is not None:
+                raise  # a scripted or recorded call: Ctrl-C stops the command
+            # A live call: Ctrl-C is the caller hanging up (SIGTERM and SIGHUP too, then
+            # main exits 128+N); what the call leaves behind is still written.
         if call_audio is not None:
-            call_audio.write(args.out / "call.wav")
+            unwritten.attempt(args.out / "call.wav", call_audio.write)
         if recording is not None:
             recording()
-    return 0
+    return max(unwritten.status(), _read_error("ivr call", caller))
 
 
 def _record(
@@ -238,13 +428,14 @@ def _record(
     player: PromptPlayer,
     listeners: list[Listener],
     stack: ExitStack,
+    unwritten: _Unwritten,
 ) -> Callable[[], None]:
     """Listen for record mode; returns what writes the folder once the call is over."""
     from ivr.artifacts import CallAudio
-    from ivr.record import RECORDING, PathRecorder, write_scenario
+    from ivr.record import RECORDING, SCENARIO, PathRecorder, write_scenario
 
     folder.mkdir(parents=True, exist_ok=True)
-    call_log = CallLog(folder / "call.jsonl")
+    call_log = CallLog(folder / "call.jsonl", unwritten)
     stack.callback(call_log.close)
     caller_side = CallAudio(None, keys_as_tones=True)
     path = PathRecorder()
@@ -253,11 +444,18 @@ def _record(
         caller.audio_sink = caller_side.caller_audio
 
     def write() -> None:
-        caller_side.write_caller(folder / RECORDING, until=path.duration)
+        recording = folder / RECORDING
+        if not unwritten.attempt(
+            recording, lambda target: caller_side.write_caller(target, until=path.duration)
+        ):
+            return  # a scenario without its recording would not replay
         spoken = not isinstance(player, SilentPlayer)
         speech = hasattr(caller, "audio_sink")  # a microphone call: recognize its speech
-        scenario = write_scenario(folder, menu.path, path, spoken, speech)
-        Console(highlight=False).print(f"recorded: {scenario}", markup=False)
+        scenario = folder / SCENARIO
+        if unwritten.attempt(
+            scenario, lambda _: write_scenario(folder, menu.path, path, spoken, speech)
+        ):
+            Console(highlight=False).print(f"recorded: {scenario}", markup=False)
 
     return write
 
@@ -266,31 +464,34 @@ def _run_recording(args: argparse.Namespace) -> int:
     """A whole recorded call, on a virtual clock driven by the recording."""
     import time
 
-    from ivr.audio import read_wav
+    from ivr.audio import open_wav
     from ivr.console import ConsoleView
     from ivr.linecall import LineCaller
 
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
     out = Console(highlight=False, quiet=args.quiet)
+    unwritten = _Unwritten("ivr run-recording")
     with ExitStack() as stack:
         view = ConsoleView(menu, out, keypad=False)
         listeners: list[Listener] = [view]
         if args.log:
-            call_log = CallLog(args.log)
+            call_log = CallLog(args.log, unwritten)
             stack.callback(call_log.close)
             listeners.append(call_log)
         try:
-            clip = _on_the_line(args, read_wav(args.wav))
+            wav = open_wav(args.wav)  # read in blocks, through the line if one is asked for
             tracker = _tracker(menu, args.model) if args.model else None
-            call_audio = _artifacts(args.out, menu, listeners, stack) if args.out else None
+            call_audio = (
+                _artifacts(args.out, menu, listeners, stack, unwritten) if args.out else None
+            )
         except Exception as error:
             if not isinstance(error, _user_errors()):
                 raise
             err.print(f"ivr run-recording: {error}", markup=False)
             return 1
         clock = VirtualClock()
-        caller = LineCaller(clip, clock, tracker)
+        caller = LineCaller(wav, clock, tracker, _on_the_line(args))
         player: PromptPlayer = SilentPlayer()
         if call_audio is not None:
             call_audio.keys_as_tones = False  # the recording holds its own tones
@@ -301,43 +502,48 @@ def _run_recording(args: argparse.Namespace) -> int:
         Session(flow, caller, player, clock, listeners).run()
         spent = time.perf_counter() - began
         if call_audio is not None:
-            call_audio.write(args.out / "call.wav")
+            unwritten.attempt(args.out / "call.wav", call_audio.write)
+    if _read_error("ivr run-recording", caller):
+        return 1  # the call ended where the file could not be read; its log is whole
     out.print(
-        f"{clip.duration:.1f} s of recording in {spent:.2f} s "
-        f"({clip.duration / max(spent, 1e-9):.0f}× real time)",
+        f"{wav.duration:.1f} s of recording in {spent:.2f} s "
+        f"({wav.duration / max(spent, 1e-9):.0f}× real time)",
         markup=False,
     )
-    return 0
+    return unwritten.status()
 
 
 def _test(args: argparse.Namespace) -> int:
     from ivr.scenario import run_cli
 
-    def line(clip: AudioClip) -> AudioClip:
-        return _on_the_line(args, clip)
-
+    for report in (args.junit, args.coverage):
+        if report is not None:  # checked already; created as --log's folder always was
+            report.parent.mkdir(parents=True, exist_ok=True)
     return run_cli(
         args.paths,
         junit=args.junit,
         coverage=args.coverage,
         out=Console(highlight=False),
         err=err,
-        line=line if args.line or args.snr is not None else None,
+        line=_on_the_line(args),
         artifacts=args.out,
     )
 
 
 def _dtmf(args: argparse.Namespace) -> int:
-    from ivr.audio import AudioFileError, read_wav
-    from ivr.dtmf import detect
+    from ivr.audio import AudioFileError, open_wav
+    from ivr.dtmf import detect, detect_blocks
+    from ivr.line import RATE
 
     try:
-        clip = _on_the_line(args, read_wav(args.wav))
-    except AudioFileError as error:
+        wav = open_wav(args.wav)  # read in blocks, through the line if one is asked for
+        line = _on_the_line(args)
+        events = detect(wav) if line is None else detect_blocks(line.blocks(wav), RATE)
+    except AudioFileError as error:  # also one met in the middle of the file
         err.print(f"ivr dtmf: {error}", markup=False)
         return 1
     out = Console(highlight=False)
-    for digit in detect(clip):
+    for digit in events:
         out.print(f"{digit.start:8.3f}s  {digit.digit}", markup=False)
     return 0
 
@@ -348,12 +554,14 @@ def _prompt_cache(menu: Menu) -> PromptCache:
     return PromptCache(Pyttsx3Synthesizer(voice=menu.voice.id, rate=menu.voice.rate))
 
 
-def _artifacts(folder: Path, menu: Menu, listeners: list[Listener], stack: ExitStack) -> CallAudio:
+def _artifacts(
+    folder: Path, menu: Menu, listeners: list[Listener], stack: ExitStack, unwritten: _Unwritten
+) -> CallAudio:
     """Listen with the call log, the transcript and the call audio, all into ``folder``."""
     from ivr.artifacts import CallAudio, Transcript
 
-    call_log = CallLog(folder / "call.jsonl")
-    transcript = Transcript(folder / "transcript.txt")
+    call_log = CallLog(folder / "call.jsonl", unwritten)
+    transcript = Transcript(folder / "transcript.txt", unwritten)
     stack.callback(call_log.close)
     stack.callback(transcript.close)
     rendering = RenderingPlayer(_prompt_cache(menu))
@@ -362,18 +570,41 @@ def _artifacts(folder: Path, menu: Menu, listeners: list[Listener], stack: ExitS
     return call_audio
 
 
+class _Unwritten:
+    """Outputs that could not be written in full: each is said in one line as it fails,
+    the call goes on, and the command then ends with status 1."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.count = 0
+
+    def __call__(self, message: str) -> None:
+        self.count += 1
+        err.print(f"{self.command}: cannot write {message}", markup=False)
+
+    def attempt(self, path: Path, write: Callable[[Path], object]) -> bool:
+        """``write(path)``, which leaves no partial file; False (and said) if it failed."""
+        from ivr.outputs import reason
+
+        try:
+            write(path)
+        except OSError as error:
+            self(f"{path}: {reason(error)}; nothing written")
+            return False
+        return True
+
+    def status(self) -> int:
+        return 1 if self.count else 0
+
+
 def _virtual_caller(
     args: argparse.Namespace, menu: Menu, clock: VirtualClock, call_audio: CallAudio | None
 ) -> Caller:
     if args.keys is not None:
         return ScriptedCaller(args.keys, clock)
-    from ivr.audio import to_rate
     from ivr.recorded import RecordedCaller, load_recordings
 
-    recordings = [
-        replace(r, clip=to_rate(_on_the_line(args, r.clip), 16000))
-        for r in load_recordings(args.audio)
-    ]
+    recordings = load_recordings(args.audio, _on_the_line(args))
     caller = RecordedCaller(recordings, _tracker(menu, args.model), clock)
     if call_audio is not None:
         caller.audio_sink = call_audio.caller_audio
@@ -463,7 +694,14 @@ def _check(args: argparse.Namespace) -> int:
         if args.model is not None:
             from ivr.speechcheck import phrases_missing_from_model
 
-            for problem in phrases_missing_from_model(menu, _model(menu, args.model)):
+            try:
+                model = _model(menu, args.model)
+            except Exception as error:
+                if not isinstance(error, _user_errors()):
+                    raise
+                err.print(f"ivr check: {error}", markup=False)
+                return 1
+            for problem in phrases_missing_from_model(menu, model):
                 failed = True
                 err.print(str(problem), markup=False)
     if not failed:
@@ -481,7 +719,7 @@ def _model(menu: Menu, spec: str | None) -> VoskModel:
 def _transcribe(args: argparse.Namespace) -> int:
     """Print each utterance the recognizer hears, with word confidences and, in a state, the
     decision the hotline would take."""
-    from ivr.audio import read_wav
+    from ivr.audio import AudioFileError, open_wav
     from ivr.engine import Call, Phase
     from ivr.matching import decide, match
     from ivr.stt import SpeechError, VoskRecognizer, recognize_clip
@@ -492,7 +730,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         err.print(f"ivr transcribe: no node {args.state!r} in {menu.path}", markup=False)
         return 2
     try:
-        clip = read_wav(args.wav)
+        clip = open_wav(args.wav)  # read in blocks
         recognizer = VoskRecognizer(_model(menu, args.model))
     except Exception as error:
         if not isinstance(error, _user_errors()):
@@ -505,8 +743,13 @@ def _transcribe(args: argparse.Namespace) -> int:
     except SpeechError as error:
         err.print(f"ivr transcribe: {error}", markup=False)
         return 1
+    try:
+        heard_all = recognize_clip(recognizer, clip)
+    except AudioFileError as error:  # the file failed in the middle (EIO, cut short)
+        err.print(f"ivr transcribe: {error}", markup=False)
+        return 1
     out = Console(highlight=False)
-    for moment, heard in recognize_clip(recognizer, clip):
+    for moment, heard in heard_all:
         words = " ".join(f"{w.text}({w.confidence:.2f})" for w in heard.words) or "(nothing)"
         line = f"{moment:7.2f}s  {heard.text or '-'}  [{words}]"
         if call is not None:
@@ -521,9 +764,10 @@ def _transcribe(args: argparse.Namespace) -> int:
 def _models_download(args: argparse.Namespace) -> int:
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    from ivr.models import ModelError, download
+    from ivr.models import ModelError, download, get_spec
 
     try:
+        get_spec(args.name)  # an unknown name is one line, before any progress bar
         with Progress(
             *Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), console=err
         ) as progress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -29,12 +30,18 @@ class ConsoleView:
         self.show_keypad = keypad
 
     def banner(self, mode: str) -> None:
-        self.console.print(Panel.fit(f"[bold]{self.menu.title}[/]\n{mode}", border_style="cyan"))
+        if self.console.quiet:
+            return
+        self.console.print(
+            Panel.fit(f"[bold]{escape(self.menu.title)}[/]\n{mode}", border_style="cyan")
+        )
         if self.show_keypad:
             self.console.print(self._keypad())
             self.console.print("按 0-9 * # 选择（无需回车），q 挂机\n", style="dim")
 
     def __call__(self, event: CallEvent, moment: float) -> None:
+        if self.console.quiet:  # rich would lay out every panel only to drop it
+            return
         stamp = f"[dim]{moment:7.2f}s[/]"
         match event.type:
             case EventType.STATE | EventType.CALL_START:
@@ -68,7 +75,7 @@ class ConsoleView:
         lines = Table.grid(padding=(0, 2))
         if node.kind is NodeKind.MENU:
             for key, target in node.options.items():
-                lines.add_row(f"[cyan]{key}[/]", self.menu.nodes[target].title)
+                lines.add_row(f"[cyan]{key}[/]", escape(self.menu.nodes[target].title))
         elif node.kind is NodeKind.PROCEDURE:
             keys = self.menu.step_keys
             lines.add_row(f"[cyan]{keys.next}[/]", "下一步")
@@ -79,7 +86,7 @@ class ConsoleView:
                 action = GlobalAction.REPEAT  # there is no level above the start menu
             lines.add_row(f"[cyan]{key}[/]", _GLOBAL_LABELS[action])
         self.console.print(
-            Panel(lines, title=f"[bold]{node.title}[/]", title_align="left", expand=False)
+            Panel(lines, title=f"[bold]{escape(node.title)}[/]", title_align="left", expand=False)
         )
 
     @staticmethod

@@ -30,12 +30,14 @@ import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr.engine import CallFlow
 from ivr.events import CallEvent, EventType, Outcome, PromptKind
 from ivr.menu import GlobalAction, Menu, NodeKind
+from ivr.outputs import write_replacing
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -444,18 +446,16 @@ def write_coverage(coverages: Sequence[Coverage], path: str | Path) -> list[Path
     ``.mmd`` (the bare flowchart; with several menus, one file per menu named
     ``<stem>.<menu>.mmd``). Returns the files written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix != ".mmd":
         body = "# Call coverage\n\n" + "\n".join(c.markdown() for c in coverages)
-        path.write_text(body, encoding="utf-8")
-        return [path]
-    if len(coverages) == 1:
-        path.write_text(coverages[0].mermaid(), encoding="utf-8")
-        return [path]
-    written = []
-    for coverage in coverages:
-        menu = coverage.menu.path.name.removesuffix(".yaml")
-        target = path.with_name(f"{path.stem}.{menu}.mmd")
-        target.write_text(coverage.mermaid(), encoding="utf-8")
-        written.append(target)
-    return written
+        files = {path: body}
+    elif len(coverages) == 1:
+        files = {path: coverages[0].mermaid()}
+    else:
+        files = {
+            path.with_name(f"{path.stem}.{c.menu.path.name.removesuffix('.yaml')}.mmd"): c.mermaid()
+            for c in coverages
+        }
+    for target, text in files.items():  # each whole or not at all
+        write_replacing(target, partial(Path.write_text, data=text, encoding="utf-8"))
+    return list(files)

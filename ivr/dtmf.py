@@ -31,6 +31,7 @@ a whole.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -38,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
-from ivr.audio import AudioClip
+from ivr.audio import Audio, AudioClip
 
 RATE = 8000
 """The receiver's internal sample rate (the telephone network's)."""
@@ -155,16 +156,55 @@ def active_power(clip: AudioClip) -> float:
     pauses in speech do not lower the reference of an S/N (a much simplified ITU-T P.56
     active level).
     """
-    x = clip.samples.astype(np.float64)
-    frame = max(clip.rate // 100, 1)
-    n = len(x) // frame
-    if n == 0:
-        return float(np.mean(x**2)) if len(x) else 0.0
-    powers = np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1)
-    loudest = float(powers.max())
-    if loudest == 0.0:
-        return 0.0
-    return float(powers[powers >= loudest / 1000].mean())
+    meter = ActivePower(clip.rate)
+    meter.add(clip.samples)
+    return meter.value
+
+
+class ActivePower:
+    """``active_power`` of a stream fed in blocks of any size: the same value, bit for bit.
+
+    Which frames count depends on the loudest one, known only at the end, so the power of
+    each 10 ms frame that may still count is kept: frames under a thousandth of the loudest
+    so far never will, and are dropped. At most 8 bytes per frame of sound (5.8 MB for two
+    hours of it, 11.5 MB at ``limits.WAV_SECONDS``), nothing for silence.
+    """
+
+    def __init__(self, rate: int) -> None:
+        self.frame = max(rate // 100, 1)
+        self._rest: _Floats = np.zeros(0)
+        self._kept: list[_Floats] = []
+        self._frames = 0
+        self._loudest = 0.0
+        self._pruned_at = 0.0
+
+    def add(self, samples: npt.NDArray[np.int16]) -> None:
+        x = np.concatenate([self._rest, samples.astype(np.float64)])
+        n = len(x) // self.frame
+        self._rest = x[n * self.frame :]
+        if not n:
+            return
+        powers = np.mean(x[: n * self.frame].reshape(n, self.frame) ** 2, axis=1)
+        self._frames += n
+        self._loudest = max(self._loudest, float(powers.max()))
+        floor = self._loudest / 1000
+        if self._loudest > 2 * self._pruned_at:  # at most ~60 times: the cost stays linear
+            self._kept = [kept[kept >= floor] for kept in self._kept]
+            self._pruned_at = self._loudest
+        kept = powers[(powers >= floor) & (powers > 0)]
+        if len(kept):
+            self._kept.append(kept)
+
+    @property
+    def value(self) -> float:
+        """The active power of everything added (a stream shorter than one frame: its
+        mean power; nothing: 0)."""
+        if not self._frames:
+            return float(np.mean(self._rest**2)) if len(self._rest) else 0.0
+        if self._loudest == 0.0:
+            return 0.0
+        floor = self._loudest / 1000
+        return float(np.concatenate([kept[kept >= floor] for kept in self._kept]).mean())
 
 
 def add_noise(clip: AudioClip, snr_db: float, seed: int = 0) -> AudioClip:
@@ -172,10 +212,23 @@ def add_noise(clip: AudioClip, snr_db: float, seed: int = 0) -> AudioClip:
 
     A silent clip is returned unchanged: it has no level to set the noise against.
     """
-    power = active_power(clip)
-    rng = np.random.default_rng(seed)
-    noise = rng.standard_normal(len(clip.samples)) * math.sqrt(power / 10 ** (snr_db / 10))
-    return AudioClip(_to_int16(clip.samples + noise), clip.rate)
+    return Noise(active_power(clip), snr_db, seed).add(clip)
+
+
+class Noise:
+    """White Gaussian noise ``snr_db`` below ``power``, added to a stream block by block.
+
+    numpy's generator gives the same numbers drawn in pieces as drawn at once, so a stream
+    gets the same noise however it is cut. ``power`` 0 adds nothing.
+    """
+
+    def __init__(self, power: float, snr_db: float, seed: int = 0) -> None:
+        self._rng = np.random.default_rng(seed)
+        self._scale = math.sqrt(power / 10 ** (snr_db / 10))
+
+    def add(self, clip: AudioClip) -> AudioClip:
+        noise = self._rng.standard_normal(len(clip.samples)) * self._scale
+        return AudioClip(_to_int16(clip.samples + noise), clip.rate)
 
 
 def _to_int16(x: npt.NDArray[np.floating] | _Floats) -> npt.NDArray[np.int16]:
@@ -783,12 +836,58 @@ class DtmfDetector:
         self._run_key = self._run_length = 0
 
 
-def detect(clip: AudioClip, settings: ReceiverSettings | None = None) -> list[DigitEvent]:
-    """The digits in a whole clip, exactly as a ``DtmfDetector`` fed it in chunks reports them."""
-    detector = DtmfDetector(clip.rate, settings)
-    return detector.feed(clip.samples) + detector.flush()
+_GEOMETRY_BYTES = 48 << 20
+"""Most memory the receiver's exact resampler for a file's own rate may take while it is
+built. Past it (odd rates: 44101 Hz needs 8000 kernel phases, 191999 Hz about 1 GB) a file
+reaches the receiver through 8 kHz instead."""
 
 
-def digits(clip: AudioClip, settings: ReceiverSettings | None = None) -> str:
-    """The keys in ``clip`` as a string, e.g. ``"123#"``."""
-    return "".join(event.digit for event in detect(clip, settings))
+def affordable_rate(rate: int) -> bool:
+    """Whether building a receiver at ``rate`` stays within ``_GEOMETRY_BYTES`` (every
+    common rate does). The estimate weighs what ``_Geometry`` allocates, measured with
+    tracemalloc over random rates: the kernel (12 floats per tap and phase, with the
+    temporaries of its Kaiser window), the frame groups and the pre-gate maps (2 each).
+    """
+    g = math.gcd(rate, RATE)
+    up, down = RATE // g, rate // g
+    width = 1 if rate == RATE else 2 * math.ceil(_HALF_WIDTH * max(rate, RATE) / RATE)
+    frame = up * max(1, math.ceil(128 / up))
+    floats = 12 * up * width + 2 * frame * (16 * down // up + width + 16)
+    phases = up // math.gcd(up, BLOCK)
+    if phases <= _MAX_PHASES:
+        floats += 2 * phases * (BLOCK * down // up + width + 1) * 16
+    return 8 * floats <= _GEOMETRY_BYTES
+
+
+def detect(audio: Audio, settings: ReceiverSettings | None = None) -> list[DigitEvent]:
+    """The digits in a whole clip or WAV file, exactly as a ``DtmfDetector`` fed it in chunks
+    reports them.
+
+    A file is read block by block, so memory does not grow with its length. A file at a rate
+    that is not ``affordable_rate`` is brought to 8 kHz by soxr first: the receiver's exact
+    resampler would need thousands of phases.
+    """
+    if isinstance(audio, AudioClip):
+        detector = DtmfDetector(audio.rate, settings)
+        return detector.feed(audio.samples) + detector.flush()
+    rate = audio.rate if affordable_rate(audio.rate) else RATE
+    return detect_blocks(audio.blocks(rate), rate, settings)
+
+
+def detect_blocks(
+    blocks: Iterable[AudioClip], rate: int, settings: ReceiverSettings | None = None
+) -> list[DigitEvent]:
+    """The digits in a stream of clips at ``rate`` (a file read in blocks, or one heard
+    through ``ivr.line.Line``), as ``detect`` finds them in the stream joined up."""
+    detector = DtmfDetector(rate, settings)
+    events: list[DigitEvent] = []
+    for block in blocks:
+        if block.rate != rate:
+            raise ValueError(f"a {block.rate} Hz block in a {rate} Hz stream")
+        events += detector.feed(block.samples)
+    return events + detector.flush()
+
+
+def digits(audio: Audio, settings: ReceiverSettings | None = None) -> str:
+    """The keys in ``audio`` as a string, e.g. ``"123#"``."""
+    return "".join(event.digit for event in detect(audio, settings))

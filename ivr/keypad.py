@@ -1,12 +1,14 @@
 """The console keypad: single keypresses, no Enter, for a live call.
 
 The terminal is put in cbreak mode (keys arrive one at a time, Ctrl-C still interrupts)
-and restored on exit. When standard input is not a terminal (a pipe, a test harness),
-characters are read as they come.
+and restored on exit, however the call ends: ``ivr call`` turns SIGTERM and SIGHUP into an
+exception (see ``ivr.cli``), so they unwind through this context manager too. When
+standard input is not a terminal (a pipe, a test harness), characters are read as they come.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
@@ -40,7 +42,11 @@ class KeyboardCaller:
     def __enter__(self) -> KeyboardCaller:
         if os.isatty(self.fd):
             self._saved_mode = termios.tcgetattr(self.fd)
-            tty.setcbreak(self.fd)
+            try:
+                tty.setcbreak(self.fd)
+            except BaseException:  # a signal right here must not leave cbreak mode behind
+                self.restore()
+                raise
         threading.Thread(target=self._read_keys, name="keypad", daemon=True).start()
         return self
 
@@ -50,8 +56,14 @@ class KeyboardCaller:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._saved_mode is not None:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved_mode)
+        self.restore()
+
+    def restore(self) -> None:
+        """Put the terminal back as it was; a terminal that is gone (hung up) is left be."""
+        saved, self._saved_mode = self._saved_mode, None
+        if saved is not None:
+            with contextlib.suppress(termios.error, OSError):
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
 
     def _read_keys(self) -> None:
         while True:

@@ -13,6 +13,8 @@ from typing import Final
 # ----- menu and scenario files (YAML) -----
 MENU_FILE_BYTES: Final = 1024 * 1024
 """Largest menu or scenario file: 1 MiB (the wallet menu is about 12 kB)."""
+GUIDE_FILE_BYTES: Final = 4 * 1024 * 1024
+"""Largest guide (a menu's knowledge base, plain text): 4 MiB."""
 YAML_DEPTH: Final = 64
 """Deepest nesting of YAML mappings and sequences."""
 YAML_NODES: Final = 200_000
@@ -40,6 +42,10 @@ KEY_SCRIPT_CHARS: Final = 10_000
 """Longest key script (``--keys``, ``press:``)."""
 PATTERN_CHARS: Final = 500
 """Longest regular expression in a scenario expectation."""
+PATTERN_REPEATS: Final = 1_000
+"""Most repetitions counted repeats ({m,n}) may multiply to in one regular expression."""
+PATTERN_SECONDS: Final = 1.0
+"""Most time all the regular expressions of one scenario may spend searching its prompts."""
 
 # ----- model archives -----
 MODEL_UNPACKED_BYTES: Final = 8 * 1024**3

@@ -18,10 +18,11 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from ivr.audio import AudioClip, to_rate
+from ivr.audio import Audio, AudioFileError, chunks
 from ivr.clock import VirtualClock
 from ivr.dtmf import DtmfDetector
 from ivr.inputs import CallerAction, HangUp, KeyPress
+from ivr.line import LineModel, through_line
 from ivr.utterances import UtteranceTracker
 
 RATE = 16000
@@ -31,13 +32,26 @@ RECOGNIZER_DELAY = 0.3
 
 
 class LineCaller:
+    """The caller's side of a whole call, from a clip or a WAV file read block by block
+    (a file's audio is never held whole: a recording of hours costs a few megabytes),
+    heard through ``line`` if one is given (``ivr.line.Line`` streams it too).
+
+    A file that cannot be read to its end (an I/O error, cut short or replaced on disk)
+    ends the call there as the caller hanging up, so the call's log is whole; the error is
+    kept in ``read_error`` for the command to report.
+    """
+
     def __init__(
         self,
-        clip: AudioClip,
+        clip: Audio,
         clock: VirtualClock,
         tracker: UtteranceTracker | None = None,
+        line: LineModel | None = None,
     ) -> None:
-        self.samples: npt.NDArray[np.int16] = to_rate(clip, RATE).samples
+        self._chunks = chunks(through_line(clip, line, RATE), CHUNK)
+        self._next: npt.NDArray[np.int16] | None = None
+        self._started = False
+        self.read_error: AudioFileError | None = None
         self.clock = clock
         self.tracker = tracker
         self.detector = DtmfDetector(rate=RATE)
@@ -52,16 +66,31 @@ class LineCaller:
             self.tracker.expect(phrases, end_of_speech)
 
     def next_input(self, until: float, listening: bool) -> CallerAction | None:
+        if not self._started:
+            self._started = True
+            self._next = self._pull()
         while not self._found:
-            if self._position >= len(self.samples):
+            if self.read_error is not None:
+                return HangUp()
+            chunk = self._next
+            if chunk is None:
                 self._flush_recognizer()
                 return self._found.popleft() if self._found else HangUp()
             start = self._position / RATE
             if start + CHUNK / RATE > until + 1e-9:
                 self.clock.sleep_until(until)
                 return None
-            self._hear(self.samples[self._position : self._position + CHUNK], start)
+            self._next = self._pull()
+            self._hear(chunk, start)
         return self._found.popleft()
+
+    def _pull(self) -> npt.NDArray[np.int16] | None:
+        """The next 20 ms of the recording; None at its end, or once it cannot be read."""
+        try:
+            return next(self._chunks, None)
+        except AudioFileError as error:
+            self.read_error = error
+            return None
 
     def _hear(self, chunk: npt.NDArray[np.int16], start: float) -> None:
         self._position += len(chunk)

@@ -8,15 +8,15 @@ is where "返回上一级" and the end of an answer lead.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ivr.check import check_document
+from ivr.check import check_document, find_parents, tree_leaves
 from ivr.phrases import (
     DEFAULT_CONFIRM_PHRASES,
     DEFAULT_GLOBAL_PHRASES,
@@ -181,14 +181,24 @@ class Menu:
         return ordinal + node.steps[index]
 
     def descendants(self, node_id: str) -> list[Node]:
-        """Answers and procedures below a menu, in tree order: its speech shortcuts."""
-        found: list[Node] = []
-        for target in self.nodes[node_id].options.values():
-            node = self.nodes[target]
-            if node.parent != node_id:
-                continue  # offered here, but its place in the tree is elsewhere
-            found += self.descendants(target) if node.kind is NodeKind.MENU else [node]
-        return found
+        """Answers and procedures below a menu, in tree order: its speech shortcuts.
+
+        Only the tree is walked (each node's parent), so options that link back up (9 回到
+        交易咨询) add no shortcut and no cycle.
+        """
+        menus, parents = self._tree
+        return [self.nodes[leaf] for leaf in tree_leaves(node_id, menus, parents)]
+
+    @cached_property
+    def _tree(self) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+        """Each menu's targets and each node's parent, for walking the tree."""
+        menus = {
+            node_id: tuple(node.options.values())
+            for node_id, node in self.nodes.items()
+            if node.kind is NodeKind.MENU
+        }
+        parents = {node_id: node.parent for node_id, node in self.nodes.items() if node.parent}
+        return menus, parents
 
     def confirm_text(self, node: Node) -> str:
         return self.messages.confirm.format(title=node.title)
@@ -266,27 +276,6 @@ def _phrases(document: Mapping[str, Any], field_name: str, defaults: Phrases) ->
     if not str(document["language"]).startswith("zh"):
         return MappingProxyType(given)
     return MappingProxyType({**defaults, **given})
-
-
-def find_parents(document: Mapping[str, Any]) -> dict[str, str]:
-    """Map each reachable node to the first menu offering it, breadth-first from the start."""
-    nodes = document.get("nodes", {})
-    start = document.get("start")
-    parents: dict[str, str] = {}
-    queue: deque[Any] = deque([start])
-    seen = {start}
-    while queue:
-        current = queue.popleft()
-        raw = nodes.get(current)
-        if not isinstance(raw, Mapping):
-            continue
-        options = raw.get("options", {})
-        for target in options.values() if isinstance(options, Mapping) else ():
-            if target not in seen:
-                seen.add(target)
-                parents[target] = current
-                queue.append(target)
-    return parents
 
 
 def _settings(raw: Mapping[str, Any], base: Settings) -> Settings:

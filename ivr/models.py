@@ -11,6 +11,8 @@ by keypad without speech.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import hashlib
 import http.client
 import importlib.resources
@@ -33,6 +35,8 @@ from typing import BinaryIO, Protocol
 
 import platformdirs
 
+from ivr import limits
+
 log = logging.getLogger(__name__)
 
 MODEL_ENV = "IVR_MODEL"
@@ -40,6 +44,10 @@ MODELS_DIR_ENV = "IVR_MODELS_DIR"
 MODEL_PAGE = "https://alphacephei.com/vosk/models"
 CHUNK = 1 << 16
 """Bytes read per step of a download: the archive is streamed, never held in memory."""
+PARTIAL = ".zip.part"
+"""Suffix of an archive being downloaded (``.<name>.zip.part``), kept to resume."""
+RESUME_RETRIES = 3
+"""Dropped connections resumed within one download, each after some progress."""
 
 Progress = Callable[[int, int], None]
 """Called with (bytes done, bytes expected) as a download advances."""
@@ -175,8 +183,14 @@ def download(
 
     ``key`` is a key of :data:`OFFICIAL` or a :class:`ModelSpec`. ``url`` replaces the
     spec's address (a mirror, or a local server in tests); the checks stay the same. A
-    model already installed and intact is returned at once. Nothing is left behind on
-    failure: the archive and the unpacked files are temporary until the final rename.
+    model already installed and intact is returned at once.
+
+    The archive arrives in ``dest/.<name>.zip.part``, one per model. An interrupted
+    download (Ctrl-C, SIGTERM, a killed process, a connection dropped by a server that
+    serves byte ranges) keeps it, and the next download resumes it with an HTTP Range
+    request; the size and SHA-256 checked are still the whole archive's. When a check
+    fails, or the server cannot resume, it is removed: nothing else is left behind, the
+    unpacked files being temporary until the final rename.
     """
     spec = key if isinstance(key, ModelSpec) else get_spec(key)
     root = models_dir() if dest is None else dest
@@ -192,21 +206,25 @@ def download(
             "remove it and run the command again"
         )
 
-    archive: Path | None = None
+    try:
+        urllib.request.Request(source)
+    except ValueError as exc:  # "unknown url type": say so before creating anything
+        raise _unreachable(spec, source, _reason(exc)) from None
+    archive = root / f".{spec.name}{PARTIAL}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        out = _claim(archive, spec, root)
+    except OSError as exc:
+        raise _unwritable(spec, root, exc) from exc
+    keep = False
     unpacked: Path | None = None
     try:
+        _remove_leftovers(root, spec, archive)
         try:
-            root.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(dir=root, prefix=f".{spec.name}.", suffix=".zip.part")
-            archive = Path(name)
-            with os.fdopen(handle, "wb") as out:
-                _fetch(spec, source, out, progress, timeout)
+            _fetch(spec, source, out, progress, timeout)
             unpacked = Path(tempfile.mkdtemp(dir=root, prefix=f".{spec.name}.", suffix=".unpack"))
         except OSError as exc:  # network errors are turned into ModelDownloadError inside
-            raise ModelDownloadError(
-                f"cannot write {spec.name} to {root}: {_reason(exc)}; "
-                f"check free space and permissions, or choose another folder with {MODELS_DIR_ENV}"
-            ) from exc
+            raise _unwritable(spec, root, exc) from exc
         model = _unpack(archive, unpacked, spec, source)
         problem = _problem(model, spec)
         if problem is not None:
@@ -215,9 +233,15 @@ def download(
                 "the download is corrupt or not the official file"
             )
         _install(model, target, spec)
+    except (KeyboardInterrupt, DownloadInterrupted):  # Ctrl-C or SIGTERM, or a dropped line
+        keep = True
+        raise
     finally:
-        if archive is not None:
-            archive.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            if not keep or archive.stat().st_size == 0:
+                archive.unlink(missing_ok=True)  # before the lock goes with the close
+        with contextlib.suppress(OSError):
+            out.close()
         if unpacked is not None:
             shutil.rmtree(unpacked, ignore_errors=True)
     log.info("installed %s in %s", spec.name, target)
@@ -308,64 +332,207 @@ class _Opening:
             return self._response if self._response is not None else self._error
 
 
+def _claim(archive: Path, spec: ModelSpec, root: Path) -> BinaryIO:
+    """Open the partial archive (kept or new) and lock it against a second download."""
+    out = archive.open("a+b")  # never truncates: what an interrupted download left is resumed
+    try:
+        fcntl.flock(out.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        out.close()
+        raise ModelDownloadError(
+            f"another download of {spec.name} into {root} is running; wait for it to end"
+        ) from None
+    except BaseException:
+        out.close()
+        raise
+    return out
+
+
+def _remove_leftovers(root: Path, spec: ModelSpec, archive: Path) -> None:
+    """Remove what older downloads of this model left (random-named archives, unpack
+    folders); safe while we hold the lock, since no other download of it can be running."""
+    for stale in root.glob(f".{glob.escape(spec.name)}.*"):
+        if stale == archive:
+            continue
+        if stale.name.endswith(PARTIAL):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        elif stale.name.endswith(".unpack") and stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+class DownloadInterrupted(ModelDownloadError):
+    """The connection dropped and the server can resume: the partial archive is kept."""
+
+
+class _Dropped(Exception):
+    """The connection ended before the archive did (raised within ``_fetch``)."""
+
+    def __init__(self, message: str, resumable: bool, progressed: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.resumable = resumable
+        self.progressed = progressed
+
+
+class _Partial:
+    """The archive as far as it has come: the file, its size and its SHA-256 so far."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.digest = hashlib.sha256()
+        self.have = 0
+        out.seek(0)
+        while chunk := out.read(CHUNK):  # what an interrupted download left
+            self.digest.update(chunk)
+            self.have += len(chunk)
+
+    def add(self, chunk: bytes) -> None:
+        self.out.write(chunk)
+        self.digest.update(chunk)
+        self.have += len(chunk)
+
+    def restart(self) -> None:
+        self.out.flush()
+        self.out.truncate(0)
+        self.digest = hashlib.sha256()
+        self.have = 0
+
+
 def _fetch(
     spec: ModelSpec, url: str, out: BinaryIO, progress: Progress | None, timeout: float
 ) -> None:
-    """Stream the archive into ``out``, checking its size and SHA-256 as it arrives."""
-    request = urllib.request.Request(url, headers={"User-Agent": "ivr-model-download"})
-    log.info("downloading %s from %s", spec.name, url)
-    opened = _Opening(request, timeout).wait(timeout)
-    if opened is None:
-        raise _unreachable(spec, url, f"no answer within {timeout:g} s")
-    if isinstance(opened, BaseException):
-        raise _unreachable(spec, url, _reason(opened)) from opened
-    with contextlib.closing(opened) as response:
-        declared = _content_length(response.headers)
-        if declared is not None and declared != spec.size:
-            raise ModelDownloadError(
-                f"{spec.name} from {url}: size mismatch: expected {spec.size} bytes, "
-                f"the server announces {declared}; the download is corrupt or not the official file"
-            )
-        digest = hashlib.sha256()
-        done = 0
-        if progress is not None:
-            progress(0, spec.size)
-        while True:
+    """Complete the archive in ``out``, checking its size and SHA-256 as it arrives.
+
+    What ``out`` already holds (an interrupted download) is hashed and the rest asked for
+    with a Range request; a dropped connection to a server that takes ranges is resumed
+    up to ``RESUME_RETRIES`` times. A kept part whose whole turns out wrong is fetched
+    again from the start, once.
+    """
+    part = _Partial(out)
+    if part.have > spec.size:
+        part.restart()
+    from_kept = part.have > 0
+    if from_kept:
+        log.info("resuming %s after %d of %d bytes", spec.name, part.have, spec.size)
+    retries = RESUME_RETRIES
+    while True:
+        if part.have < spec.size:
             try:
-                chunk = response.read(CHUNK)
-            except (OSError, http.client.HTTPException) as exc:
-                raise ModelDownloadError(
-                    f"download of {spec.name} from {url} failed after {done} of {spec.size} "
-                    f"bytes: {_reason(exc)}; run the command again"
-                ) from exc
-            if not chunk:
-                break
-            done += len(chunk)
-            if done > spec.size:
-                raise ModelDownloadError(
-                    f"{spec.name} from {url}: size mismatch: expected {spec.size} bytes, "
-                    "got more; the download is corrupt or not the official file"
-                )
-            digest.update(chunk)
-            out.write(chunk)
+                _transfer(spec, url, part, progress, timeout)
+            except _Dropped as dropped:
+                if dropped.resumable and dropped.progressed and retries > 0:
+                    retries -= 1
+                    log.info("%s; resuming", dropped.message)
+                    continue
+                if dropped.resumable:
+                    raise DownloadInterrupted(
+                        f"{dropped.message}; run the command again to resume"
+                    ) from None
+                raise ModelDownloadError(f"{dropped.message}; run the command again") from None
+        got = part.digest.hexdigest()
+        if got == spec.sha256.lower():
             if progress is not None:
-                progress(done, spec.size)
-    if done < spec.size and declared == spec.size:
-        raise ModelDownloadError(
-            f"download of {spec.name} from {url} stopped after {done} of {spec.size} bytes "
-            "(the connection closed early); run the command again"
-        )
-    if done != spec.size:
-        raise ModelDownloadError(
-            f"{spec.name} from {url}: size mismatch: expected {spec.size} bytes, got {done}; "
-            "the download is corrupt or not the official file"
-        )
-    got = digest.hexdigest()
-    if got != spec.sha256.lower():
+                progress(part.have, spec.size)
+            return
+        if from_kept:
+            log.info("the kept part of %s was not the archive's start; starting over", spec.name)
+            from_kept = False
+            part.restart()
+            continue
         raise ModelDownloadError(
             f"{spec.name} from {url}: SHA-256 mismatch: expected {spec.sha256}, got {got}; "
             "the download is corrupt or not the official file"
         )
+
+
+def _transfer(
+    spec: ModelSpec, url: str, part: _Partial, progress: Progress | None, timeout: float
+) -> None:
+    """One request: append the rest of the archive to ``part``.
+
+    A server that answers a Range request with the whole archive (no range support, a
+    file:// mirror) has it written from the start.
+    """
+    start = part.have
+    headers = {"User-Agent": "ivr-model-download"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    request = urllib.request.Request(url, headers=headers)
+    log.info("downloading %s from %s", spec.name, url)
+    opened = _Opening(request, timeout).wait(timeout)
+    if opened is None:
+        raise _unreachable(spec, url, f"no answer within {timeout:g} s")
+    if isinstance(opened, urllib.error.HTTPError) and opened.code == 416 and start:
+        opened.close()  # "range not satisfiable": not the archive we began; start over
+        part.restart()
+        _transfer(spec, url, part, progress, timeout)
+        return
+    if isinstance(opened, BaseException):
+        raise _unreachable(spec, url, _reason(opened)) from opened
+    with contextlib.closing(opened) as response:
+        ranged = getattr(response, "status", None) == 206
+        if start and not (ranged and _content_range(response.headers) == (start, spec.size)):
+            part.restart()
+            start, ranged = 0, False
+        resumable = ranged or response.headers.get("Accept-Ranges", "").strip() == "bytes"
+        declared = _content_length(response.headers)
+        if declared is not None and declared != spec.size - start:
+            announced = start + declared if ranged else declared
+            raise ModelDownloadError(
+                f"{spec.name} from {url}: size mismatch: expected {spec.size} bytes, the "
+                f"server announces {announced}; the download is corrupt or not the official file"
+            )
+        if progress is not None:
+            progress(part.have, spec.size)
+        try:
+            while True:
+                try:
+                    chunk = response.read(CHUNK)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise _Dropped(
+                        f"download of {spec.name} from {url} failed after {part.have} of "
+                        f"{spec.size} bytes: {_reason(exc)}",
+                        resumable,
+                        part.have > start,
+                    ) from exc
+                if not chunk:
+                    break
+                if part.have + len(chunk) > spec.size:
+                    raise ModelDownloadError(
+                        f"{spec.name} from {url}: size mismatch: expected {spec.size} bytes, "
+                        "got more; the download is corrupt or not the official file"
+                    )
+                part.add(chunk)
+                if progress is not None:
+                    progress(part.have, spec.size)
+        finally:
+            part.out.flush()
+    if part.have < spec.size and declared == spec.size - start:
+        raise _Dropped(
+            f"download of {spec.name} from {url} stopped after {part.have} of {spec.size} "
+            "bytes (the connection closed early)",
+            resumable,
+            part.have > start,
+        )
+    if part.have != spec.size:
+        raise ModelDownloadError(
+            f"{spec.name} from {url}: size mismatch: expected {spec.size} bytes, "
+            f"got {part.have}; the download is corrupt or not the official file"
+        )
+
+
+def _content_range(headers: Message) -> tuple[int, int] | None:
+    """(first byte, total size) of a ``Content-Range: bytes FIRST-LAST/TOTAL`` header."""
+    found = re.fullmatch(r"\s*bytes\s+(\d+)-\d+/(\d+)\s*", headers.get("Content-Range", ""))
+    return (int(found[1]), int(found[2])) if found else None
+
+
+def _unwritable(spec: ModelSpec, root: Path, exc: OSError) -> ModelDownloadError:
+    return ModelDownloadError(
+        f"cannot write {spec.name} to {root}: {_reason(exc)}; "
+        f"check free space and permissions, or choose another folder with {MODELS_DIR_ENV}"
+    )
 
 
 _BAD_ZIP = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, zlib.error)
@@ -378,16 +545,23 @@ def _unpack(archive: Path, into: Path, spec: ModelSpec, url: str) -> Path:
     Official archives hold one top folder named like the model; an archive with the
     model files at its root is accepted too.
     """
+    limit = limits.MODEL_UNPACKED_BYTES  # read now: tests lower it
     try:
         with zipfile.ZipFile(archive) as bundle:
             base = into.resolve()
-            for member in bundle.infolist():
+            members = bundle.infolist()
+            for member in members:
                 if not _safe_member(member.filename, base):
                     raise ModelDownloadError(
                         f"{spec.name} from {url}: archive member {member.filename!r} would be "
                         "written outside the model folder; refusing to unpack it"
                     )
-            bundle.extractall(into)
+            declared = _declared_size(members)
+            if declared > limit:
+                raise _too_large(spec, url, f"declares {declared} bytes unpacked", limit)
+            written = 0
+            for member in members:
+                written = _extract(bundle, member, into, written, limit, spec, url)
     except _BAD_ZIP as exc:
         raise ModelDownloadError(
             f"{spec.name} from {url} is not a valid zip archive ({_reason(exc)}); "
@@ -407,6 +581,44 @@ def _unpack(archive: Path, into: Path, spec: ModelSpec, url: str) -> Path:
             "(am/final.mdl, conf/model.conf, graph/); check the URL"
         )
     return found[0]
+
+
+def _declared_size(members: list[zipfile.ZipInfo]) -> int:
+    """What the archive's directory says its files unpack to, in bytes."""
+    return sum(member.file_size for member in members)
+
+
+def _extract(
+    bundle: zipfile.ZipFile,
+    member: zipfile.ZipInfo,
+    into: Path,
+    written: int,
+    limit: int,
+    spec: ModelSpec,
+    url: str,
+) -> int:
+    """Unpack one vetted member, counting the bytes actually written (an archive's
+    directory can lie about sizes); returns the bytes written so far in all."""
+    parts = [part for part in member.filename.split("/") if part not in ("", ".", "..")]
+    target = into.joinpath(*parts)
+    if member.is_dir() or not parts:
+        target.mkdir(parents=True, exist_ok=True)
+        return written
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with bundle.open(member) as source, target.open("wb") as sink:
+        while chunk := source.read(CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise _too_large(spec, url, "unpacks to more bytes than allowed", limit)
+            sink.write(chunk)
+    return written
+
+
+def _too_large(spec: ModelSpec, url: str, what: str, limit: int) -> ModelDownloadError:
+    return ModelDownloadError(
+        f"{spec.name} from {url}: the archive {what} (the limit is {limit} bytes unpacked, "
+        "ivr.limits.MODEL_UNPACKED_BYTES); refusing to unpack it"
+    )
 
 
 def _safe_member(name: str, base: Path) -> bool:

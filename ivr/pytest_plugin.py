@@ -19,8 +19,16 @@ from typing import Any
 
 import pytest
 
-from ivr.problems import MenuInvalid
-from ivr.scenario import SUFFIX, Scenario, ScenarioResult, Status, load_scenario, run_scenario
+from ivr.problems import MenuInvalid, MenuProblem, printable
+from ivr.scenario import (
+    SUFFIX,
+    Scenario,
+    ScenarioResult,
+    Status,
+    load_scenario,
+    one_line,
+    run_scenario,
+)
 
 _RESULTS = pytest.StashKey[list[ScenarioResult]]()
 
@@ -69,7 +77,10 @@ class ScenarioFile(pytest.File):
             name = scenario.name
         except MenuInvalid as invalid:
             scenario, name = invalid, self.path.name.removesuffix(SUFFIX)
-        yield ScenarioItem.from_parent(self, name=name, scenario=scenario)
+        except Exception as error:  # one file's error fails its test, never the collection
+            scenario = MenuInvalid([MenuProblem(self.path, 1, one_line(error))])
+            name = self.path.name.removesuffix(SUFFIX)
+        yield ScenarioItem.from_parent(self, name=printable(name), scenario=scenario)
 
 
 class ScenarioItem(pytest.Item):

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from ivr.events import CallEvent, EventType
+from ivr.outputs import write_replacing
 
 RECORDING = "caller.wav"
 SCENARIO = "recorded.call.yaml"
@@ -55,5 +56,6 @@ def write_scenario(
     }
     target = folder / SCENARIO
     text = yaml.safe_dump(scenario, allow_unicode=True, sort_keys=False)
-    target.write_text("# Recorded by ivr call --record; replay: ivr test " + SCENARIO + "\n" + text)
+    header = "# Recorded by ivr call --record; replay: ivr test " + SCENARIO + "\n"
+    write_replacing(target, lambda partial: partial.write_text(header + text, encoding="utf-8"))
     return target

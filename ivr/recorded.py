@@ -4,24 +4,27 @@ Each recording is one utterance, said once the hotline has finished speaking (af
 short think time), or, when its name is given with a leading ``!``, one second into the
 prompt being said (barge-in). The audio goes through the real recognizer chunk by chunk
 while the virtual clock moves with the audio, so end-of-speech and timers behave as on a
-phone line, faster than real time. When the recordings run out the caller hangs up.
+phone line, faster than real time. When the recordings run out the caller hangs up; so
+does a caller whose recording cannot be read to its end (``RecordedCaller.read_error``).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
-from ivr.audio import AudioClip, read_wav, to_rate
+from ivr.audio import Audio, AudioClip, open_wav
 from ivr.clock import VirtualClock
 from ivr.inputs import HangUp
-from ivr.timeline import PlannedCaller, Speech
+from ivr.line import LineModel, through_line
+from ivr.timeline import SPEECH_RATE, PlannedCaller, Speech
 from ivr.utterances import UtteranceTracker
 
-RATE = 16000
+RATE = SPEECH_RATE
 TRAILING_SILENCE = 2.0
 """Silence after each recording, so the recognizer can hear that the caller stopped."""
 
@@ -30,26 +33,39 @@ BARGE_IN = "!"
 
 @dataclass(frozen=True)
 class Recording:
-    clip: AudioClip
+    """One utterance: a clip in memory or a WAV file, said from its start as it is read,
+    through ``line`` if one is given."""
+
+    clip: Audio
     barge_in: bool = False
     name: str = ""
+    line: LineModel | None = None
 
 
-def load_recordings(names: list[str]) -> list[Recording]:
-    """Read ``--audio`` arguments; ``!name.wav`` barges in. Raises AudioFileError (one line)."""
+def load_recordings(names: list[str], line: LineModel | None = None) -> list[Recording]:
+    """Check ``--audio`` arguments; ``!name.wav`` barges in. Raises AudioFileError (one line).
+
+    Every header is checked now, so a bad file stops the call before it starts, but the
+    audio is read only as it is said, block by block, as a telephone test tool plays a
+    file into a call: the hotline's timers and end of speech decide how much of it is
+    heard, so an utterance file of hours costs no more memory than one of seconds, and no
+    length limit beyond ``WAV_SECONDS`` is needed. A ``line`` (``ivr.line.Line``) is applied
+    as the file is said, also in blocks; with noise it first reads the file once to measure
+    its level (see ``Line.blocks``).
+    """
     recordings = []
     for name in names:
         barge_in = name.startswith(BARGE_IN)
         path = Path(name.removeprefix(BARGE_IN))
-        recordings.append(Recording(to_rate(read_wav(path), RATE), barge_in, str(path)))
+        recordings.append(Recording(open_wav(path), barge_in, str(path), line))
     return recordings
 
 
-def speech_of(clip: AudioClip, waits_if_unheard: bool = True) -> Speech:
-    """A clip as the caller says it: at the recognizer's rate, with `TRAILING_SILENCE` after it."""
-    silence = np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16)
-    samples = np.concatenate([to_rate(clip, RATE).samples, silence])
-    return Speech(AudioClip(samples, RATE), waits_if_unheard)
+def speech_of(audio: Audio, line: LineModel | None = None, waits_if_unheard: bool = True) -> Speech:
+    """Audio as the caller says it: through ``line``, at the recognizer's rate, with
+    `TRAILING_SILENCE` after it; a WAV file is read in blocks only as it is said."""
+    silence = AudioClip(np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16), RATE)
+    return Speech(chain(through_line(audio, line, RATE), [silence]), waits_if_unheard)
 
 
 def speech_start(
@@ -86,7 +102,7 @@ class RecordingsPlan:
         if start is None:
             return None
         self.recordings.popleft()
-        return start, speech_of(recording.clip)
+        return start, speech_of(recording.clip, recording.line)
 
 
 class RecordedCaller(PlannedCaller):

@@ -42,7 +42,9 @@ reject of an utterance) and ``recognized`` (the words heard). For the whole call
 from __future__ import annotations
 
 import enum
+import itertools
 import json
+import math
 import re
 import time
 from collections import Counter
@@ -56,16 +58,26 @@ from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
 import jsonschema
+import regex
 from jsonschema.exceptions import best_match
 
+from ivr.check import not_a_mapping, schema_message
 from ivr.clock import VirtualClock
 from ivr.engine import Call, CallFlow
 from ivr.events import CallEvent, EventType, Outcome
 from ivr.inputs import CallerAction, HangUp
+from ivr.limits import (
+    KEY_SCRIPT_CHARS,
+    PATTERN_CHARS,
+    PATTERN_REPEATS,
+    PATTERN_SECONDS,
+    TIMER_SECONDS,
+)
 from ivr.menu import Menu
 from ivr.menu import load as load_menu
+from ivr.outputs import write_replacing
 from ivr.player import SilentPlayer
-from ivr.problems import MenuInvalid, MenuProblem
+from ivr.problems import MAX_PROBLEMS, MenuInvalid, MenuProblem, excerpt, printable, shorten
 from ivr.scripted import ScriptError, ScriptPlan, parse_script
 from ivr.session import Session
 from ivr.timeline import PlannedCaller, Speech
@@ -112,7 +124,7 @@ class Expectation:
 
     states: tuple[str, ...] = ()
     prompts: tuple[str, ...] = ()
-    patterns: tuple[re.Pattern[str], ...] = ()
+    patterns: tuple[regex.Pattern[str], ...] = ()
     events: tuple[EventType, ...] = ()
     not_events: tuple[EventType, ...] = ()
     decision: str | None = None
@@ -222,12 +234,14 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def _schema_problems(document: Any, path: Path) -> list[MenuProblem]:
+    if not isinstance(document, Mapping):
+        return [not_a_mapping(document, path)]
     validator = jsonschema.Draft202012Validator(scenario_schema())
     problems = []
-    for error in validator.iter_errors(document):
+    for error in itertools.islice(validator.iter_errors(document), MAX_PROBLEMS + 1):
         error = _specific(error)
         location = list(error.absolute_path)
-        where = _where(location)
+        where = shorten(_where(location), 80)
         line = line_of(document, location + _unknown_keys(error)[:1])
         problems.append(MenuProblem(path, line, f"{where}: {_say(error, location)}"))
     return sorted(set(problems))
@@ -271,20 +285,27 @@ def _say(error: jsonschema.ValidationError, location: list[Any]) -> str:
             return f"a turn has one action, not {len(given)} ({', '.join(given)})"
         return f"a turn needs one action: {actions}"
     if error.validator == "const" and error.validator_value == "hangup":
-        return f"{error.instance!r} is not a turn: write `hangup` or a mapping with {actions}"
+        return (
+            f"{excerpt(error.instance)} is not a turn: write `hangup` or a mapping with {actions}"
+        )
     unknown = _unknown_keys(error)
     if unknown:
         allowed = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
-        return f"unknown field {', '.join(unknown)} (allowed: {', '.join(allowed)})"
+        shown = ", ".join(shorten(name, 40) for name in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        return f"unknown field {shown}{more} (allowed: {', '.join(allowed)})"
     if error.validator == "required":
         return error.message.replace("is a required property", "is required")
     if error.validator == "dependentRequired":
         return "rate is for say turns only"
     if error.validator == "pattern" and location[-1:] == ["press"]:
-        return f"{error.instance!r}: press takes keys 0-9 * #, '_' (silence) and '!' (barge-in)"
+        shown = excerpt(error.instance)
+        return f"{shown}: press takes keys 0-9 * #, '_' (silence) and '!' (barge-in)"
     if error.validator == "enum" and isinstance(error.validator_value, list):
-        return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
-    return error.message
+        return (
+            f"{excerpt(error.instance)} is not one of {', '.join(map(str, error.validator_value))}"
+        )
+    return schema_message(error)
 
 
 class _Builder:
@@ -300,6 +321,7 @@ class _Builder:
         self.problems.append(MenuProblem(self.path, line_of(self.doc, location), message))
 
     def build(self) -> Scenario:
+        self._numbers()
         menu = self._menu()
         turns = tuple(self._turn(i, raw, menu) for i, raw in enumerate(self.doc.get("turns", [])))
         recording = self._recording()
@@ -324,6 +346,28 @@ class _Builder:
             spoken_prompts=self.doc.get("prompts") == "spoken",
             recording_speech=bool(self.doc.get("speech", False)),
         )
+
+    def _numbers(self) -> None:
+        """Every number finite; silences, think time and durations within TIMER_SECONDS."""
+        stack: list[tuple[list[Any], Any]] = [([], self.doc)]
+        while stack:
+            location, value = stack.pop()
+            if isinstance(value, Mapping):
+                stack += [([*location, key], item) for key, item in value.items()]
+            elif isinstance(value, list):
+                stack += [([*location, index], item) for index, item in enumerate(value)]
+            elif isinstance(value, float) and not math.isfinite(value):
+                self.problem(location, f"{_where(location)}: {value} is not a finite number")
+            elif (
+                isinstance(value, int | float)
+                and location[-1:] in (["silence"], ["think_time"], ["max_duration"])
+                and value > TIMER_SECONDS
+            ):
+                self.problem(
+                    location,
+                    f"{_where(location)}: {value:g} s is longer than {TIMER_SECONDS:g} s "
+                    "(limit TIMER_SECONDS)",
+                )
 
     def _recording(self) -> Path | None:
         if "recording" not in self.doc:
@@ -359,10 +403,7 @@ class _Builder:
         if "barge_in" in raw and kind not in (TurnKind.SAY, TurnKind.PLAY):
             self.problem([*where, "barge_in"], "barge_in is for say and play turns; press '!KEY'")
         if kind is TurnKind.PRESS:
-            try:
-                parse_script(value)
-            except ScriptError as error:
-                self.problem([*where, "press"], str(error))
+            self._script([*where, "press"], value)
             return Turn(**common, keys=value, expect=expect)
         if kind is TurnKind.SILENCE:
             return Turn(**common, seconds=float(value), expect=expect)
@@ -378,6 +419,17 @@ class _Builder:
             return Turn(**common, audio=audio, barge_in=barge_in, expect=expect)
         return Turn(**common, expect=expect)
 
+    def _script(self, where: list[Any], script: str) -> None:
+        if len(script) > KEY_SCRIPT_CHARS:
+            limit = f"at most {KEY_SCRIPT_CHARS} (limit KEY_SCRIPT_CHARS)"
+            self.problem(where, f"a key script of {len(script)} characters; {limit}")
+            return
+        try:
+            if not parse_script(script):
+                self.problem(where, "press has no key: write keys 0-9 * #, or '_' for silence")
+        except ScriptError as error:
+            self.problem(where, str(error))
+
     def _expect(self, raw: Mapping[str, Any], where: list[Any], menu: Menu | None) -> Expectation:
         states = _texts(raw.get("state"))
         if menu is not None:
@@ -387,10 +439,11 @@ class _Builder:
         patterns = []
         for pattern in _texts(raw.get("prompt_matches")):
             try:
-                patterns.append(re.compile(pattern))
-            except re.error as error:
+                patterns.append(compile_pattern(pattern))
+            except (re.error, regex.error, ValueError) as error:
                 self.problem(
-                    [*where, "prompt_matches"], f"bad regular expression {pattern!r}: {error}"
+                    [*where, "prompt_matches"],
+                    f"bad regular expression {excerpt(pattern)}: {shorten(str(error), 120)}",
                 )
         return Expectation(
             states=states,
@@ -420,6 +473,32 @@ class _Builder:
             states=tuple(states) if states is not None else None,
             line=line_of(self.doc, ["expect"]) if raw else 0,
         )
+
+
+_COUNTED_REPEAT = re.compile(r"\{([0-9]+)(?:,([0-9]*))?\}")
+
+
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """A scenario's regular expression, compiled for searches with a time bound.
+
+    The dialect is Python's ``re``, checked first; the ``regex`` package runs the searches
+    because its searches take a timeout. Its compiler unrolls counted repeats, so their
+    product is bounded (``(a{99}){99}`` counts as 9801), as is the pattern's length.
+    """
+    if len(pattern) > PATTERN_CHARS:
+        raise ValueError(
+            f"{len(pattern)} characters; at most {PATTERN_CHARS} (limit PATTERN_CHARS)"
+        )
+    re.compile(pattern)
+    product = 1
+    for low, high in _COUNTED_REPEAT.findall(pattern):
+        product *= max(int(low), int(high or 0), 1)
+        if product > PATTERN_REPEATS:
+            raise ValueError(
+                f"counted repeats ({{m,n}}) multiply to more than {PATTERN_REPEATS} "
+                "(limit PATTERN_REPEATS)"
+            )
+    return regex.compile(pattern)
 
 
 def _texts(value: Any) -> tuple[str, ...]:
@@ -510,21 +589,25 @@ class ScenarioResult:
         """``path:line: turn N (action): expected …; heard …`` for each failure or problem."""
         if self.problems:
             return [str(problem) for problem in self.problems]
+        path = printable(str(self.path))
         if self.status is Status.ERROR:
-            return [f"{self.path}:1: {self.reason}"]
-        return [f"{self.path}:{f.line}: {f}" for f in self.failures]
+            return [f"{path}:1: {printable(self.reason)}"]
+        return [f"{path}:{f.line}: {printable(str(f))}" for f in self.failures]
 
     def explain(self) -> str:
         """A readable report of a failed scenario: each failure, expected and heard."""
+        name, path = printable(self.name), printable(str(self.path))
         if self.problems or self.status is Status.ERROR:
-            return "\n".join([f"{self.name} ({self.path}): {self.reason}", *self.failure_lines()])
+            head = f"{name} ({path}): {printable(self.reason)}"
+            return "\n".join([head, *self.failure_lines()])
         count = len(self.failures)
-        lines = [f"{count} expectation(s) not met; first: {self.failures[0]}" if count else ""]
-        lines.append(f"{self.name} ({self.path})")
+        first = printable(str(self.failures[0])) if count else ""
+        lines = [f"{count} expectation(s) not met; first: {first}" if count else ""]
+        lines.append(f"{name} ({path})")
         for failure in self.failures:
-            lines.append(f"{self.path}:{failure.line}: {failure.where}")
-            lines.append(f"    expected: {failure.expected}")
-            lines.append(f"    heard:    {failure.heard}")
+            lines.append(f"{path}:{failure.line}: {printable(failure.where)}")
+            lines.append(f"    expected: {printable(failure.expected)}")
+            lines.append(f"    heard:    {printable(failure.heard)}")
         return "\n".join(lines)
 
 
@@ -669,6 +752,16 @@ def run_scenario(
                 problems=invalid.problems,
                 wall=time.perf_counter() - started,
             )
+        except Exception as error:  # a bug in loading is this scenario's error too
+            if raise_errors:
+                raise
+            return ScenarioResult(
+                name=path.name.removesuffix(SUFFIX),
+                path=path,
+                status=Status.ERROR,
+                reason=one_line(error),
+                wall=time.perf_counter() - started,
+            )
     result = ScenarioResult(
         name=scenario.name,
         path=scenario.path,
@@ -682,12 +775,25 @@ def run_scenario(
         result.status = Status.SKIPPED
         result.reason = str(skip)
     except Exception as error:  # a broken run is this scenario's error, not the suite's end
-        if raise_errors:
+        if raise_errors and not _bad_input(error):
             raise
         result.status = Status.ERROR
-        result.reason = f"{type(error).__name__}: {error}"
+        result.reason = one_line(error)
     result.wall = time.perf_counter() - started
     return result
+
+
+def _bad_input(error: Exception) -> bool:
+    """An error in what the scenario names (a hostile WAV), not in ivr: never a traceback."""
+    from ivr.audio import AudioFileError
+
+    return isinstance(error, AudioFileError)
+
+
+def one_line(error: Exception) -> str:
+    """An exception as one short printable line; an input error's own words suffice."""
+    text = str(error) if _bad_input(error) else f"{type(error).__name__}: {error}"
+    return shorten(text, 300)
 
 
 def run_scenarios(
@@ -785,20 +891,23 @@ def _replay(
     call_audio: CallAudio | None,
 ) -> Call:
     """A recorded call, on the recording's clock, with prompts timed as when it was made."""
-    from ivr.audio import read_wav
+    from ivr.audio import open_wav
     from ivr.linecall import LineCaller
     from ivr.player import PromptPlayer, RenderingPlayer
 
     assert scenario.recording is not None
-    recording = read_wav(scenario.recording)
-    caller = LineCaller(line(recording) if line else recording, clock, tracker)
+    recording = open_wav(scenario.recording)  # read in blocks, through the line if any
+    caller = LineCaller(recording, clock, tracker, line)
     if call_audio is not None:
         caller.audio_sink = call_audio.caller_audio
     menu = scenario.menu
     player: PromptPlayer = SilentPlayer()
     if scenario.spoken_prompts:
         player = RenderingPlayer(_speech_cache(menu.voice.id, menu.voice.rate, None))
-    return Session(CallFlow(menu), caller, player, clock, listeners).run()
+    call = Session(CallFlow(menu), caller, player, clock, listeners).run()
+    if caller.read_error is not None:  # the caller hung up there; the scenario is in error
+        raise caller.read_error
+    return call
 
 
 def _speech(
@@ -861,12 +970,13 @@ def check(
     failures: list[Failure] = []
     bounds = [0] + [index for index, _ in starts[1:]] + [len(events)]
     state = scenario.menu.start
+    budget = _Budget(PATTERN_SECONDS)
     for position, turn in enumerate(scenario.turns):
         if position >= len(starts):
             failures.append(_not_reached(turn, events))
             continue
         window = [event for _, event in events[bounds[position] : bounds[position + 1]]]
-        failures += _check_turn(turn, window, state)
+        failures += _check_turn(turn, window, state, budget)
         state = window[-1].state if window else state
     failures += _check_call(scenario, events)
     return failures
@@ -882,7 +992,30 @@ def _not_reached(turn: Turn, events: Sequence[tuple[float, CallEvent]]) -> Failu
     return Failure(turn.number, turn.describe(), turn.line, "the turn to be played", heard)
 
 
-def _check_turn(turn: Turn, window: list[CallEvent], before: str) -> list[Failure]:
+class _Budget:
+    """The time left for a scenario's regular expressions (PATTERN_SECONDS in all)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def search(self, pattern: regex.Pattern[str], texts: Sequence[str]) -> bool | None:
+        """Whether the pattern is found in one of the texts; None when time ran out."""
+        for text in texts:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                if pattern.search(text, timeout=left) is not None:
+                    return True
+            except TimeoutError:
+                self.deadline = 0.0
+                return None
+        return False
+
+
+def _check_turn(
+    turn: Turn, window: list[CallEvent], before: str, budget: _Budget | None = None
+) -> list[Failure]:
     failures: list[Failure] = []
     expect = turn.expect
 
@@ -899,8 +1032,16 @@ def _check_turn(turn: Turn, window: list[CallEvent], before: str) -> list[Failur
     for text in expect.prompts:
         if not any(text in prompt for prompt in prompts):
             fail(f"a prompt containing 「{text}」", _prompts_heard(prompts))
+    budget = budget or _Budget(PATTERN_SECONDS)
     for pattern in expect.patterns:
-        if not any(pattern.search(prompt) for prompt in prompts):
+        searched = budget.search(pattern, prompts)
+        if searched is None:
+            fail(
+                f"a prompt matching /{pattern.pattern}/",
+                f"no answer in time: the scenario's regular expressions may search for "
+                f"{PATTERN_SECONDS:g} s in all (limit PATTERN_SECONDS)",
+            )
+        elif not searched:
             fail(f"a prompt matching /{pattern.pattern}/", _prompts_heard(prompts))
     kinds = [e.type for e in window]
     for kind in expect.events:
@@ -1023,22 +1164,22 @@ def results_table(results: Sequence[ScenarioResult], *, title: str = "Call scena
     for result, note in zip(results, notes, strict=True):
         cells = [
             _MARKS[result.status],
-            f"{escape(result.name)}\n[dim]{escape(result.path.name)}[/]",
+            f"{escape(printable(result.name))}\n[dim]{escape(printable(result.path.name))}[/]",
             str(result.turns),
             str(result.outcome or ""),
             f"{result.duration:.1f} s",
             f"{result.wall * 1000:.0f} ms",
         ]
-        table.add_row(*cells, *([escape(note)] if any(notes) else []))
+        table.add_row(*cells, *([escape(printable(note))] if any(notes) else []))
     return table
 
 
 def _note(result: ScenarioResult) -> str:
     if result.status is Status.SKIPPED:
-        return result.reason
+        return printable(result.reason)
     if result.failures:
         extra = len(result.failures) - 1
-        return str(result.failures[0]) + (f" (+{extra} more)" if extra else "")
+        return printable(str(result.failures[0])) + (f" (+{extra} more)" if extra else "")
     if result.status is Status.ERROR:
         return "; ".join(result.failure_lines()[:2])
     return ""
@@ -1094,9 +1235,24 @@ def write_junit(results: Sequence[ScenarioResult], path: str | Path) -> None:
             out.text = f"call time {result.duration:.1f} s, outcome {result.outcome}\n" + "\n".join(
                 json.dumps(record, ensure_ascii=False) for record in result.records
             )
+    for element in suites.iter():  # names, messages and calls may hold anything
+        element.attrib = {key: xml_text(value) for key, value in element.attrib.items()}
+        element.text = xml_text(element.text) if element.text else element.text
     tree = ElementTree.ElementTree(suites)
     ElementTree.indent(tree)
-    tree.write(str(path), encoding="utf-8", xml_declaration=True)
+    write_replacing(  # whole or not at all: CI parses it
+        Path(path), lambda target: tree.write(str(target), encoding="utf-8", xml_declaration=True)
+    )
+
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 forbids (most controls, lone surrogates, U+FFFE/U+FFFF)."""
+
+
+def xml_text(text: str) -> str:
+    """``text`` with each character XML 1.0 forbids written as its escape (\\x1b), so
+    the JUnit file always parses; ElementTree escapes only & < > and quotes."""
+    return _NOT_XML.sub(lambda found: found[0].encode("unicode_escape").decode("ascii"), text)
 
 
 def _classname(path: Path) -> str:
@@ -1123,6 +1279,7 @@ def run_cli(
 
     Returns the exit status: 0 if nothing failed (skips are fine), 1 otherwise.
     """
+    from rich.markup import escape
     from rich.progress import Progress
 
     files = find_scenarios(paths)
@@ -1134,7 +1291,7 @@ def run_cli(
         task = bar.add_task("calls", total=len(files))
 
         def advance(done: int, total: int, result: ScenarioResult) -> None:
-            bar.update(task, completed=done, description=result.name)
+            bar.update(task, completed=done, description=escape(printable(result.name)))
 
         results = run_scenarios(files, advance, line=line, artifacts=artifacts)
     out.print(results_table(results))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ivr.clock import VirtualClock
 from ivr.inputs import TELEPHONE_KEYS, HangUp, KeyPress
+from ivr.limits import KEY_SCRIPT_CHARS
 from ivr.timeline import Plan, PlannedCaller
 
 SILENCE = "_"
@@ -20,7 +21,7 @@ BARGE_IN = "!"
 
 
 class ScriptError(ValueError):
-    """A key script with a character that is not a key, ``_`` or ``!``."""
+    """A key script that is too long, or has a character that is not a key, ``_`` or ``!``."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class ScriptedAction:
 
 
 def parse_script(script: str) -> list[ScriptedAction]:
+    """The actions of ``script``; a ScriptError (one line) says what is wrong with it."""
+    if len(script) > KEY_SCRIPT_CHARS:
+        raise ScriptError(
+            f"key script: {len(script)} characters, more than the {KEY_SCRIPT_CHARS} allowed"
+        )
     actions = []
     barge_in = False
     for position, char in enumerate(script, start=1):

@@ -60,9 +60,16 @@ class Session:
         self.listeners = list(listeners)
         self._heard: tuple[tuple[str, ...], float | None] | None = None
         """The grammar and end of speech the caller was last given."""
+        self._failed: list[Listener] = []
+        """Listeners that raised: each is reported once (and still called)."""
 
     def run(self) -> Call:
-        """Play the call to its end and return it (its outcome is set)."""
+        """Play the call to its end and return it (its outcome is set).
+
+        A KeyboardInterrupt (Ctrl-C, or a signal the command turns into one) ends the call
+        as the caller hanging up, so the listeners (the log) see it end, and is raised
+        again: a live call treats it as the hang-up, anything else stops there.
+        """
         line = CallTimeline(self)
         clock, caller = self.clock, self.caller
         try:
@@ -78,9 +85,9 @@ class Session:
                 else:
                     line.receive(received, clock.now())
         except KeyboardInterrupt:
-            if line.call is None:
-                raise
-            line.drop(clock.now())
+            if line.call is not None:
+                line.drop(clock.now())
+            raise
         assert line.call is not None
         return line.call
 
@@ -99,8 +106,19 @@ class Session:
         for listener in self.listeners:
             try:
                 listener(event, now)
-            except Exception:  # a broken view must not end the call or lose the log
-                log.exception("listener %r failed on %s", listener, event.type)
+            except Exception as error:  # a broken view must not end the call or lose the log
+                self._listener_failed(listener, event, error)
+
+    def _listener_failed(self, listener: Listener, event: CallEvent, error: Exception) -> None:
+        """Say so once per listener: a view that fails on every event (a closed pipe, a
+        gone terminal) must not bury the console in hundreds of tracebacks."""
+        if any(failed is listener for failed in self._failed):
+            return
+        self._failed.append(listener)
+        if isinstance(error, OSError):  # the environment, not a bug: one line
+            log.warning("listener %r stopped working on %s: %s", listener, event.type, error)
+        else:
+            log.exception("listener %r failed on %s", listener, event.type)
 
     def changed(self, line: CallTimeline) -> None:
         """Give the caller the phrases valid now and the silence that ends an utterance here,

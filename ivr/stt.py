@@ -50,12 +50,13 @@ import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from ivr.audio import AudioClip, to_rate
+from ivr.audio import Audio, AudioClip, audio_blocks, chunks
 
 log = logging.getLogger(__name__)
 
@@ -693,7 +694,7 @@ class VoskRecognizer:
 
 def recognize_clip(
     recognizer: Recognizer,
-    clip: AudioClip,
+    clip: Audio,
     chunk_seconds: float = 0.02,
     trailing_silence: float = 1.5,
 ) -> list[tuple[float, Recognition]]:
@@ -701,22 +702,23 @@ def recognize_clip(
 
     Returns each utterance with the audio time, in seconds from the clip's start, at
     which the recognizer ended it; one still open after the trailing silence is
-    finalized at the end of the audio. Utterances without words are left out.
+    finalized at the end of the audio. Utterances without words are left out. A WAV file
+    (``ivr.audio.open_wav``) is read block by block, so hours of audio cost no more memory.
     """
     if chunk_seconds <= 0 or trailing_silence < 0:
         raise ValueError("chunk_seconds must be > 0 and trailing_silence >= 0")
-    samples = to_rate(clip, RATE).samples
-    audio = np.concatenate([samples, np.zeros(round(trailing_silence * RATE), np.int16)])
-    data = audio.astype("<i2").tobytes()
-    step = 2 * max(round(chunk_seconds * RATE), 1)
+    silence = AudioClip(np.zeros(round(trailing_silence * RATE), np.int16), RATE)
+    step = max(round(chunk_seconds * RATE), 1)
     recognizer.reset()
     out: list[tuple[float, Recognition]] = []
-    for offset in range(0, len(data), step):
-        if recognizer.accept(data[offset : offset + step]):
+    heard = 0
+    for chunk in chunks(chain(audio_blocks(clip, RATE), [silence]), step):
+        heard += len(chunk)
+        if recognizer.accept(chunk.astype("<i2").tobytes()):
             recognition = recognizer.result()
             if recognition.words:
-                out.append((min(offset + step, len(data)) / 2 / RATE, recognition))
+                out.append((heard / RATE, recognition))
     last = recognizer.result()
     if last.words:
-        out.append((len(audio) / RATE, last))
+        out.append((heard / RATE, last))
     return out

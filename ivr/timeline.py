@@ -33,7 +33,7 @@ scenarios and the pool's random callers are all plans.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -56,12 +56,14 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from ivr.audio import AudioClip
+    from ivr.audio import AudioClip, AudioFileError
     from ivr.utterances import UtteranceTracker
 
 PROMPT = EventType.PROMPT
 
 CHUNK_SECONDS = 0.02
+SPEECH_RATE = 16000
+"""The recognizer's rate: speech reaches it at this rate."""
 """Speech reaches the recognizer in chunks this long, as from a phone line."""
 
 
@@ -272,11 +274,12 @@ Plan = tuple[float, CallerAction]
 
 @dataclass(frozen=True, slots=True)
 class Speech:
-    """A clip the caller says: the hotline hears it through its recognizer, chunk by chunk
+    """What the caller says: the hotline hears it through its recognizer, chunk by chunk
     (`SpeechStarted`, then an `Utterance`, or nothing at all)."""
 
-    clip: AudioClip
-    """At the recognizer's rate, with the silence after it that ends the utterance."""
+    audio: AudioClip | Iterator[AudioClip]
+    """At the recognizer's rate, with the silence after it that ends the utterance: one
+    clip, or blocks read only as they are said (a long WAV file costs no memory)."""
     waits_if_unheard: bool = True
     """Nothing heard at all: the caller stays silent until the wait runs out, as someone
     waiting to be answered does (False: the plan goes on at once, a scenario's next turn)."""
@@ -318,7 +321,10 @@ class PlannedCaller:
         self.audio_sink: Callable[[float, npt.NDArray[np.int16]], None] | None = None
         """Receives what the caller says, with its call time (for the call's WAV)."""
         self._speech: Speech | None = None
-        self._position = 0
+        self._chunks: Iterator[npt.NDArray[np.int16]] | None = None
+        self._pending: npt.NDArray[np.int16] | None = None
+        self.read_error: AudioFileError | None = None
+        """Why the caller's audio could not be read to its end: the caller hung up there."""
 
     def expect(self, phrases: tuple[str, ...], end_of_speech: float | None = None) -> None:
         if self.tracker is not None:
@@ -329,7 +335,16 @@ class PlannedCaller:
         while True:
             speech = self._speech
             if speech is not None:
-                heard = self._speak(speech, until, listening)
+                try:
+                    heard = self._speak(speech, until, listening)
+                except ValueError as error:
+                    from ivr.audio import AudioFileError
+
+                    if not isinstance(error, AudioFileError):
+                        raise
+                    self.read_error = error  # the file failed mid-read: the caller hangs up
+                    self._end_speech()
+                    return HangUp()
                 if heard is not None or self._speech is not None:
                     return heard
                 if speech.waits_if_unheard or clock.now() >= until - 1e-9:
@@ -344,35 +359,45 @@ class PlannedCaller:
             clock.sleep_until(max(at, now))
             if not isinstance(step, Speech):
                 return step
-            self._speech, self._position = step, 0
+            self._speech = step
 
     def _speak(self, speech: Speech, until: float, listening: bool) -> CallerAction | None:
-        """Feed the clip up to ``until``; stop at the first thing the recognizer reports.
+        """Feed the speech up to ``until``; stop at the first thing the recognizer reports.
 
-        The clip is over (``_speech`` is None) once its words are heard, its audio has all
-        been said, or the no-input deadline came while the caller was speaking.
+        The speech is over (``_speech`` is None) once its words are heard, its audio has
+        all been said, or the no-input deadline came while the caller was speaking. A
+        chunk read but not yet said waits in ``_pending`` for the next call.
         """
         clock, tracker = self.clock, self.tracker
         assert tracker is not None, "a plan with speech needs a tracker"
-        samples, rate = speech.clip.samples, speech.clip.rate
-        size = int(rate * CHUNK_SECONDS)
-        while self._position < len(samples):
+        if self._chunks is None:
+            from ivr.audio import AudioClip, chunks  # numpy: only for speech
+
+            blocks = [speech.audio] if isinstance(speech.audio, AudioClip) else speech.audio
+            self._chunks = chunks(blocks, int(SPEECH_RATE * CHUNK_SECONDS))
+        while True:
+            chunk = self._pending if self._pending is not None else next(self._chunks, None)
+            if chunk is None:
+                break
             if clock.now() + CHUNK_SECONDS > until + 1e-9:
+                self._pending = chunk
                 clock.sleep_until(until)
                 if not listening:
                     return None  # the prompt ended while the caller speaks: go on
-                self._speech = None
+                self._end_speech()
                 return tracker.finish()  # the no-input timer ran out mid-speech
-            chunk = samples[self._position : self._position + size]
-            self._position += size
+            self._pending = None
             if self.audio_sink is not None:
                 self.audio_sink(clock.now(), chunk)
-            clock.sleep_until(clock.now() + len(chunk) / rate)
+            clock.sleep_until(clock.now() + len(chunk) / SPEECH_RATE)
             heard = tracker.feed(chunk.tobytes())
             if isinstance(heard, Utterance):
-                self._speech = None
+                self._end_speech()
                 return heard
             if heard is not None and not listening:
                 return heard  # speech began during a prompt: barge-in
-        self._speech = None
+        self._end_speech()
         return tracker.finish()
+
+    def _end_speech(self) -> None:
+        self._speech, self._chunks, self._pending = None, None, None

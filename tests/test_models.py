@@ -12,11 +12,14 @@ import importlib.util
 import io
 import itertools
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,6 +99,10 @@ class Route:
     body: bytes
     length: int | None = -1  # -1: the body's length; None: no Content-Length header
     send: int | None = None  # bytes actually sent before closing; None: all
+    ranges: bool = False  # answer "Range: bytes=N-" with 206 and the rest
+    drops: int = 0  # this many responses are cut after `send` bytes, then all is sent
+    stall: bool = False  # after `send` bytes, hang until the test ends (not close)
+    unsatisfiable: bool = False  # answer every Range request with 416
 
 
 @dataclass
@@ -103,9 +110,11 @@ class FakeSite:
     base: str = ""
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    ranges: list[str | None] = field(default_factory=list)  # each request's Range header
+    release: threading.Event = field(default_factory=threading.Event)
 
-    def serve(self, path: str, body: bytes, **options: int | None) -> str:
-        self.routes[path] = Route(body, **options)
+    def serve(self, path: str, body: bytes, **options: int | bool | None) -> str:
+        self.routes[path] = Route(body, **options)  # type: ignore[arg-type]
         return self.base + path
 
 
@@ -113,17 +122,36 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         site = cast("_Server", self.server).site
         site.requests.append(self.path)
+        site.ranges.append(self.headers.get("Range"))
         route = site.routes.get(self.path)
         if route is None:
             self.send_error(404)
             return
-        self.send_response(200)
+        asked = self.headers.get("Range", "")
+        start = int(asked[6:-1]) if route.ranges and asked.startswith("bytes=") else 0
+        if asked and route.unsatisfiable:
+            self.send_error(416)
+            return
+        body = route.body[start:]
+        self.send_response(206 if start else 200)
         self.send_header("Content-Type", "application/zip")
-        length = len(route.body) if route.length == -1 else route.length
+        if route.ranges:
+            self.send_header("Accept-Ranges", "bytes")
+        if start:
+            self.send_header(
+                "Content-Range", f"bytes {start}-{len(route.body) - 1}/{len(route.body)}"
+            )
+        length = len(body) if route.length == -1 else route.length
         if length is not None:
             self.send_header("Content-Length", str(length))
         self.end_headers()
-        self.wfile.write(route.body if route.send is None else route.body[: route.send])
+        cut = route.send is not None and (route.drops > 0 or not route.ranges or route.stall)
+        if route.drops > 0:
+            route.drops -= 1
+        self.wfile.write(body[: route.send] if cut else body)
+        if route.stall:
+            self.wfile.flush()
+            site.release.wait(30)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -143,6 +171,7 @@ def site() -> Iterator[FakeSite]:
     try:
         yield server.site
     finally:
+        server.site.release.set()
         server.shutdown()
         server.server_close()
         thread.join(5)
@@ -594,3 +623,265 @@ def test_installed_models_skips_temporary_and_foreign_folders(tmp_path: Path) ->
     (root / ".model-d.zip.part").write_bytes(b"partial")
     assert installed_models() == [a, b]
     assert installed_models(tmp_path / "nowhere") == []
+
+
+# --- download: resuming an interrupted download --------------------------------------
+
+PART = f".{NAME}.zip.part"
+
+
+def stop_after(limit: int) -> tuple[list[tuple[int, int]], Callable[[int, int], None]]:
+    """A progress callback that presses Ctrl-C once ``limit`` bytes have arrived."""
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done >= limit:
+            raise KeyboardInterrupt
+
+    return seen, progress
+
+
+def test_interrupted_download_keeps_one_part_and_resumes_it_with_a_range(
+    site: FakeSite, dest: Path, tmp_path: Path
+) -> None:
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, sums=write_sums(tmp_path / "sums.tsv", MODEL_FILES))
+    url = site.serve("/m.zip", body, ranges=True)
+    _, interrupt = stop_after(1)
+    with pytest.raises(KeyboardInterrupt):
+        download(spec, dest=dest, url=url, progress=interrupt)
+    assert leftovers(dest) == [PART]
+    kept = (dest / PART).stat().st_size
+    assert 0 < kept < len(body)
+    assert body.startswith((dest / PART).read_bytes())
+
+    calls: list[tuple[int, int]] = []
+    got = download(spec, dest=dest, url=url, progress=lambda d, t: calls.append((d, t)))
+    assert is_model(got) and leftovers(dest) == [NAME]
+    assert site.ranges == [None, f"bytes={kept}-"]
+    assert calls[0] == (kept, len(body)) and calls[-1] == (len(body), len(body))
+
+
+def test_a_second_interruption_still_leaves_one_part(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    url = site.serve("/m.zip", body, ranges=True)
+    for limit in (1, len(body) // 2):
+        _, interrupt = stop_after(limit)
+        with pytest.raises(KeyboardInterrupt):
+            download(spec_for(body), dest=dest, url=url, progress=interrupt)
+        assert leftovers(dest) == [PART]
+    assert is_model(download(spec_for(body), dest=dest, url=url))
+    assert leftovers(dest) == [NAME]
+
+
+def test_dropped_connection_to_a_ranged_server_is_resumed_at_once(
+    site: FakeSite, dest: Path
+) -> None:
+    body = make_zip(MODEL_FILES)
+    third = len(body) // 3
+    url = site.serve("/m.zip", body, ranges=True, send=third, drops=2)
+    assert is_model(download(spec_for(body), dest=dest, url=url))
+    assert site.ranges == [None, f"bytes={third}-", f"bytes={2 * third}-"]
+    assert leftovers(dest) == [NAME]
+
+
+def test_a_line_that_keeps_dropping_keeps_the_part_for_the_next_run(
+    site: FakeSite, dest: Path
+) -> None:
+    body = make_zip(MODEL_FILES)
+    step = len(body) // 10
+    url = site.serve("/m.zip", body, ranges=True, send=step, drops=4)
+    with pytest.raises(models.DownloadInterrupted) as exc:
+        download(spec_for(body), dest=dest, url=url)
+    text = one_line(exc)
+    assert f"stopped after {4 * step} of {len(body)} bytes" in text
+    assert text.endswith("run the command again to resume")
+    assert leftovers(dest) == [PART] and (dest / PART).stat().st_size == 4 * step
+    assert is_model(download(spec_for(body), dest=dest, url=url))
+    assert site.ranges[-1] == f"bytes={4 * step}-" and leftovers(dest) == [NAME]
+
+
+def test_a_server_without_ranges_sends_it_all_again(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    (dest).mkdir()
+    (dest / PART).write_bytes(body[:1000])
+    url = site.serve("/m.zip", body)  # 200 and the whole body, whatever the Range
+    assert is_model(download(spec_for(body), dest=dest, url=url))
+    assert site.ranges == ["bytes=1000-"] and leftovers(dest) == [NAME]
+
+
+def test_a_kept_part_that_is_not_the_archive_is_fetched_again_once(
+    site: FakeSite, dest: Path
+) -> None:
+    body = make_zip(MODEL_FILES)
+    dest.mkdir()
+    (dest / PART).write_bytes(b"x" * 1000)  # from another archive, or damaged
+    url = site.serve("/m.zip", body, ranges=True)
+    assert is_model(download(spec_for(body), dest=dest, url=url))
+    assert site.ranges == ["bytes=1000-", None] and leftovers(dest) == [NAME]
+
+
+def test_an_unsatisfiable_range_starts_over(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    dest.mkdir()
+    (dest / PART).write_bytes(body[:1000])
+    url = site.serve("/m.zip", body, unsatisfiable=True)
+    assert is_model(download(spec_for(body), dest=dest, url=url))
+    assert site.ranges == ["bytes=1000-", None] and leftovers(dest) == [NAME]
+
+
+def test_a_complete_kept_archive_needs_no_request(site: FakeSite, dest: Path) -> None:
+    """Interrupted while unpacking: the archive is whole and checked, nothing is fetched."""
+    body = make_zip(MODEL_FILES)
+    dest.mkdir()
+    (dest / PART).write_bytes(body)
+    assert is_model(download(spec_for(body), dest=dest, url=site.base + "/absent.zip"))
+    assert site.requests == [] and leftovers(dest) == [NAME]
+
+
+def test_a_kept_part_longer_than_the_archive_is_dropped(dest: Path, tmp_path: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    dest.mkdir()
+    (dest / PART).write_bytes(body + b"tail")
+    archive = tmp_path / "mirror.zip"
+    archive.write_bytes(body)
+    assert is_model(download(spec_for(body), dest=dest, url=archive.as_uri()))
+    assert leftovers(dest) == [NAME]
+
+
+def test_a_file_mirror_resumes_by_reading_it_all(dest: Path, tmp_path: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    archive = tmp_path / "mirror.zip"
+    archive.write_bytes(body)
+    dest.mkdir()
+    (dest / PART).write_bytes(body[:5000])
+    assert is_model(download(spec_for(body), dest=dest, url=archive.as_uri()))
+    assert leftovers(dest) == [NAME]
+
+
+def test_leftovers_of_older_downloads_are_removed(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    stale = dest / f".{NAME}.k2j4h1.unpack" / "am"
+    stale.mkdir(parents=True)
+    (dest / f".{NAME}.a81kd0.zip.part").write_bytes(b"old")
+    (dest / ".other-model.zip.part").write_bytes(b"not ours")
+    assert is_model(download(spec_for(body), dest=dest, url=site.serve("/m.zip", body)))
+    assert leftovers(dest) == [".other-model.zip.part", NAME]
+
+
+def test_a_second_download_of_the_same_model_waits_its_turn(site: FakeSite, dest: Path) -> None:
+    import fcntl
+
+    body = make_zip(MODEL_FILES)
+    dest.mkdir()
+    with (dest / PART).open("ab") as running:
+        running.write(b"PK")
+        fcntl.flock(running.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ModelDownloadError) as exc:
+            download(spec_for(body), dest=dest, url=site.serve("/m.zip", body))
+    assert f"another download of {NAME} into {dest} is running" in one_line(exc)
+    assert site.requests == [] and (dest / PART).read_bytes() == b"PK"
+
+
+def test_checks_that_fail_remove_a_resumed_part(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    dest.mkdir()
+    (dest / PART).write_bytes(body[:1000])
+    spec = spec_for(body, sha256="0" * 64)
+    with pytest.raises(ModelDownloadError, match="SHA-256 mismatch"):
+        download(spec, dest=dest, url=site.serve("/m.zip", body, ranges=True))
+    assert leftovers(dest) == []
+
+
+# --- download: the unpacked size limit -------------------------------------------------
+
+
+def test_archive_declaring_more_than_the_limit_is_not_unpacked(
+    site: FakeSite, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = make_zip(MODEL_FILES)
+    total = sum(len(data) for data in MODEL_FILES.values())
+    monkeypatch.setattr("ivr.limits.MODEL_UNPACKED_BYTES", total - 1)
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec_for(body), dest=dest, url=site.serve("/m.zip", body))
+    text = one_line(exc)
+    assert f"declares {total} bytes unpacked" in text
+    assert f"the limit is {total - 1} bytes unpacked, ivr.limits.MODEL_UNPACKED_BYTES" in text
+    assert leftovers(dest) == []
+
+
+def test_archive_holding_more_than_it_declares_is_stopped_while_unpacking(
+    site: FakeSite, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A directory that lies (here: says 0 bytes) is caught by counting what is written."""
+    body = make_zip(MODEL_FILES)
+    monkeypatch.setattr("ivr.limits.MODEL_UNPACKED_BYTES", 100_000)
+    monkeypatch.setattr(models, "_declared_size", lambda members: 0)
+    with pytest.raises(ModelDownloadError) as exc:
+        download(spec_for(body), dest=dest, url=site.serve("/m.zip", body))
+    assert "unpacks to more bytes than allowed (the limit is 100000 bytes" in one_line(exc)
+    assert leftovers(dest) == []
+
+
+def test_archive_within_the_limit_is_unpacked(
+    site: FakeSite, dest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = make_zip(MODEL_FILES)
+    monkeypatch.setattr("ivr.limits.MODEL_UNPACKED_BYTES", sum(map(len, MODEL_FILES.values())))
+    assert is_model(download(spec_for(body), dest=dest, url=site.serve("/m.zip", body)))
+
+
+# --- ivr models download, stopped by a signal ------------------------------------------
+
+DOWNLOAD_AS_SMALL_CN = """
+import sys
+from ivr import models
+from ivr.cli import main
+size, sha = int(sys.argv[1]), sys.argv[2]
+models.OFFICIAL["small-cn"] = models.ModelSpec("{name}", "zh-CN", sys.argv[3], size, sha)
+sys.exit(main(["models", "download", "small-cn", "--url", sys.argv[3]]))
+"""
+
+
+def run_download(body: bytes, url: str, dest: Path) -> subprocess.Popen[str]:
+    """`ivr models download` in its own process, with our archive as the official one."""
+    code = DOWNLOAD_AS_SMALL_CN.format(name=NAME)
+    args = [str(len(body)), hashlib.sha256(body).hexdigest(), url]
+    env = {**os.environ, "IVR_MODELS_DIR": str(dest), "COLUMNS": "120"}
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_download_stopped_by_a_signal_says_so_in_one_line_and_resumes(
+    site: FakeSite, dest: Path, signum: signal.Signals
+) -> None:
+    body = make_zip(MODEL_FILES)
+    stalled = site.serve("/stall.zip", body, ranges=True, send=len(body) // 2, stall=True)
+    process = run_download(body, stalled, dest)
+    part = dest / PART
+    deadline = time.monotonic() + 30
+    while not (part.exists() and part.stat().st_size > 0):  # the first bytes are on disk
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no bytes arrived"
+        time.sleep(0.01)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 128 + signum
+    last = stderr.strip().splitlines()[-1]
+    what = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
+    assert last == f"ivr models download: {what}"
+    assert "Traceback" not in stderr and leftovers(dest) == [PART]
+
+    kept = part.stat().st_size
+    process = run_download(body, site.serve("/m.zip", body, ranges=True), dest)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert f"installed and verified: {dest / NAME}" in stdout
+    assert site.ranges[-1] == f"bytes={kept}-" and leftovers(dest) == [NAME]

@@ -374,3 +374,28 @@ def test_run_until_stops_at_that_time(wallet_flow: CallFlow) -> None:
     assert isinstance(call, Call) and call.state == "main"
     pool.run()
     assert pool.call(call_id) is None and pool.finished == 1
+
+
+@pytest.mark.parametrize(("timeout", "pressed"), [(0.5, True), (0.49, False)])
+def test_a_key_due_exactly_at_the_no_input_deadline_is_pressed(
+    make_menu: MakeMenu, timeout: float, pressed: bool
+) -> None:
+    """Only a key after the deadline is a silence: the scripted caller thinks 0.5 s, so with
+    a 0.5 s timer its key is due at the deadline itself and is pressed, in both drivers."""
+    menu = make_menu({"  no_input_timeout: 5\n": f"  no_input_timeout: {timeout}\n"})
+    flow = CallFlow(menu)
+    expected = run_script(flow, "1", think_time=0.5).events
+    kinds = [e.type for _, e in expected]
+    assert (EventType.KEY in kinds) is pressed
+    assert (EventType.NO_INPUT in kinds) is not pressed
+    if pressed:
+        key = next(i for i, (_, e) in enumerate(expected) if e.type is EventType.KEY)
+        start, last = next(
+            (t, e) for t, e in reversed(expected[:key]) if e.type is EventType.PROMPT
+        )
+        prompts_end = start + estimated_duration(last.text or "")
+        key_time = expected[key][0]
+        assert key_time == pytest.approx(prompts_end + timeout)
+    _, events = pool_run(flow, [(0.0, ScriptPlan("1"))])
+    assert fields(events[0]) == fields(expected)
+    assert events[0] == expected

@@ -522,3 +522,29 @@ def test_the_plugin_reports_expected_and_heard(tmp_path: Path) -> None:
     assert "    heard:    entered password_recovery" in out
     assert f"{tmp_path / 'bad.call.yaml'}:4: turn 1: unknown field colour" in out
     assert coverage.read_text(encoding="utf-8").startswith("flowchart TD")
+
+
+def test_the_plugin_keeps_hostile_scenarios_to_themselves(tmp_path: Path) -> None:
+    """Each hostile file fails its own test in a few lines; the run and its JUnit XML go on."""
+    menu = ROOT / "tests" / "menus" / "backlinks.zh-CN.yaml"
+    (tmp_path / "secret.env").write_text("TOKEN=s3cr3t\n", encoding="utf-8")
+    (tmp_path / "bad.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    write(tmp_path, "a-wav.call.yaml", "recording: bad.wav\n", menu)
+    write(tmp_path, "b-name.call.yaml", 'name: "\\e[2Jx\\0y"\nturns: [{press: "1"}]\n', menu)
+    (tmp_path / "c-secret.call.yaml").write_text(
+        'menu: secret.env\nturns: [{press: "1"}]\n', encoding="utf-8"
+    )
+    write(tmp_path, "d-empty.call.yaml", "turns: [{press: '   '}]\n", menu)
+    write(tmp_path, "e-good.call.yaml", 'turns: [{press: "1", expect: {state: trade}}]\n', menu)
+    junit = tmp_path / "junit.xml"
+    result = run_pytest(str(tmp_path), "-q", f"--junitxml={junit}", cwd=tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "3 failed, 2 passed" in out
+    assert "Traceback" not in out and "s3cr3t" not in out and "\x1b" not in out
+    assert f"{tmp_path / 'a-wav.call.yaml'}:1: {tmp_path / 'bad.wav'}" in out
+    assert "press has no key" in out
+    root = ElementTree.parse(junit).getroot()
+    names = [case.get("name") for case in root.iter("testcase")]
+    assert len(names) == 5
+    assert any("\\x1b[2Jx\\x00y" in (name or "") for name in names)  # escaped, as a test id
