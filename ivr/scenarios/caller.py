@@ -14,7 +14,7 @@ from ivr.callers.scripted import ScriptedAction, parse_script
 from ivr.clock import VirtualClock
 from ivr.engine.events import CallEvent
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted, Utterance
-from ivr.scenarios.scenario import BARGE_IN_DELAY, Scenario, Turn, TurnKind
+from ivr.scenarios.model import BARGE_IN_DELAY, Scenario, Turn, TurnKind
 
 if TYPE_CHECKING:
     import numpy as np
