@@ -30,8 +30,8 @@ _WHERE = {
     "CallPool": "ivr.drivers.pool",
     "run_script": "ivr.drivers.testing",
     "ScriptedCaller": "ivr.callers.scripted",
-    "load_scenario": "ivr.scenarios.scenario",
-    "run_scenario": "ivr.scenarios.scenario",
+    "load_scenario": "ivr.scenarios",
+    "run_scenario": "ivr.scenarios",
 }
 
 __all__ = sorted(_WHERE)

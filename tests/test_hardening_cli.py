@@ -517,7 +517,7 @@ def test_a_listener_with_a_bug_gets_its_traceback_once(wallet: Menu) -> None:
     ("command", "patch"),
     [
         (["check"], "ivr.cli.load"),
-        (["test", str(SCENARIO)], "ivr.scenarios.scenario.run_cli"),
+        (["test", str(SCENARIO)], "ivr.scenarios.report.run_cli"),
         (["models", "download", "small-cn"], "ivr.hearing.models.download"),
         (["dtmf", str(ROOT / "tests" / "calls" / "x.wav")], "ivr.audio.wav.open_wav"),
     ],
@@ -763,7 +763,7 @@ def test_a_junit_file_that_cannot_be_finished_is_not_left_half_written(
 ) -> None:
     from xml.etree import ElementTree
 
-    from ivr.scenarios.scenario import run_scenario, write_junit
+    from ivr.scenarios import run_scenario, write_junit
 
     junit = tmp_path / "report.xml"
     junit.write_text("<earlier/>", encoding="utf-8")

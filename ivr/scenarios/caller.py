@@ -15,7 +15,7 @@ from ivr.clock import VirtualClock
 from ivr.drivers.timeline import PlannedCaller, Speech
 from ivr.engine.events import CallEvent
 from ivr.engine.inputs import CallerAction, HangUp
-from ivr.scenarios.scenario import BARGE_IN_DELAY, Scenario, Turn, TurnKind
+from ivr.scenarios.model import BARGE_IN_DELAY, Scenario, Turn, TurnKind
 
 if TYPE_CHECKING:
     from ivr.audio.wav import AudioClip
