@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 import pytest
 
+from ivr.callers.plan import CallerPlan, Plan, PlannedCaller
 from ivr.callers.scripted import ScriptPlan
 from ivr.clock import RealClock, VirtualClock
 from ivr.drivers.pool import CallerHabits, CallPool, RandomCaller
 from ivr.drivers.session import Session
 from ivr.drivers.testing import RecordingPlayer, run_script
-from ivr.drivers.timeline import CallerPlan, Plan, PlannedCaller
 from ivr.engine.events import CallEvent, EventType, Outcome
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted, Utterance

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from ivr.audio.wav import AudioClip
+from ivr.callers.plan import PlannedCaller, Speech
 from ivr.callers.scripted import ScriptPlan
 from ivr.clock import VirtualClock
 from ivr.drivers.pool import CallPool
 from ivr.drivers.session import Session
 from ivr.drivers.testing import FakeRecognizer, RecordingPlayer, run_script
-from ivr.drivers.timeline import CallTimeline, PlannedCaller, Speech, Wait
+from ivr.drivers.timeline import CallTimeline, Wait
 from ivr.engine.events import CallEvent, EventType, Outcome
 from ivr.engine.flow import CallFlow, Phase
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted, Utterance

@@ -19,8 +19,8 @@ import numpy as np
 
 from ivr.audio.phone_line import LineModel, through_line
 from ivr.audio.wav import Audio, AudioClip, open_wav
+from ivr.callers.plan import SPEECH_RATE, PlannedCaller, Speech
 from ivr.clock import VirtualClock
-from ivr.drivers.timeline import SPEECH_RATE, PlannedCaller, Speech
 from ivr.engine.inputs import HangUp
 from ivr.hearing.tracker import UtteranceTracker
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from ivr.callers.plan import Plan, PlannedCaller
 from ivr.clock import VirtualClock
-from ivr.drivers.timeline import Plan, PlannedCaller
 from ivr.engine.inputs import TELEPHONE_KEYS, HangUp, KeyPress
 from ivr.errors import IvrError
 from ivr.limits import KEY_SCRIPT_CHARS

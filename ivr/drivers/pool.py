@@ -33,8 +33,9 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ivr.callers.plan import CallerPlan, Plan
 from ivr.clock import Clock, VirtualClock
-from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, CallerPlan, CallTimeline, Plan
+from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, CallTimeline
 from ivr.engine.events import CallEvent
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted

@@ -1,7 +1,7 @@
 """The caller of a scenario: its turns (keys, speech, silence, audio) as a caller's plan.
 
 A scenario's keys follow the key-script plan and its clips go through the one clip-feeding
-loop of `PlannedCaller` (ivr.drivers.timeline), so a scenario times its turns exactly as
+loop of `PlannedCaller` (ivr.callers.plan), so a scenario times its turns exactly as
 ``ivr call --keys`` and ``ivr call --audio`` do.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ivr.callers.plan import PlannedCaller, Speech
 from ivr.callers.scripted import ScriptPlan, parse_script
 from ivr.clock import VirtualClock
-from ivr.drivers.timeline import PlannedCaller, Speech
 from ivr.engine.events import CallEvent
 from ivr.engine.inputs import CallerAction, HangUp
 from ivr.scenarios.model import BARGE_IN_DELAY, Scenario, Turn, TurnKind
