@@ -12,13 +12,10 @@ from typing import Any
 _WHERE = {
     "IvrError": "ivr.errors",
     "InvalidKey": "ivr.errors",
-    "limits": "ivr",
     "Menu": "ivr.menu.model",
     "load": "ivr.menu.model",
     "MenuInvalid": "ivr.menu.problems",
     "CallFlow": "ivr.engine.flow",
-    "events": "ivr.engine",
-    "inputs": "ivr.engine",
     "KeyPress": "ivr.engine.inputs",
     "Utterance": "ivr.engine.inputs",
     "HangUp": "ivr.engine.inputs",
@@ -30,20 +27,23 @@ _WHERE = {
     "CallPool": "ivr.drivers.pool",
     "run_script": "ivr.drivers.testing",
     "ScriptedCaller": "ivr.callers.scripted",
-    "load_scenario": "ivr.scenarios.scenario",
-    "run_scenario": "ivr.scenarios.scenario",
+    "load_scenario": "ivr.scenarios",
+    "run_scenario": "ivr.scenarios",
 }
 
-__all__ = sorted(_WHERE)
+_MODULES = {"limits": "ivr.limits", "events": "ivr.engine.events", "inputs": "ivr.engine.inputs"}
+"""Modules offered whole: ``ivr.limits.WAV_SECONDS``, ``ivr.events.EventType``."""
+
+__all__ = sorted([*_WHERE, *_MODULES])
 
 
 def __getattr__(name: str) -> Any:
     """Import a public name on first use."""
-    if name not in _WHERE:
+    if name in _MODULES:
+        value: Any = importlib.import_module(_MODULES[name])
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    else:
         raise AttributeError(f"module 'ivr' has no attribute {name!r}")
-    module = importlib.import_module(_WHERE[name])
-    value = getattr(module, name) if _WHERE[name] != "ivr" or name != "limits" else module
-    if _WHERE[name] == "ivr":
-        value = importlib.import_module(f"ivr.{name}")
     globals()[name] = value
     return value

@@ -57,7 +57,7 @@ from ivr.hearing.recognizer import recognize_clip
 from ivr.hearing.tracker import UtteranceTracker
 from ivr.limits import CHANNELS_MAX, SAMPLE_RATE_MAX, SAMPLE_RATE_MIN, WAV_SECONDS
 from ivr.menu.model import Menu
-from ivr.scenarios.scenario import Status, run_scenario
+from ivr.scenarios import Status, run_scenario
 from tests.conftest import ROOT
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)

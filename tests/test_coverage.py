@@ -17,6 +17,7 @@ from ivr.engine.events import CallEvent, EventType, Outcome
 from ivr.engine.flow import Call, CallFlow
 from ivr.menu.model import Menu
 from ivr.outputs.call_log import CallLog
+from ivr.scenarios import ScenarioResult, Status, run_scenarios
 from ivr.scenarios.coverage import (
     Coverage,
     Edge,
@@ -26,7 +27,6 @@ from ivr.scenarios.coverage import (
     machine_edges,
     write_coverage,
 )
-from ivr.scenarios.scenario import ScenarioResult, Status, run_scenarios
 from tests.conftest import ROOT
 
 CALLS = ROOT / "tests" / "calls"

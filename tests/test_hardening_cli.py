@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,10 +34,9 @@ from hypothesis import strategies as st
 
 from ivr.audio.wav import AudioClip, write_wav
 from ivr.cli import main
-from ivr.drivers.session import Session
 from ivr.drivers.testing import run_script
+from ivr.drivers.timeline import CallTimeline
 from ivr.engine.events import CallEvent, EventType
-from ivr.engine.flow import Call
 from ivr.limits import KEY_SCRIPT_CHARS
 from ivr.menu.model import Menu
 from ivr.outputs.call_log import CallLog
@@ -517,7 +517,7 @@ def test_a_listener_with_a_bug_gets_its_traceback_once(wallet: Menu) -> None:
     ("command", "patch"),
     [
         (["check"], "ivr.cli.load"),
-        (["test", str(SCENARIO)], "ivr.scenarios.scenario.run_cli"),
+        (["test", str(SCENARIO)], "ivr.scenarios.report.run_cli"),
         (["models", "download", "small-cn"], "ivr.hearing.models.download"),
         (["dtmf", str(ROOT / "tests" / "calls" / "x.wav")], "ivr.audio.wav.open_wav"),
     ],
@@ -548,18 +548,22 @@ def test_ctrl_c_during_a_virtual_call_stops_the_command(
     """Only a live caller hangs up on Ctrl-C; a script, a scenario run or a replay stops
     (the log still ends with the hang-up)."""
     steps: list[int] = []
-    step = Session._step
 
-    def interrupted_at_the_third_step(self: Session, call: Call) -> bool:
-        steps.append(1)
-        if len(steps) == 3:
-            raise KeyboardInterrupt
-        return step(self, call)
+    def interrupted_at_the_third_step(method: Callable[..., Any]) -> Callable[..., Any]:
+        def step(*args: Any) -> Any:
+            steps.append(1)
+            if len(steps) == 3:
+                raise KeyboardInterrupt
+            return method(*args)
 
-    monkeypatch.setattr(Session, "_step", interrupted_at_the_third_step)
+        return step
+
+    for name in ("receive", "time_out"):  # the session's two ways of moving the call on
+        method = getattr(CallTimeline, name)
+        monkeypatch.setattr(CallTimeline, name, interrupted_at_the_third_step(method))
     log = tmp_path / "call.jsonl"
     long_silence = tmp_path / "long.wav"  # the call is still on when the key comes
-    write_wav(long_silence, AudioClip(np.zeros(16000 * 30, np.int16), 16000))
+    write_wav(long_silence, AudioClip(np.zeros(16000 * 90, np.int16), 16000))
     args = [a.format(wav=long_silence) for a in command]
     code, _, err = in_process(args + (["--log", str(log)] if command[0] != "test" else []))
     assert code == 130
@@ -759,7 +763,7 @@ def test_a_junit_file_that_cannot_be_finished_is_not_left_half_written(
 ) -> None:
     from xml.etree import ElementTree
 
-    from ivr.scenarios.scenario import run_scenario, write_junit
+    from ivr.scenarios import run_scenario, write_junit
 
     junit = tmp_path / "report.xml"
     junit.write_text("<earlier/>", encoding="utf-8")

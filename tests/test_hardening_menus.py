@@ -23,8 +23,7 @@ from ivr.engine.flow import CallFlow
 from ivr.engine.inputs import KeyPress
 from ivr.menu.model import chinese_number, load
 from ivr.menu.problems import MAX_PROBLEMS, MESSAGE_CHARS, MenuInvalid, MenuProblem, printable
-from ivr.scenarios.coverage import Coverage
-from ivr.scenarios.scenario import (
+from ivr.scenarios import (
     ScenarioResult,
     Status,
     load_scenario,
@@ -34,6 +33,7 @@ from ivr.scenarios.scenario import (
     write_junit,
     xml_text,
 )
+from ivr.scenarios.coverage import Coverage
 from tests.conftest import ROOT
 
 BACKLINKS = ROOT / "tests" / "menus" / "backlinks.zh-CN.yaml"
@@ -566,7 +566,7 @@ def test_a_catastrophic_pattern_fails_its_expectation(
 ) -> None:
     """(啊|啊啊)+$ against 50 啊 and one 吧 backtracks for ages; the search has a time bound,
     and the scenario fails naming it. (The bound is made small so the test is quick.)"""
-    monkeypatch.setattr("ivr.scenarios.scenario.PATTERN_SECONDS", 0.05)
+    monkeypatch.setattr("ivr.scenarios.verdict.PATTERN_SECONDS", 0.05)
     menu = write(tmp_path, edit("answer: 请下载应用注册。", f"answer: {'啊' * 50}吧"))
     body = "turns:\n  - press: '1'\n    expect: {prompt_matches: '(啊|啊啊)+$'}\n"
     result = run_scenario(scenario(tmp_path, body, menu=menu))
@@ -640,7 +640,7 @@ def test_an_unexpected_error_in_one_scenario_does_not_end_the_run(
     menu = write(tmp_path, SMALL)
     scenario(tmp_path, "turns: [{press: '1'}]\n", "a.call.yaml", menu)
     scenario(tmp_path, "turns: [{press: '2'}]\n", "b.call.yaml", menu)
-    import ivr.scenarios.scenario as module
+    import ivr.scenarios.loading as module
 
     real = module._Builder.build
     calls = iter([True, False])

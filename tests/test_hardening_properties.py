@@ -35,8 +35,8 @@ from rich.console import Console
 from ivr import cli, limits
 from ivr.menu.model import load
 from ivr.menu.problems import printable
+from ivr.scenarios import Status, results_table, run_scenarios, write_junit
 from ivr.scenarios.coverage import Coverage
-from ivr.scenarios.scenario import Status, results_table, run_scenarios, write_junit
 from tests.conftest import ROOT
 
 SETTINGS = settings(deadline=None, derandomize=True, database=None)
@@ -433,7 +433,7 @@ def test_any_scenarios_are_all_reported(documents: list[dict[str, Any]]) -> None
     cases["scenarios"] += len(documents)
     with (
         tempfile.TemporaryDirectory() as name,
-        mock.patch("ivr.scenarios.scenario.PATTERN_SECONDS", 0.05),
+        mock.patch("ivr.scenarios.verdict.PATTERN_SECONDS", 0.05),
     ):
         folder = Path(name)
         (folder / "secret.env").write_text("TOKEN=s3cr3t\n", encoding="utf-8")

@@ -101,3 +101,73 @@ def test_the_facade_exports_every_public_name() -> None:
         assert getattr(ivr, name) is not None, name
     assert ivr.KeyPress("1").key == "1"
     assert issubclass(ivr.MenuInvalid, ivr.IvrError)
+
+
+# --- inside the scenarios package -------------------------------------------------------------
+
+
+def _package_imports(path: Path, package: str = "ivr.scenarios") -> set[str]:
+    """The modules of ``package`` that a module imports (``__init__`` for the package itself)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+            if node.module == package:
+                names += [f"{package}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        for name in names:
+            if name == package:
+                found.add("__init__")
+            elif name.startswith(package + "."):
+                module = name.removeprefix(package + ".").split(".")[0]
+                if (path.parent / f"{module}.py").is_file():
+                    found.add(module)
+    return found - {path.stem}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of the graph (``[a, b, a]``), or [] if it has none."""
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> list[str]:
+        if module in trail:
+            return [*trail[trail.index(module) :], module]
+        if module in done:
+            return []
+        for imported in sorted(graph.get(module, ())):
+            cycle = visit(imported, [*trail, module])
+            if cycle:
+                return cycle
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        cycle = visit(module, [])
+        if cycle:
+            return cycle
+    return []
+
+
+def _graph(folder: Path) -> dict[str, set[str]]:
+    return {path.stem: _package_imports(path) for path in sorted(folder.glob("*.py"))}
+
+
+def test_the_scenarios_modules_import_each_other_without_a_cycle() -> None:
+    graph = _graph(IVR / "scenarios")
+    assert not _cycle(graph), " -> ".join(_cycle(graph))
+    assert graph["model"] == set(), "the scenario model is plain data: it imports no module here"
+    assert graph["coverage"] <= {"model", "loading"}, "coverage reads results; it runs nothing"
+
+
+def test_the_check_sees_an_import_cycle(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("from ivr.scenarios.b import x\n")
+    (tmp_path / "b.py").write_text("def f() -> None:\n    from ivr.scenarios import c\n")
+    (tmp_path / "c.py").write_text("import ivr.scenarios.a\n")
+    assert _cycle(_graph(tmp_path)) == ["a", "b", "c", "a"]
+    (tmp_path / "c.py").write_text("import ivr.scenarios.b.x\n")
+    assert _cycle(_graph(tmp_path)) == ["b", "c", "b"]
+    (tmp_path / "c.py").write_text("import ivr.engine\n")
+    assert _cycle(_graph(tmp_path)) == []

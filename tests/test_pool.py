@@ -14,16 +14,10 @@ from collections.abc import Callable
 
 import pytest
 
+from ivr.callers.plan import CallerPlan, Plan, PlannedCaller
+from ivr.callers.scripted import ScriptPlan
 from ivr.clock import RealClock, VirtualClock
-from ivr.drivers.pool import (
-    CallerHabits,
-    CallerPlan,
-    CallPool,
-    Plan,
-    PlannedCaller,
-    RandomCaller,
-    ScriptPlan,
-)
+from ivr.drivers.pool import CallerHabits, CallPool, RandomCaller
 from ivr.drivers.session import Session
 from ivr.drivers.testing import RecordingPlayer, run_script
 from ivr.engine.events import CallEvent, EventType, Outcome
@@ -198,6 +192,49 @@ def test_random_callers_equal_their_solo_runs(wallet_flow: CallFlow) -> None:
         ):
             hang_ups_during_prompts += 1
     assert hang_ups_during_prompts > 10
+
+
+class AtTheEnd:
+    """Presses each key at the very end of a wait: as a prompt ends, or at the deadline."""
+
+    def __init__(self, keys: str, listening_only: bool = False) -> None:
+        self.keys = list(keys)
+        self.listening_only = listening_only
+
+    def next_input(self, now: float, until: float, listening: bool) -> Plan | None:
+        if not self.keys:
+            return (now, HangUp()) if listening else None
+        if self.listening_only and not listening:
+            return None
+        return until, KeyPress(self.keys.pop(0))
+
+
+@pytest.mark.parametrize("listening_only", [False, True])
+def test_a_key_at_the_very_end_of_a_wait_is_heard_as_in_a_session(
+    wallet_flow: CallFlow, listening_only: bool
+) -> None:
+    """A key due exactly at the end of a prompt is a barge-in, and one exactly at the
+    no-input deadline is a key, not a silence: in the pool as in a session."""
+    keys = "12#3#1"
+    expected = solo(wallet_flow, AtTheEnd(keys, listening_only), estimated_duration)
+    _, events = pool_run(wallet_flow, [(0.0, AtTheEnd(keys, listening_only))])
+    assert fields(events[0]) == fields(expected)
+    assert events[0] == expected
+    kinds = [e.type for _, e in expected]
+    assert kinds.count(EventType.KEY) == len(keys) and EventType.NO_INPUT not in kinds
+    assert (EventType.BARGE_IN in kinds) is not listening_only
+
+
+def test_a_script_whose_think_time_is_the_timeout_presses_at_the_deadline(
+    wallet_flow: CallFlow,
+) -> None:
+    timeout = wallet_flow.menu.nodes[wallet_flow.menu.start].settings.no_input_timeout
+    script = "1_2"
+    recording = run_script(wallet_flow, script, think_time=timeout)
+    _, events = pool_run(wallet_flow, [(0.0, ScriptPlan(script, think_time=timeout))])
+    assert events[0] == recording.events
+    assert [e.key for e in recording.of_type(EventType.KEY)] == ["1", "2"]
+    assert len(recording.of_type(EventType.NO_INPUT)) == 1  # the script's own silence
 
 
 class ActionPlan:

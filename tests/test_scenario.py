@@ -19,7 +19,7 @@ from ivr.audio.wav import write_wav
 from ivr.engine.events import EventType, Outcome
 from ivr.menu.problems import MenuInvalid
 from ivr.outputs.call_log import CallLog
-from ivr.scenarios.scenario import (
+from ivr.scenarios import (
     Scenario,
     ScenarioResult,
     Status,

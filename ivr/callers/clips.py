@@ -11,22 +11,20 @@ does a caller whose recording cannot be read to its end (``RecordedCaller.read_e
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from ivr.audio.phone_line import LineModel, through_line
-from ivr.audio.wav import Audio, AudioClip, AudioFileError, chunks, open_wav
+from ivr.audio.wav import Audio, AudioClip, open_wav
+from ivr.callers.plan import SPEECH_RATE, PlannedCaller, Speech
 from ivr.clock import VirtualClock
-from ivr.engine.inputs import HangUp, KeyPress, SpeechStarted, Utterance
+from ivr.engine.inputs import HangUp
 from ivr.hearing.tracker import UtteranceTracker
 
-RATE = 16000
-CHUNK_SECONDS = 0.02
+RATE = SPEECH_RATE
 TRAILING_SILENCE = 2.0
 """Silence after each recording, so the recognizer can hear that the caller stopped."""
 
@@ -52,9 +50,8 @@ def load_recordings(names: list[str], line: LineModel | None = None) -> list[Rec
     file into a call: the hotline's timers and end of speech decide how much of it is
     heard, so an utterance file of hours costs no more memory than one of seconds, and no
     length limit beyond ``WAV_SECONDS`` is needed. A ``line``
-    (``ivr.audio.phone_line.Line``) is applied
-    as the file is said, also in blocks; with noise it first reads the file once to measure
-    its level (see ``Line.blocks``).
+    (``ivr.audio.phone_line.Line``) is applied as the file is said, also in blocks; with
+    noise it first reads the file once to measure its level (see ``Line.blocks``).
     """
     recordings = []
     for name in names:
@@ -64,7 +61,53 @@ def load_recordings(names: list[str], line: LineModel | None = None) -> list[Rec
     return recordings
 
 
-class RecordedCaller:
+def speech_of(audio: Audio, line: LineModel | None = None, waits_if_unheard: bool = True) -> Speech:
+    """Audio as the caller says it: through ``line``, at the recognizer's rate, with
+    `TRAILING_SILENCE` after it; a WAV file is read in blocks only as it is said."""
+    silence = AudioClip(np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16), RATE)
+    return Speech(chain(through_line(audio, line, RATE), [silence]), waits_if_unheard)
+
+
+def speech_start(
+    now: float, until: float, listening: bool, barge_in: bool, think_time: float, delay: float
+) -> float | None:
+    """When a caller starts to say something, if in this wait: ``think_time`` after the
+    prompts end (not if that is the no-input deadline or later), or, for a barge-in,
+    ``delay`` into the prompt being said (at its end at the latest)."""
+    if listening:
+        start = now + think_time
+        return start if start < until else None
+    return min(now + delay, until) if barge_in else None
+
+
+class RecordingsPlan:
+    """Says each recording in turn, as `RecordedCaller` does; hangs up when none is left."""
+
+    def __init__(
+        self, recordings: list[Recording], think_time: float = 0.5, barge_in_delay: float = 1.0
+    ) -> None:
+        self.recordings = deque(recordings)
+        self.think_time = think_time
+        self.barge_in_delay = barge_in_delay
+
+    def next_input(
+        self, now: float, until: float, listening: bool
+    ) -> tuple[float, HangUp | Speech] | None:
+        if not self.recordings:
+            return (now, HangUp()) if listening else None
+        recording = self.recordings[0]
+        start = speech_start(
+            now, until, listening, recording.barge_in, self.think_time, self.barge_in_delay
+        )
+        if start is None:
+            return None
+        self.recordings.popleft()
+        return start, speech_of(recording.clip, recording.line)
+
+
+class RecordedCaller(PlannedCaller):
+    """Recorded utterances as a session's caller, on a virtual clock."""
+
     def __init__(
         self,
         recordings: list[Recording],
@@ -73,84 +116,4 @@ class RecordedCaller:
         think_time: float = 0.5,
         barge_in_delay: float = 1.0,
     ) -> None:
-        self.recordings = deque(recordings)
-        self.tracker = tracker
-        self.clock = clock
-        self.think_time = think_time
-        self.barge_in_delay = barge_in_delay
-        self._audio: Iterator[npt.NDArray[np.int16]] | None = None
-        """The 20 ms chunks of the recording being said, then its trailing silence."""
-        self._next: npt.NDArray[np.int16] | None = None
-        self._chunk = int(RATE * CHUNK_SECONDS)
-        self.audio_sink: Callable[[float, np.ndarray], None] | None = None
-        """Receives what the caller says, with its call time (for the call's WAV)."""
-        self.read_error: AudioFileError | None = None
-        """Why a recording could not be read to its end: the caller hung up there."""
-
-    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
-        self.tracker.expect(phrases, end_of_speech)
-
-    def next_input(
-        self, until: float, listening: bool
-    ) -> KeyPress | Utterance | HangUp | SpeechStarted | None:
-        try:
-            if self._audio is None and not self._begin(until, listening):
-                if listening and not self.recordings:
-                    return HangUp()
-                self.clock.sleep_until(until)
-                return None
-            return self._speak(until, listening)
-        except AudioFileError as error:
-            self.read_error = error
-            self.recordings.clear()
-            self._audio = None
-            return HangUp()
-
-    def _begin(self, until: float, listening: bool) -> bool:
-        """Start saying the next recording now, if it is its turn."""
-        if not self.recordings:
-            return False
-        recording = self.recordings[0]
-        if listening:
-            start = self.clock.now() + self.think_time
-        elif recording.barge_in:
-            start = min(self.clock.now() + self.barge_in_delay, until)
-        else:
-            return False
-        if start >= until and listening:
-            return False
-        self.recordings.popleft()
-        self.clock.sleep_until(start)
-        silence = AudioClip(np.zeros(int(RATE * TRAILING_SILENCE), dtype=np.int16), RATE)
-        said = through_line(recording.clip, recording.line, RATE)
-        self._audio = chunks(chain(said, [silence]), self._chunk)
-        self._next = next(self._audio, None)
-        return True
-
-    def _speak(self, until: float, listening: bool) -> Utterance | SpeechStarted | None:
-        """Feed audio up to ``until``; stop at the first thing the tracker reports."""
-        assert self._audio is not None
-        while self._next is not None:
-            if self.clock.now() + CHUNK_SECONDS > until + 1e-9:
-                if not listening:
-                    self.clock.sleep_until(until)
-                    return None  # the prompt ended while the caller speaks: keep going
-                self._audio = None
-                self.clock.sleep_until(until)
-                return self.tracker.finish()  # the no-input timer ran out mid-speech
-            chunk = self._next
-            self._next = next(self._audio, None)
-            if self.audio_sink is not None:
-                self.audio_sink(self.clock.now(), chunk)
-            self.clock.sleep_until(self.clock.now() + len(chunk) / RATE)
-            heard = self.tracker.feed(chunk.tobytes())
-            if isinstance(heard, Utterance):
-                self._audio = None
-                return heard
-            if heard is not None and not listening:
-                return heard  # speech started during a prompt: barge-in
-        self._audio = None
-        said = self.tracker.finish()
-        if said is None:
-            self.clock.sleep_until(until)
-        return said
+        super().__init__(RecordingsPlan(recordings, think_time, barge_in_delay), clock, tracker)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from ivr.callers.plan import Plan, PlannedCaller
 from ivr.clock import VirtualClock
 from ivr.engine.inputs import TELEPHONE_KEYS, HangUp, KeyPress
 from ivr.errors import IvrError
@@ -60,7 +61,42 @@ def parse_script(script: str) -> list[ScriptedAction]:
     return actions
 
 
-class ScriptedCaller:
+class ScriptPlan:
+    """A caller following a key script: the plan of ``ivr call --keys``, of a scenario's
+    ``press`` turns and of scripted callers in a pool.
+
+    Each key is pressed ``think_time`` after the hotline starts listening: one that would
+    come after the no-input deadline is a silence, one exactly at it is still a key. ``!``
+    presses the key ``barge_in_delay`` into the next prompt (at most half way through it,
+    however short the prompt); ``_`` stays silent until the deadline. When the script runs
+    out the caller hangs up as soon as the hotline waits for them.
+    """
+
+    __slots__ = ("actions", "barge_in_delay", "think_time")
+
+    def __init__(self, script: str, think_time: float = 0.5, barge_in_delay: float = 1.0) -> None:
+        self.actions: deque[ScriptedAction] = deque(parse_script(script))
+        self.think_time = think_time
+        self.barge_in_delay = barge_in_delay
+
+    def next_input(self, now: float, until: float, listening: bool) -> Plan | None:
+        if not self.actions:
+            return (now, HangUp()) if listening else None
+        action = self.actions[0]
+        if action.key is not None and action.barge_in and not listening:
+            self.actions.popleft()
+            return min(now + self.barge_in_delay, (now + until) / 2), KeyPress(action.key)
+        if not listening:
+            return None
+        self.actions.popleft()
+        if action.key is None or now + self.think_time > until:
+            return None
+        return now + self.think_time, KeyPress(action.key)
+
+
+class ScriptedCaller(PlannedCaller):
+    """A key script as a session's caller, on a virtual clock."""
+
     def __init__(
         self,
         script: str,
@@ -68,34 +104,4 @@ class ScriptedCaller:
         think_time: float = 0.5,
         barge_in_delay: float = 1.0,
     ) -> None:
-        self.actions = deque(parse_script(script))
-        self.clock = clock
-        self.think_time = think_time
-        self.barge_in_delay = barge_in_delay
-
-    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
-        """Keys need no grammar."""
-
-    def next_input(self, until: float, listening: bool) -> KeyPress | HangUp | None:
-        now = self.clock.now()
-        if not self.actions:
-            if listening:
-                return HangUp()
-            self.clock.sleep_until(until)
-            return None
-        action = self.actions[0]
-        if action.key is not None and action.barge_in and not listening:
-            self.actions.popleft()
-            # Press during this prompt, however short it is.
-            self.clock.sleep_until(min(now + self.barge_in_delay, (now + until) / 2))
-            return KeyPress(action.key)
-        if not listening:
-            self.clock.sleep_until(until)
-            return None
-        self.actions.popleft()
-        if action.key is None or now + self.think_time > until:
-            # A key due exactly at the deadline is pressed: only a later one is a silence.
-            self.clock.sleep_until(until)
-            return None
-        self.clock.sleep_until(now + self.think_time)
-        return KeyPress(action.key)
+        super().__init__(ScriptPlan(script, think_time, barge_in_delay), clock)

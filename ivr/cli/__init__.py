@@ -581,7 +581,7 @@ def _run_recording(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from ivr.scenarios.scenario import run_cli
+    from ivr.scenarios.report import run_cli
 
     for report in (args.junit, args.coverage):
         if report is not None:  # checked already; created as --log's folder always was

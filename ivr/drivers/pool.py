@@ -1,28 +1,21 @@
 """Many calls in one process: one clock, one heap of timers, no thread per call.
 
 `Session` (ivr/drivers/session.py) drives one call and blocks while it waits. `CallPool` drives any
-number of calls on one clock with the same rules, event by event:
+number of calls on one clock. The rules of a call's time (prompts in order, barge-in, when
+the no-input timer starts, `PromptsFinished`, events after prompts) are not here: each call
+is a `CallTimeline` (ivr/drivers/timeline.py), the same as a session's, and the pool is its loop.
 
-- Prompts are said one after another, each reported when it starts; how long one takes
-  is the ``duration`` function's (default `ivr.prompts.player.estimated_duration`).
-- The no-input timer starts when the last queued prompt ends.
-- A key (or an utterance) while a prompt is said stops it (barge-in) and drops the prompts
-  queued after it; a hang-up stops it without a barge-in event.
-- An answer (``Phase.PLAYING``) gets `PromptsFinished` once its prompts have been said.
-- Events that follow prompts (a transfer, a goto after too many failures, the end of the
-  call) are reported once those prompts have been said.
-
-Per call the pool keeps the engine's `Call`, the events still to be reported (prompts
-still to be said among them), the prompt being said and when it ends, and the time the
-caller has been listening since. Each call waits for one thing at a time: the end of the
-prompt being said, or its no-input deadline. That wait is one entry in the heap; the
-caller's next action, if it has planned one before that moment, is another. An entry made
-for a wait that is over (the caller pressed a key first) is dropped when it comes up.
+Each call waits for one thing at a time (the end of the prompt being said, or its no-input
+deadline): that wait is one entry in the heap; the caller's next action, if it has planned
+one by that moment, is another. An entry made for a wait that is over (the caller pressed
+a key first) is dropped when it comes up. At the same moment inputs come before timers,
+so a key due exactly when a wait ends is heard, as a session's caller is.
 
 Callers are `CallerPlan`s, asked what they will do each time a call starts to wait, as the
-session asks its caller (`ScriptPlan` follows a key script exactly as the scripted caller
-of ``ivr call --keys`` does; `RandomCaller` walks random paths). Inputs can also be
-scheduled from outside with `CallPool.press`, `CallPool.hang_up` and `CallPool.send`.
+session asks its caller (`ivr.callers.scripted.ScriptPlan` follows a key script exactly as
+``ivr call --keys`` does; `RandomCaller` walks random paths). Inputs can also be scheduled
+from outside with `CallPool.press`, `CallPool.hang_up` and `CallPool.send`. How long a
+prompt takes is the ``duration`` function's (default `ivr.prompts.player.estimated_duration`).
 
 Time: events are reported at their call time on the pool's clock (the moment they are
 due), so a run on a `RealClock` that falls behind still times its calls exactly; how far
@@ -37,24 +30,15 @@ import heapq
 import itertools
 import logging
 import random
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
-from ivr.callers.scripted import ScriptedAction, parse_script
+from ivr.callers.plan import CallerPlan, Plan
 from ivr.clock import Clock, VirtualClock
-from ivr.engine.events import CallEvent, EventType
-from ivr.engine.flow import Call, CallFlow, Phase
-from ivr.engine.inputs import (
-    CallerAction,
-    CallInput,
-    HangUp,
-    KeyPress,
-    NoInput,
-    PromptsFinished,
-    SpeechStarted,
-)
+from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, CallTimeline
+from ivr.engine.events import CallEvent
+from ivr.engine.flow import Call, CallFlow
+from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted
 from ivr.prompts.player import estimated_duration
 
 log = logging.getLogger(__name__)
@@ -70,65 +54,24 @@ TurnListener = Callable[[int, CallerAction, float, float], None]
 (call id, the input, when it was due, the clock's time when done). On a real clock the
 difference is the pool's processing lag; on a virtual clock it is 0."""
 
-Plan = tuple[float, CallerAction]
-"""A caller's next action and the call time at which it happens."""
-
-
-class CallerPlan(Protocol):
-    """One caller, asked each time the hotline starts to wait."""
-
-    def next_input(self, now: float, until: float, listening: bool) -> Plan | None:
-        """What the caller does between ``now`` and call time ``until``, if anything.
-
-        ``listening`` is False while a prompt is being said (``until`` is its end) and
-        True while the no-input timer runs (``until`` is its deadline). An action at
-        ``until`` or before it is taken; a later one, or None, lets the wait run out, and
-        the caller is asked again at the next wait.
-        """
-        ...
-
-
 _START, _INPUT, _TIMER = 0, 1, 2
-"""Heap entry ranks: at the same moment a call is answered, then inputs, then timers (a
-key due exactly at the end of a prompt is still a barge-in, as with a session's caller)."""
-
-_IDLE, _SAYING, _LISTENING, _CLOSING = 0, 1, 2, 3
-"""What a call waits for: nothing (not answered yet, or over), the end of the prompt
-being said, the no-input deadline, the last prompts after the call ended."""
+"""Heap entry ranks: at the same moment a call is answered, then inputs, then timers (an
+input due exactly when a wait ends is heard, as a session's caller is)."""
 
 _ALWAYS = -1
 """Generation of an input scheduled from outside: valid whatever the call waits for."""
 
 
-class _Line:
-    """The pool's state of one call (the session's fields, plus the wait)."""
+class _Line(CallTimeline):
+    """One call in the pool: its timeline, its caller and the count of its waits."""
 
-    __slots__ = (
-        "call",
-        "caller",
-        "gen",
-        "id",
-        "listening_since",
-        "queue",
-        "speaking",
-        "until",
-        "wait",
-        "words_coming",
-    )
+    __slots__ = ("caller", "gen")
 
-    def __init__(self, call_id: int, caller: CallerPlan | None) -> None:
-        self.id = call_id
+    def __init__(
+        self, pool: CallPool, call_id: int, caller: CallerPlan[CallerAction] | None
+    ) -> None:
+        super().__init__(pool, call_id)
         self.caller = caller
-        self.call: Call | None = None
-        self.queue: list[CallEvent] = []
-        """Events still to report, prompts (still to be said) among them; short."""
-        self.speaking: CallEvent | None = None
-        self.until = 0.0
-        """When the prompt being said ends."""
-        self.listening_since = 0.0
-        self.words_coming = False
-        """Speech stopped an answer: its words, not the answer's end, decide what follows."""
-        self.wait = _IDLE
         self.gen = 0
         """Counts the waits: entries made for an earlier wait are stale."""
 
@@ -163,9 +106,6 @@ class CallPool:
         self._ids = itertools.count()
         self._sequence = itertools.count()
         self._durations: dict[str, float] = {}
-        self._timeouts = {
-            node.id: node.settings.no_input_timeout for node in flow.menu.nodes.values()
-        }
         self.answered = 0
         """Calls answered so far."""
         self.finished = 0
@@ -183,10 +123,10 @@ class CallPool:
 
     # -- scheduling -------------------------------------------------------------------
 
-    def start(self, caller: CallerPlan | None = None, at: float | None = None) -> int:
+    def start(self, caller: CallerPlan[CallerAction] | None = None, at: float | None = None) -> int:
         """Schedule a call to be answered at call time ``at`` (default: now); its id."""
         call_id = next(self._ids)
-        line = _Line(call_id, caller)
+        line = _Line(self, call_id, caller)
         self._lines[call_id] = line
         self._push(self.now if at is None else at, _START, line, 0, None)
         return call_id
@@ -263,7 +203,7 @@ class CallPool:
         heap = self._heap
         while heap:
             _, rank, _, line, gen, _ = heap[0]
-            if rank == _START or (line.wait != _IDLE if gen == _ALWAYS else gen == line.gen):
+            if rank == _START or (line.wait is not IDLE if gen == _ALWAYS else gen == line.gen):
                 return
             if gen == _ALWAYS and line.call is None:
                 return  # for a call not answered yet: it is dropped when due
@@ -274,120 +214,42 @@ class CallPool:
     ) -> None:
         heapq.heappush(self._heap, (at, rank, next(self._sequence), line, gen, action))
 
-    # -- one call: the session's rules, event by event ---------------------------------
+    # -- one call: its timeline, then what it waits for ------------------------------
 
     def _answer(self, line: _Line) -> None:
-        call, events = self.flow.start()
-        line.call = call
-        line.queue.extend(events)
-        line.listening_since = self.now
+        line.answer(self.now)
         self.answered += 1
-        self._advance(line)
+        self._schedule(line)
 
     def _timer(self, line: _Line) -> None:
         """The wait ran out: the prompt ended, or the no-input deadline passed."""
-        assert line.call is not None
-        wait = line.wait
-        if wait == _LISTENING:
-            line.words_coming = False
-            # Nothing said after all: a question times out, an answer was just cut short.
-            playing = line.call.phase is Phase.PLAYING
-            self._handle(line, PromptsFinished() if playing else NoInput())
-        else:
-            line.speaking = None
-            if wait == _SAYING:
-                line.listening_since = self.now
-        self._advance(line)
+        line.time_out(self.now)
+        self._schedule(line)
 
     def _receive(self, line: _Line, action: CallerAction, due: float) -> None:
-        wait = line.wait
-        if isinstance(action, SpeechStarted):
-            if wait == _SAYING:
-                self._barge_in(line, action)
-                line.listening_since = self.now
-                line.words_coming = True  # the words follow; the prompt is stopped already
-                self._advance(line)
-            elif wait == _LISTENING:
-                self._advance(line)  # the no-input timer runs on until words are recognized
-            return
-        if wait == _SAYING:
-            self._barge_in(line, action)
-        elif wait != _LISTENING:
+        if not line.receive(action, self.now):
             return  # not answered yet, or over: nobody is listening
-        self._handle(line, action)
-        self._advance(line)
-        if self.on_turn is not None:
+        self._schedule(line)
+        if self.on_turn is not None and not isinstance(action, SpeechStarted):
             self.on_turn(line.id, action, due, self.clock.now())
 
-    def _advance(self, line: _Line) -> None:
-        """Go on with a call until it waits: report, start prompts, handle what follows."""
-        call = line.call
-        assert call is not None
-        queue = line.queue
-        now = self.now
-        while True:
-            while queue and queue[0].type is not EventType.PROMPT:
-                if line.speaking is not None:
-                    break  # they follow the prompt being said
-                self._report(line, queue.pop(0))
-            if line.speaking is None and queue:
-                prompt = queue.pop(0)
-                self._report(line, prompt)
-                line.speaking = prompt
-                line.until = now + self._duration(prompt.text or "")
-                continue
-            if call.ended:
-                if line.speaking is not None:
-                    self._wait(line, _CLOSING, line.until)
-                else:
-                    self._close(line)
-                return
-            if line.speaking is not None:
-                self._wait(line, _SAYING, line.until)
-                return
-            if call.phase is Phase.PLAYING and not line.words_coming:
-                self._handle(line, PromptsFinished())
-                continue
-            self._wait(line, _LISTENING, line.listening_since + self._timeouts[call.state])
+    def _schedule(self, line: _Line) -> None:
+        """Put what the call now waits for in the heap, and its caller's next action."""
+        wait = line.wait
+        if wait is IDLE:
+            self._close(line)
             return
-
-    def _wait(self, line: _Line, wait: int, until: float) -> None:
-        line.wait = wait
+        until = line.until
         line.gen += 1
         self._push(until, _TIMER, line, line.gen, None)
-        if wait == _CLOSING or line.caller is None:
+        if wait is CLOSING or line.caller is None:
             return
-        plan = line.caller.next_input(self.now, until, wait == _LISTENING)
+        now = self.now
+        plan = line.caller.next_input(now, until, wait is LISTENING)
         if plan is not None and plan[0] <= until:
-            self._push(max(plan[0], self.now), _INPUT, line, line.gen, plan[1])
-
-    def _handle(self, line: _Line, received: CallInput) -> None:
-        call = line.call
-        assert call is not None
-        line.words_coming = False
-        if isinstance(received, KeyPress):
-            self._report(line, CallEvent(EventType.KEY, call.state, key=received.key))
-        line.queue.extend(self.flow.handle(call, received))
-        line.listening_since = self.now
-
-    def _barge_in(self, line: _Line, received: CallerAction) -> None:
-        """Stop the prompt being said and drop the ones queued after it."""
-        stopped = line.speaking
-        line.speaking = None
-        if stopped is not None and not isinstance(received, HangUp):
-            key = received.key if isinstance(received, KeyPress) else None
-            barge = CallEvent(
-                EventType.BARGE_IN,
-                stopped.state,
-                text=stopped.text,
-                key=key,
-                reason="speech" if key is None else "key",
-            )
-            self._report(line, barge)
-        line.queue = [e for e in line.queue if e.type is not EventType.PROMPT]
+            self._push(max(plan[0], now), _INPUT, line, line.gen, plan[1])
 
     def _close(self, line: _Line) -> None:
-        line.wait = _IDLE
         line.gen += 1
         del self._lines[line.id]
         self.finished += 1
@@ -395,53 +257,30 @@ class CallPool:
             assert line.call is not None
             self.on_end(line.id, line.call, self.now)
 
-    def _duration(self, text: str) -> float:
+    # -- the timeline's driver ---------------------------------------------------------
+
+    def say(self, line: CallTimeline, text: str, now: float) -> float:
+        """Prompts take the ``duration`` function's time (cached per text)."""
         seconds = self._durations.get(text)
         if seconds is None:
             seconds = self._durations[text] = self.duration(text)
-        return seconds
+        return now + seconds
 
-    def _report(self, line: _Line, event: CallEvent) -> None:
+    def hush(self, line: CallTimeline) -> None:
+        """Nothing to stop: the pool's prompts are only timed."""
+
+    def report(self, line: CallTimeline, event: CallEvent, now: float) -> None:
         for listener in self.listeners:
             try:
-                listener(line.id, event, self.now)
+                listener(line.id, event, now)
             except Exception:  # a broken listener must not stop the other calls
                 log.exception("listener %r failed on %s", listener, event.type)
 
+    def changed(self, line: CallTimeline) -> None:
+        """The pool's callers are plans: they need no grammar."""
+
 
 # -- callers ---------------------------------------------------------------------------
-
-
-class ScriptPlan:
-    """A caller following a key script (see ivr.callers.scripted), exactly as `ScriptedCaller`.
-
-    Each key is pressed ``think_time`` after the hotline starts listening (a key that
-    would come after the no-input deadline is a silence); ``!`` presses the key
-    ``barge_in_delay`` into the next prompt (at most half way through it); ``_`` stays
-    silent until the deadline. When the script runs out the caller hangs up as soon as
-    the hotline waits for them.
-    """
-
-    __slots__ = ("actions", "barge_in_delay", "think_time")
-
-    def __init__(self, script: str, think_time: float = 0.5, barge_in_delay: float = 1.0) -> None:
-        self.actions: deque[ScriptedAction] = deque(parse_script(script))
-        self.think_time = think_time
-        self.barge_in_delay = barge_in_delay
-
-    def next_input(self, now: float, until: float, listening: bool) -> Plan | None:
-        if not self.actions:
-            return (now, HangUp()) if listening else None
-        action = self.actions[0]
-        if action.key is not None and action.barge_in and not listening:
-            self.actions.popleft()
-            return min(now + self.barge_in_delay, (now + until) / 2), KeyPress(action.key)
-        if not listening:
-            return None
-        self.actions.popleft()
-        if action.key is None or now + self.think_time > until:
-            return None  # a key due exactly at the deadline is pressed, as by ScriptedCaller
-        return now + self.think_time, KeyPress(action.key)
 
 
 @dataclass(frozen=True)
@@ -494,24 +333,3 @@ class RandomCaller:
             return at, HangUp()
         self.turns_left -= 1
         return at, KeyPress(rng.choice(habits.keys))
-
-
-class PlannedCaller:
-    """A `CallerPlan` as a session's caller on a virtual clock: run the same caller alone
-    in a `Session`, to compare with the pool (the tests do)."""
-
-    def __init__(self, plan: CallerPlan, clock: VirtualClock) -> None:
-        self.plan = plan
-        self.clock = clock
-
-    def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
-        """Planned callers need no grammar."""
-
-    def next_input(self, until: float, listening: bool) -> CallerAction | None:
-        now = self.clock.now()
-        plan = self.plan.next_input(now, until, listening)
-        if plan is None or plan[0] > until:
-            self.clock.sleep_until(until)
-            return None
-        self.clock.sleep_until(max(plan[0], now))
-        return plan[1]

@@ -1,32 +1,23 @@
-"""Drives one call: the clock, the caller, the engine, the prompt player and the listeners.
+"""Drives one call: the clock, the caller, the prompt player and the listeners.
 
-The engine says *what* happens; the session decides *when*. Prompts are said one after
-another; each is reported to the listeners when it starts. The no-input timer starts when
-the last prompt has finished. A key pressed while a prompt plays stops it at once
-(barge-in) and the rest of the queued prompts are dropped. Events that follow prompts in
-the engine's answer (a transfer, the end of the call) are reported once those prompts
-have been said.
+The engine says *what* happens; the call's timeline (ivr/drivers/timeline.py) says *when*: prompts
+in order, barge-in, when the no-input timer starts, events after prompts. The session is
+the timeline's loop for one call: it asks its caller what happens until the timeline's
+wait runs out (blocking on a live device, or moving a virtual clock), hands it to the
+timeline, and says the prompts and reports the events the timeline gives it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ivr.clock import Clock
-from ivr.engine.events import CallEvent, EventType, Outcome
-from ivr.engine.flow import Call, CallFlow, Phase
-from ivr.engine.inputs import (
-    CallerAction,
-    CallInput,
-    HangUp,
-    KeyPress,
-    NoInput,
-    PromptsFinished,
-    SpeechStarted,
-)
+from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, CallTimeline
+from ivr.engine.events import CallEvent, Outcome
+from ivr.engine.flow import Call, CallFlow
+from ivr.engine.inputs import CallerAction
 from ivr.prompts.player import PromptPlayer
 
 log = logging.getLogger(__name__)
@@ -67,14 +58,8 @@ class Session:
         self.player = player
         self.clock = clock
         self.listeners = list(listeners)
-        self._queue: deque[CallEvent] = deque()
-        self._speaking: CallEvent | None = None
-        self._speaking_until = 0.0
-        self._listening_since = 0.0
-        self._grammar: tuple[str, ...] = ()
-        self._words_coming = False
-        """Speech stopped an answer: its words, not the answer's end, decide what follows."""
-        self._end_of_speech: float | None = None
+        self._heard: tuple[tuple[str, ...], float | None] | None = None
+        """The grammar and end of speech the caller was last given."""
         self._failed: list[Listener] = []
         """Listeners that raised: each is reported once (and still called)."""
 
@@ -85,114 +70,42 @@ class Session:
         as the caller hanging up, so the listeners (the log) see it end, and is raised
         again: a live call treats it as the hang-up, anything else stops there.
         """
-        call, events = self.flow.start()
-        self._queue.extend(events)
-        self._grammar = self.flow.grammar(call)
-        self._end_of_speech = self.flow.node(call).settings.end_of_speech
-        self.caller.expect(self._grammar, self._end_of_speech)
+        line = CallTimeline(self)
+        clock, caller = self.clock, self.caller
         try:
-            while self._step(call):
-                pass
+            line.answer(clock.now())
+            while (wait := line.wait) is not IDLE:
+                if wait is CLOSING:  # the call is over: its last prompts are said to the end
+                    clock.sleep_until(line.until)
+                    line.time_out(clock.now())
+                    continue
+                received = caller.next_input(line.until, listening=wait is LISTENING)
+                if received is None:
+                    line.time_out(clock.now())
+                else:
+                    line.receive(received, clock.now())
         except KeyboardInterrupt:
-            self.player.stop()
-            if not call.ended:
-                self._report_all(self.flow.handle(call, HangUp()))
+            if line.call is not None:
+                line.drop(clock.now())
             raise
-        return call
+        assert line.call is not None
+        return line.call
 
-    def _step(self, call: Call) -> bool:
-        """Advance the call by one thing: a prompt, an event or an input. False at the end."""
-        self._report_until_prompt()
-        if self._speaking is None and self._queue:
-            self._start_prompt(self._queue.popleft())
-            return True
-        if call.ended:
-            if self._speaking is not None:
-                self.clock.sleep_until(self._speaking_until)
-                self._speaking = None
-                return True
-            return False
-        if self._speaking is not None:
-            received = self.caller.next_input(self._speaking_until, listening=False)
-            if received is None:
-                self._speaking = None
-                self._listening_since = self.clock.now()
-                return True
-            self._barge_in(received)
-            if isinstance(received, SpeechStarted):
-                self._listening_since = self.clock.now()
-                self._words_coming = True
-                return True  # the words follow; the prompt is stopped already
-        elif call.phase is Phase.PLAYING and not self._words_coming:
-            self._handle(call, PromptsFinished())
-            return True
-        else:
-            deadline = self._listening_since + self.flow.node(call).settings.no_input_timeout
-            received = self.caller.next_input(deadline, listening=True)
-            if received is None:
-                self._words_coming = False
-                # Nothing said after all: a question times out, an answer was just cut short.
-                self._handle(call, PromptsFinished() if call.phase is Phase.PLAYING else NoInput())
-                return True
-            if isinstance(received, SpeechStarted):
-                return True  # the no-input timer runs on until words are recognized
-        self._handle(call, received)
-        return True
+    # -- the timeline's driver ---------------------------------------------------------
 
-    def _handle(self, call: Call, received: CallInput) -> None:
-        self._words_coming = False
-        if isinstance(received, KeyPress):
-            self._report(CallEvent(EventType.KEY, call.state, key=received.key))
-        self._queue.extend(self.flow.handle(call, received))
-        self._listening_since = self.clock.now()
-        if call.ended:
-            return
-        grammar = self.flow.grammar(call)
-        end_of_speech = self.flow.node(call).settings.end_of_speech
-        if (grammar, end_of_speech) != (self._grammar, self._end_of_speech):
-            self._grammar, self._end_of_speech = grammar, end_of_speech
-            self.caller.expect(grammar, end_of_speech)
+    def say(self, line: CallTimeline, text: str, now: float) -> float:
+        """The player says the prompt; it ends its duration after it has started (a player
+        that renders first starts late, and the prompt ends late with it)."""
+        duration = self.player.start(text)
+        return self.clock.now() + duration
 
-    def _start_prompt(self, event: CallEvent) -> None:
-        self._report(event)
-        duration = self.player.start(event.text or "")
-        self._speaking = event
-        self._speaking_until = self.clock.now() + duration
-
-    def _barge_in(self, received: CallerAction) -> None:
-        """Stop the prompt being said and drop the ones queued after it."""
+    def hush(self, line: CallTimeline) -> None:
         self.player.stop()
-        stopped = self._speaking
-        self._speaking = None
-        if stopped is not None and not isinstance(received, HangUp):
-            key = received.key if isinstance(received, KeyPress) else None
-            barge = CallEvent(
-                EventType.BARGE_IN,
-                stopped.state,
-                text=stopped.text,
-                key=key,
-                reason="speech" if key is None else "key",
-            )
-            self._report(barge)
-        self._queue = deque(e for e in self._queue if e.type is not EventType.PROMPT)
 
-    def _report_until_prompt(self) -> None:
-        """Report queued events up to the next prompt; they happen now."""
-        while self._queue and self._queue[0].type is not EventType.PROMPT:
-            if self._speaking is not None:
-                return  # they follow the prompt being said
-            self._report(self._queue.popleft())
-
-    def _report_all(self, events: Iterable[CallEvent]) -> None:
-        for event in events:
-            if event.type is not EventType.PROMPT:
-                self._report(event)
-
-    def _report(self, event: CallEvent) -> None:
-        moment = self.clock.now()
+    def report(self, line: CallTimeline, event: CallEvent, now: float) -> None:
         for listener in self.listeners:
             try:
-                listener(event, moment)
+                listener(event, now)
             except Exception as error:  # a broken view must not end the call or lose the log
                 self._listener_failed(listener, event, error)
 
@@ -206,6 +119,16 @@ class Session:
             log.warning("listener %r stopped working on %s: %s", listener, event.type, error)
         else:
             log.exception("listener %r failed on %s", listener, event.type)
+
+    def changed(self, line: CallTimeline) -> None:
+        """Give the caller the phrases valid now and the silence that ends an utterance here,
+        when they change."""
+        call = line.call
+        assert call is not None
+        heard = (self.flow.grammar(call), self.flow.node(call).settings.end_of_speech)
+        if heard != self._heard:
+            self._heard = heard
+            self.caller.expect(*heard)
 
 
 def outcome_of(call: Call) -> Outcome:

@@ -42,7 +42,7 @@ from ivr.outputs.paths import write_replacing
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from ivr.scenarios.scenario import ScenarioResult
+    from ivr.scenarios.model import ScenarioResult
 
 
 class EdgeKind(enum.StrEnum):
@@ -428,7 +428,7 @@ def _quote(text: str) -> str:
 
 def coverage_by_menu(results: Iterable[ScenarioResult]) -> dict[Path, Coverage]:
     """One Coverage per menu, over every scenario result that played a call."""
-    from ivr.scenarios.scenario import _load_menu
+    from ivr.scenarios.loading import _load_menu
 
     found: dict[Path, Coverage] = {}
     for result in results:

@@ -21,15 +21,9 @@ import pytest
 
 from ivr.errors import IvrError
 from ivr.menu.problems import MenuInvalid, MenuProblem, printable
-from ivr.scenarios.scenario import (
-    SUFFIX,
-    Scenario,
-    ScenarioResult,
-    Status,
-    load_scenario,
-    one_line,
-    run_scenario,
-)
+from ivr.scenarios.loading import load_scenario
+from ivr.scenarios.model import SUFFIX, Scenario, ScenarioResult, Status
+from ivr.scenarios.running import one_line, run_scenario
 
 _RESULTS = pytest.StashKey[list[ScenarioResult]]()
 

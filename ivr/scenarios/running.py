@@ -1,0 +1,258 @@
+"""Running: play one scenario or a set on a virtual clock, wired by ivr.wiring, and check them.
+
+run_scenario loads the file, builds the caller (or replays the recording), runs the session
+and hands the events to the verdict; it never raises for a bad file (see Status).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ivr.clock import VirtualClock
+from ivr.drivers.session import Session
+from ivr.engine.events import CallEvent
+from ivr.engine.flow import Call, CallFlow
+from ivr.menu.problems import MenuInvalid, shorten
+from ivr.prompts.player import SilentPlayer
+from ivr.scenarios.loading import find_scenarios, load_scenario
+from ivr.scenarios.model import SUFFIX, Scenario, ScenarioResult, Status, TurnKind
+from ivr.scenarios.verdict import check
+
+LineModel = Callable[["AudioClip"], "AudioClip"]
+"""What a phone line does to the caller's audio (see ivr.audio.phone_line.degrade)."""
+
+if TYPE_CHECKING:
+    from ivr.audio.wav import AudioClip
+    from ivr.hearing.tracker import UtteranceTracker
+    from ivr.outputs.artifacts import CallAudio
+    from ivr.prompts.tts import PromptCache
+
+
+class _Skip(Exception):
+    """Speech this machine cannot provide; the scenario is skipped, not failed."""
+
+
+def run_scenario(
+    scenario: Scenario | str | Path,
+    *,
+    speech_cache: Path | None = None,
+    raise_errors: bool = False,
+    line: LineModel | None = None,
+    artifacts: Path | None = None,
+) -> ScenarioResult:
+    """Play one scenario and check it. Never raises for a bad file: see ``status``.
+
+    ``speech_cache``: where ``say:`` audio is rendered (default: the prompt cache,
+    ``~/.cache/ivr/prompts``; entries are keyed by engine, voice, rate and text).
+    ``raise_errors``: let an unexpected exception in the run propagate (with its
+    traceback) instead of reporting it as the scenario's error.
+    ``line``: what the phone line does to the caller's audio (ivr.audio.phone_line.degrade).
+    ``artifacts``: a folder for the call's log, transcript and stereo WAV.
+    """
+    started = time.perf_counter()
+    if not isinstance(scenario, Scenario):
+        path = Path(scenario)
+        try:
+            scenario = load_scenario(path)
+        except MenuInvalid as invalid:
+            return ScenarioResult(
+                name=path.name.removesuffix(SUFFIX),
+                path=path,
+                status=Status.ERROR,
+                reason="invalid scenario file",
+                problems=invalid.problems,
+                wall=time.perf_counter() - started,
+            )
+        except Exception as error:  # a bug in loading is this scenario's error too
+            if raise_errors:
+                raise
+            return ScenarioResult(
+                name=path.name.removesuffix(SUFFIX),
+                path=path,
+                status=Status.ERROR,
+                reason=one_line(error),
+                wall=time.perf_counter() - started,
+            )
+    result = ScenarioResult(
+        name=scenario.name,
+        path=scenario.path,
+        status=Status.PASSED,
+        menu_path=scenario.menu.path,
+        turns=len(scenario.turns),
+    )
+    try:
+        _play(scenario, result, speech_cache, line, artifacts)
+    except _Skip as skip:
+        result.status = Status.SKIPPED
+        result.reason = str(skip)
+    except Exception as error:  # a broken run is this scenario's error, not the suite's end
+        if raise_errors and not _bad_input(error):
+            raise
+        result.status = Status.ERROR
+        result.reason = one_line(error)
+    result.wall = time.perf_counter() - started
+    return result
+
+
+def _bad_input(error: Exception) -> bool:
+    """An error in what the scenario names (a hostile WAV), not in ivr: never a traceback."""
+    from ivr.audio.wav import AudioFileError
+
+    return isinstance(error, AudioFileError)
+
+
+def one_line(error: Exception) -> str:
+    """An exception as one short printable line; an input error's own words suffice."""
+    text = str(error) if _bad_input(error) else f"{type(error).__name__}: {error}"
+    return shorten(text, 300)
+
+
+def run_scenarios(
+    paths: Iterable[str | Path | Scenario],
+    progress: Callable[[int, int, ScenarioResult], None] | None = None,
+    *,
+    speech_cache: Path | None = None,
+    line: LineModel | None = None,
+    artifacts: Path | None = None,
+) -> list[ScenarioResult]:
+    """Run scenarios (files, folders searched for ``*.call.yaml``, or loaded ones) in order.
+
+    ``progress(done, total, result)`` is called after each one. ``artifacts``: a folder
+    with one subfolder per scenario (see run_scenario).
+    """
+    items: list[str | Path | Scenario] = []
+    for entry in paths:
+        items += [entry] if isinstance(entry, Scenario) else find_scenarios([entry])
+    results = []
+    for done, item in enumerate(items, start=1):
+        folder = None
+        if artifacts is not None:
+            stem = item.path if isinstance(item, Scenario) else Path(item)
+            folder = artifacts / f"{done:03d}-{stem.name.removesuffix(SUFFIX)}"
+        result = run_scenario(item, speech_cache=speech_cache, line=line, artifacts=folder)
+        results.append(result)
+        if progress is not None:
+            progress(done, len(items), result)
+    return results
+
+
+def _play(
+    scenario: Scenario,
+    result: ScenarioResult,
+    speech_cache: Path | None,
+    line: LineModel | None,
+    artifacts: Path | None,
+) -> None:
+    tracker, clips = _speech(scenario, speech_cache, line) if scenario.spoken else (None, {})
+    clock = VirtualClock()
+    events = result.events
+
+    def record(event: CallEvent, moment: float) -> None:
+        events.append((moment, event))
+
+    with ExitStack() as stack:
+        listeners: list[Callable[[CallEvent, float], None]] = [record]
+        call_audio = _artifacts(scenario, artifacts, listeners, stack) if artifacts else None
+        if scenario.recording is not None:
+            call = _replay(scenario, clock, tracker, listeners, line, call_audio)
+            starts: list[tuple[int, float]] = []
+        else:
+            from ivr.scenarios.caller import ScenarioCaller
+
+            caller = ScenarioCaller(scenario, clock, events, clips=clips, tracker=tracker)
+            if call_audio is not None:
+                caller.audio_sink = call_audio.caller_audio
+            flow = CallFlow(scenario.menu)
+            call = Session(flow, caller, SilentPlayer(), clock, listeners).run()
+            starts = caller.starts
+        if call_audio is not None and artifacts is not None:
+            call_audio.write(artifacts / "call.wav")
+    result.outcome = call.outcome
+    result.duration = events[-1][0] if events else clock.now()
+    result.failures = check(scenario, events, starts)
+    result.status = Status.FAILED if result.failures else Status.PASSED
+
+
+def _artifacts(
+    scenario: Scenario,
+    folder: Path,
+    listeners: list[Callable[[CallEvent, float], None]],
+    stack: ExitStack,
+) -> CallAudio:
+    """The call's log, transcript and stereo WAV, into ``folder``."""
+    from ivr import wiring
+
+    menu = scenario.menu
+    cache = _speech_cache(menu.voice.id, menu.voice.rate, None)
+    keys_as_tones = scenario.recording is None
+    return wiring.artifacts(folder, cache, listeners, stack, keys_as_tones=keys_as_tones)
+
+
+def _replay(
+    scenario: Scenario,
+    clock: VirtualClock,
+    tracker: UtteranceTracker | None,
+    listeners: list[Callable[[CallEvent, float], None]],
+    line: LineModel | None,
+    call_audio: CallAudio | None,
+) -> Call:
+    """A recorded call, on the recording's clock, with prompts timed as when it was made."""
+    from ivr.audio.wav import open_wav
+    from ivr.callers.whole_call import LineCaller
+    from ivr.prompts.player import PromptPlayer, RenderingPlayer
+
+    assert scenario.recording is not None
+    recording = open_wav(scenario.recording)  # read in blocks, through the line if any
+    caller = LineCaller(recording, clock, tracker, line)
+    if call_audio is not None:
+        caller.audio_sink = call_audio.caller_audio
+    menu = scenario.menu
+    player: PromptPlayer = SilentPlayer()
+    if scenario.spoken_prompts:
+        player = RenderingPlayer(_speech_cache(menu.voice.id, menu.voice.rate, None))
+    call = Session(CallFlow(menu), caller, player, clock, listeners).run()
+    if caller.read_error is not None:  # the caller hung up there; the scenario is in error
+        raise caller.read_error
+    return call
+
+
+def _speech(
+    scenario: Scenario, speech_cache: Path | None, line: LineModel | None = None
+) -> tuple[UtteranceTracker, dict[int, AudioClip]]:
+    """The recognizer and the caller's audio for a scenario with speech; _Skip if impossible."""
+    from ivr import wiring
+    from ivr.audio.wav import read_wav, to_rate
+    from ivr.callers.clips import RATE
+    from ivr.hearing.models import ModelNotFound
+
+    menu = scenario.menu
+    try:
+        where = wiring.model_path(scenario.model, menu)
+    except ModelNotFound as error:
+        raise _Skip(f"speech needs a {menu.language} model: {error}") from None
+    tracker = wiring.tracker(where, shared=True)
+    clips: dict[int, AudioClip] = {}
+    for turn in scenario.turns:
+        if turn.kind is TurnKind.PLAY and turn.audio is not None:
+            clips[turn.number] = read_wav(turn.audio)
+        elif turn.kind is TurnKind.SAY:
+            voice = scenario.voice_id or menu.voice.id
+            rate = turn.rate or scenario.rate or menu.voice.rate
+            clips[turn.number] = read_wav(_speech_cache(voice, rate, speech_cache).get(turn.text))
+    for number, clip in clips.items():
+        clips[number] = to_rate(line(clip) if line else clip, RATE)
+    return tracker, clips
+
+
+def _speech_cache(voice: str, rate: int, directory: Path | None) -> PromptCache:
+    from ivr import wiring
+    from ivr.prompts.tts import TTSUnavailable
+
+    try:
+        return wiring.prompt_cache(voice, rate, directory, shared=True)
+    except TTSUnavailable as error:
+        raise _Skip(f"say turns need text-to-speech: {error}") from None
