@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from ivr.audio.wav import AudioClip
-from ivr.callers.whole_call import LineCaller
+from ivr.callers.whole_call import WholeCallCaller
 from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
 from ivr.drivers.testing import caller_recording
@@ -38,7 +38,7 @@ def speed(
     for _ in range(repeat):
         clock = VirtualClock()
         began = time.perf_counter()
-        Session(flow, LineCaller(clip, clock, tracker), SilentPlayer(), clock).run()
+        Session(flow, WholeCallCaller(clip, clock, tracker), SilentPlayer(), clock).run()
         ratios.append(clock.now() / (time.perf_counter() - began))
     return ratios
 

@@ -46,8 +46,8 @@ from ivr.audio.wav import (
     to_rate,
     write_wav,
 )
-from ivr.callers.clips import RecordedCaller, Recording, load_recordings
-from ivr.callers.whole_call import LineCaller
+from ivr.callers.clips import ClipCaller, SaidClip, load_clips
+from ivr.callers.whole_call import WholeCallCaller
 from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
 from ivr.drivers.testing import FakeRecognizer, RecordingPlayer, caller_recording
@@ -660,7 +660,7 @@ def replay(menu: Menu, audio: AudioClip | WavFile) -> list[tuple[float, CallEven
     clock = VirtualClock()
     events: list[tuple[float, CallEvent]] = []
     Session(
-        CallFlow(menu), LineCaller(audio, clock), RecordingPlayer(clock), clock,
+        CallFlow(menu), WholeCallCaller(audio, clock), RecordingPlayer(clock), clock,
         [lambda event, moment: events.append((moment, event))],
     ).run()  # fmt: skip
     return events
@@ -676,12 +676,12 @@ def test_a_recording_streamed_from_its_file_is_the_same_call(wallet: Menu, tmp_p
     assert keys == ["1", "2", "1", "0"]
 
 
-def speak(menu: Menu, recordings: list[Recording]) -> list[tuple[float, CallEvent]]:
+def speak(menu: Menu, recordings: list[SaidClip]) -> list[tuple[float, CallEvent]]:
     clock = VirtualClock()
     events: list[tuple[float, CallEvent]] = []
     tracker = UtteranceTracker(FakeRecognizer([("找回 密码", 0.95)]))
     Session(
-        CallFlow(menu), RecordedCaller(recordings, tracker, clock),
+        CallFlow(menu), ClipCaller(recordings, tracker, clock),
         RecordingPlayer(clock, lambda text: 2.0), clock,
         [lambda event, moment: events.append((moment, event))],
     ).run()  # fmt: skip
@@ -695,14 +695,14 @@ def test_an_utterance_file_is_said_as_it_is_read(wallet: Menu, tmp_path: Path) -
     t = np.arange(16000) / 16000
     speech = np.concatenate([np.zeros(3200), 8000 * np.sin(2 * np.pi * 300 * t)])
     write_wav(tmp_path / "said.wav", AudioClip(speech.astype(np.int16), 16000))
-    [loaded] = load_recordings([str(tmp_path / "said.wav")])
+    [loaded] = load_clips([str(tmp_path / "said.wav")])
     assert isinstance(loaded.clip, WavFile)
     clip = AudioClip(speech.astype(np.int16), 16000)
-    assert speak(wallet, [loaded]) == speak(wallet, [Recording(clip)])
+    assert speak(wallet, [loaded]) == speak(wallet, [SaidClip(clip)])
 
     long = sparse_wav(tmp_path / "long.wav", 16000, 1, 16, 2 * 3600)
     with allocation_peak() as peak:
-        events = speak(wallet, load_recordings([str(long)]))
+        events = speak(wallet, load_clips([str(long)]))
     assert events[-1][1].type is EventType.CALL_END
     assert peak[0] < 16 << 20
 
@@ -818,13 +818,13 @@ def test_an_utterance_file_crosses_the_line_as_it_is_said(wallet: Menu, tmp_path
     clip = AudioClip(speech.astype(np.int16), 16000)
     write_wav(tmp_path / "said.wav", clip)
     line = Line(codec="alaw", snr_db=20.0)
-    [loaded] = load_recordings([str(tmp_path / "said.wav")], line)
+    [loaded] = load_clips([str(tmp_path / "said.wav")], line)
     assert isinstance(loaded.clip, WavFile) and loaded.line is line
-    assert speak(wallet, [loaded]) == speak(wallet, [Recording(clip, line=line)])
+    assert speak(wallet, [loaded]) == speak(wallet, [SaidClip(clip, line=line)])
 
     long = sparse_wav(tmp_path / "long.wav", 16000, 1, 16, 2 * 3600)
     with allocation_peak() as peak:
-        events = speak(wallet, load_recordings([str(long)], line))
+        events = speak(wallet, load_clips([str(long)], line))
     assert events[-1][1].type is EventType.CALL_END
     assert peak[0] < 24 << 20
 

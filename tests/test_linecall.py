@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ivr.audio.wav import AudioClip, write_wav
-from ivr.callers.whole_call import LineCaller
+from ivr.callers.whole_call import WholeCallCaller
 from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
 from ivr.drivers.testing import RecordingPlayer, caller_recording
@@ -32,7 +32,7 @@ def replay(
     clock = VirtualClock()
     events: list[tuple[float, CallEvent]] = []
     Session(
-        CallFlow(menu), LineCaller(clip, clock, tracker), RecordingPlayer(clock), clock,
+        CallFlow(menu), WholeCallCaller(clip, clock, tracker), RecordingPlayer(clock), clock,
         [lambda event, moment: events.append((moment, event))],
     ).run()  # fmt: skip
     return events

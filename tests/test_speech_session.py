@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ivr.audio.wav import AudioClip
-from ivr.callers.clips import RecordedCaller, Recording
+from ivr.callers.clips import ClipCaller, SaidClip
 from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
 from ivr.drivers.testing import FakeRecognizer, RecordingPlayer
@@ -43,13 +43,13 @@ def faint_noise(seconds: float) -> AudioClip:
 
 def call_with(
     menu: Menu,
-    recordings: list[Recording],
+    recordings: list[SaidClip],
     transcripts: list[tuple[str, float]],
     recognizer: FakeRecognizer | None = None,
 ) -> tuple[list[tuple[float, CallEvent]], FakeRecognizer, Session]:
     clock = VirtualClock()
     fake = recognizer or FakeRecognizer(transcripts)
-    caller = RecordedCaller(recordings, UtteranceTracker(fake), clock)
+    caller = ClipCaller(recordings, UtteranceTracker(fake), clock)
     events: list[tuple[float, CallEvent]] = []
     session = Session(
         CallFlow(menu),
@@ -67,7 +67,7 @@ def of(events: list[tuple[float, CallEvent]], kind: EventType) -> list[tuple[flo
 
 
 def test_a_spoken_recording_chooses_an_option(wallet: Menu) -> None:
-    events, _, _ = call_with(wallet, [Recording(speech())], [("找回 密码", 0.95)])
+    events, _, _ = call_with(wallet, [SaidClip(speech())], [("找回 密码", 0.95)])
     assert [e.state for _, e in of(events, EventType.STATE)] == ["password_recovery"]
     ((moment, heard),) = of(events, EventType.UTTERANCE)
     assert heard.text == "找回 密码" and heard.decision == "accept"
@@ -76,20 +76,20 @@ def test_a_spoken_recording_chooses_an_option(wallet: Menu) -> None:
 
 
 def test_the_grammar_follows_the_state(wallet: Menu) -> None:
-    _, fake, _ = call_with(wallet, [Recording(speech())], [("找回 密码", 0.95)])
+    _, fake, _ = call_with(wallet, [SaidClip(speech())], [("找回 密码", 0.95)])
     main, procedure = fake.grammars[0], fake.grammars[-1]
     assert main is not None and "电子发票" in main and "下一步" not in main
     assert procedure is not None and "下一步" in procedure and "电子发票" not in procedure
 
 
 def test_recordings_run_out_then_the_caller_hangs_up(wallet: Menu) -> None:
-    events, _, _ = call_with(wallet, [Recording(speech())], [("账户问题", 0.95)])
+    events, _, _ = call_with(wallet, [SaidClip(speech())], [("账户问题", 0.95)])
     ((_, end),) = of(events, EventType.CALL_END)
     assert end.outcome is Outcome.ABANDONED and end.state == "account"
 
 
 def test_speech_during_a_prompt_barges_in(wallet: Menu) -> None:
-    events, _, _ = call_with(wallet, [Recording(speech(), barge_in=True)], [("转人工", 0.95)])
+    events, _, _ = call_with(wallet, [SaidClip(speech(), barge_in=True)], [("转人工", 0.95)])
     ((moment, barge),) = of(events, EventType.BARGE_IN)
     assert barge.reason == "speech" and barge.key is None
     assert barge.text == wallet.greeting
@@ -99,7 +99,7 @@ def test_speech_during_a_prompt_barges_in(wallet: Menu) -> None:
 
 
 def test_faint_noise_is_no_input_at_the_timeout(wallet: Menu) -> None:
-    events, _, _ = call_with(wallet, [Recording(faint_noise(3.0))], [("账户问题", 0.95)])
+    events, _, _ = call_with(wallet, [SaidClip(faint_noise(3.0))], [("账户问题", 0.95)])
     assert of(events, EventType.UTTERANCE) == []
     ((moment, _),) = of(events, EventType.NO_INPUT)[:1]
     assert moment == pytest.approx(4.0 + 5.0)
@@ -108,7 +108,7 @@ def test_faint_noise_is_no_input_at_the_timeout(wallet: Menu) -> None:
 def test_no_input_timer_runs_even_if_the_recognizer_never_finishes(wallet: Menu) -> None:
     never_ends = FakeRecognizer([("账户问题", 0.95)], end_silence=1e9)
     events, _, _ = call_with(
-        wallet, [Recording(AudioClip(tone(30.0), RATE))], [], recognizer=never_ends
+        wallet, [SaidClip(AudioClip(tone(30.0), RATE))], [], recognizer=never_ends
     )
     ((moment, heard),) = of(events, EventType.UTTERANCE)
     assert moment == pytest.approx(4.0 + 5.0)  # taken at the no-input deadline
@@ -117,7 +117,7 @@ def test_no_input_timer_runs_even_if_the_recognizer_never_finishes(wallet: Menu)
 
 def test_unsure_speech_is_confirmed_by_the_next_recording(wallet: Menu) -> None:
     events, _, _ = call_with(
-        wallet, [Recording(speech()), Recording(speech())], [("退款", 0.5), ("是", 0.9)]
+        wallet, [SaidClip(speech()), SaidClip(speech())], [("退款", 0.5), ("是", 0.9)]
     )
     decisions = [e.decision for _, e in of(events, EventType.UTTERANCE)]
     assert decisions == ["confirm", "accept"]
@@ -129,7 +129,7 @@ def test_a_states_end_of_speech_ends_the_utterance_before_the_models_rules(
 ) -> None:
     menu = make_menu(replace={"no_input_timeout: 5": "no_input_timeout: 5\n  end_of_speech: 0.3"})
     never_ends = FakeRecognizer([("账户", 0.95)], end_silence=1e9)
-    events, _, _ = call_with(menu, [Recording(speech())], [], recognizer=never_ends)
+    events, _, _ = call_with(menu, [SaidClip(speech())], [], recognizer=never_ends)
     ((moment, heard),) = of(events, EventType.UTTERANCE)
     # greeting + menu = 4 s, think 0.5 s, 0.2 s lead + 0.6 s speech, then 0.3 s of silence
     assert moment == pytest.approx(4.0 + 0.5 + 0.8 + 0.3, abs=0.021)
@@ -139,7 +139,7 @@ def test_a_states_end_of_speech_ends_the_utterance_before_the_models_rules(
 def test_speech_during_an_answer_is_judged_in_the_answer_like_a_key(wallet: Menu) -> None:
     events, _, _ = call_with(
         wallet,
-        [Recording(speech()), Recording(speech()), Recording(speech(), barge_in=True)],
+        [SaidClip(speech()), SaidClip(speech()), SaidClip(speech(), barge_in=True)],
         [("账户问题", 0.95), ("注册", 0.95), ("重听", 0.95)],
     )
     answer = wallet.nodes["registration"].answer

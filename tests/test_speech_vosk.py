@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ivr.audio.wav import write_wav
-from ivr.callers.clips import RecordedCaller, Recording
+from ivr.callers.clips import ClipCaller, SaidClip
 from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
 from ivr.drivers.testing import RecordingPlayer
@@ -44,14 +44,14 @@ def model() -> VoskModel:
 
 
 def speak(
-    menu: Menu, model: VoskModel, recordings: list[Recording]
+    menu: Menu, model: VoskModel, recordings: list[SaidClip]
 ) -> list[tuple[float, CallEvent]]:
     clock = VirtualClock()
     tracker = UtteranceTracker(VoskRecognizer(model))
     events: list[tuple[float, CallEvent]] = []
     Session(
         CallFlow(menu),
-        RecordedCaller(recordings, tracker, clock),
+        ClipCaller(recordings, tracker, clock),
         RecordingPlayer(clock, lambda text: 2.0),
         clock,
         [lambda event, moment: events.append((moment, event))],
@@ -59,8 +59,8 @@ def speak(
     return events
 
 
-def said(text: str, folder: Path, barge_in: bool = False) -> Recording:
-    return Recording(korean_clip(text, folder), barge_in, text)
+def said(text: str, folder: Path, barge_in: bool = False) -> SaidClip:
+    return SaidClip(korean_clip(text, folder), barge_in, text)
 
 
 def kinds(events: list[tuple[float, CallEvent]], kind: EventType) -> list[CallEvent]:
@@ -111,7 +111,7 @@ def test_speech_barges_in_on_the_prompt(korean: Menu, model: VoskModel, tmp_path
 
 
 def test_noise_alone_is_no_input(korean: Menu, model: VoskModel) -> None:
-    events = speak(korean, model, [Recording(noise(4.0, db=-50), name="noise")])
+    events = speak(korean, model, [SaidClip(noise(4.0, db=-50), name="noise")])
     assert all(e.decision != "accept" for e in kinds(events, EventType.UTTERANCE))
     no_input = [t for t, e in events if e.type is EventType.NO_INPUT]
     assert no_input and no_input[0] == pytest.approx(4.0 + 5.0)
@@ -203,7 +203,7 @@ def test_wallet_menu_with_mandarin_speech(wallet: Menu, tmp_path: Path) -> None:
     for text in ("找回密码", "下一步"):
         raw = tmp_path / f"{text}.wav"
         sp.run(["espeak-ng", "-v", "cmn", "-w", str(raw), text], check=True)
-        clips.append(Recording(to_rate(read_wav(raw), 16000), name=text))
+        clips.append(SaidClip(to_rate(read_wav(raw), 16000), name=text))
     events = speak(wallet, VoskModel(Path(str(MANDARIN))), clips)
     assert [e.state for e in kinds(events, EventType.STATE)][0] == "password_recovery"
 

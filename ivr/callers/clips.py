@@ -5,7 +5,7 @@ short think time), or, when its name is given with a leading ``!``, one second i
 prompt being said (barge-in). The audio goes through the real recognizer chunk by chunk
 while the virtual clock moves with the audio, so end-of-speech and timers behave as on a
 phone line, faster than real time. When the recordings run out the caller hangs up; so
-does a caller whose recording cannot be read to its end (``RecordedCaller.read_error``).
+does a caller whose recording cannot be read to its end (``ClipCaller.read_error``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ BARGE_IN = "!"
 
 
 @dataclass(frozen=True)
-class Recording:
+class SaidClip:
     """One utterance: a clip in memory or a WAV file, said from its start as it is read,
     through ``line`` if one is given."""
 
@@ -42,7 +42,7 @@ class Recording:
     line: LineModel | None = None
 
 
-def load_recordings(names: list[str], line: LineModel | None = None) -> list[Recording]:
+def load_clips(names: list[str], line: LineModel | None = None) -> list[SaidClip]:
     """Check ``--audio`` arguments; ``!name.wav`` barges in. Raises AudioFileError (one line).
 
     Every header is checked now, so a bad file stops the call before it starts, but the
@@ -57,7 +57,7 @@ def load_recordings(names: list[str], line: LineModel | None = None) -> list[Rec
     for name in names:
         barge_in = name.startswith(BARGE_IN)
         path = Path(name.removeprefix(BARGE_IN))
-        recordings.append(Recording(open_wav(path), barge_in, str(path), line))
+        recordings.append(SaidClip(open_wav(path), barge_in, str(path), line))
     return recordings
 
 
@@ -80,11 +80,11 @@ def speech_start(
     return min(now + delay, until) if barge_in else None
 
 
-class RecordingsPlan:
-    """Says each recording in turn, as `RecordedCaller` does; hangs up when none is left."""
+class ClipsPlan:
+    """Says each recording in turn, as `ClipCaller` does; hangs up when none is left."""
 
     def __init__(
-        self, recordings: list[Recording], think_time: float = 0.5, barge_in_delay: float = 1.0
+        self, recordings: list[SaidClip], think_time: float = 0.5, barge_in_delay: float = 1.0
     ) -> None:
         self.recordings = deque(recordings)
         self.think_time = think_time
@@ -105,15 +105,15 @@ class RecordingsPlan:
         return start, speech_of(recording.clip, recording.line)
 
 
-class RecordedCaller(PlannedCaller):
+class ClipCaller(PlannedCaller):
     """Recorded utterances as a session's caller, on a virtual clock."""
 
     def __init__(
         self,
-        recordings: list[Recording],
+        recordings: list[SaidClip],
         tracker: UtteranceTracker,
         clock: VirtualClock,
         think_time: float = 0.5,
         barge_in_delay: float = 1.0,
     ) -> None:
-        super().__init__(RecordingsPlan(recordings, think_time, barge_in_delay), clock, tracker)
+        super().__init__(ClipsPlan(recordings, think_time, barge_in_delay), clock, tracker)

@@ -31,7 +31,7 @@ RECOGNIZER_DELAY = 0.3
 """Seconds the recognizer lags the line, so confirmed tones can be cut out of its audio."""
 
 
-class LineCaller:
+class WholeCallCaller:
     """The caller's side of a whole call, from a clip or a WAV file read block by block
     (a file's audio is never held whole: a recording of hours costs a few megabytes),
     heard through ``line`` if one is given (``ivr.audio.phone_line.Line`` streams it too).

@@ -376,7 +376,7 @@ def _on_the_line(args: argparse.Namespace) -> Line | None:
 
 def _read_error(command: str, caller: object) -> int:
     """Exit status 1, said in one line, if the caller hung up because its audio file could
-    not be read to the end (``read_error`` of a LineCaller or RecordedCaller); else 0."""
+    not be read to the end (``read_error`` of a WholeCallCaller or ClipCaller); else 0."""
     error = getattr(caller, "read_error", None)
     if error is None:
         return 0
@@ -527,7 +527,7 @@ def _run_recording(args: argparse.Namespace) -> int:
     import time
 
     from ivr.audio.wav import open_wav
-    from ivr.callers.whole_call import LineCaller
+    from ivr.callers.whole_call import WholeCallCaller
     from ivr.clock import VirtualClock
     from ivr.drivers.session import Session
     from ivr.engine.flow import CallFlow
@@ -558,7 +558,7 @@ def _run_recording(args: argparse.Namespace) -> int:
             err.print(f"ivr run-recording: {error}", markup=False)
             return 1
         clock = VirtualClock()
-        caller = LineCaller(wav, clock, tracker, _on_the_line(args))
+        caller = WholeCallCaller(wav, clock, tracker, _on_the_line(args))
         player: PromptPlayer = SilentPlayer()
         if call_audio is not None:
             call_audio.keys_as_tones = False  # the recording holds its own tones
@@ -669,10 +669,10 @@ def _virtual_caller(
         from ivr.callers.scripted import ScriptedCaller
 
         return ScriptedCaller(args.keys, clock)
-    from ivr.callers.clips import RecordedCaller, load_recordings
+    from ivr.callers.clips import ClipCaller, load_clips
 
-    recordings = load_recordings(args.audio, _on_the_line(args))
-    caller = RecordedCaller(recordings, _tracker(menu, args.model), clock)
+    recordings = load_clips(args.audio, _on_the_line(args))
+    caller = ClipCaller(recordings, _tracker(menu, args.model), clock)
     if call_audio is not None:
         caller.audio_sink = call_audio.caller_audio
     return caller

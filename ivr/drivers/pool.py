@@ -62,7 +62,7 @@ _ALWAYS = -1
 """Generation of an input scheduled from outside: valid whatever the call waits for."""
 
 
-class _Line(CallTimeline):
+class _PooledCall(CallTimeline):
     """One call in the pool: its timeline, its caller and the count of its waits."""
 
     __slots__ = ("caller", "gen")
@@ -76,7 +76,7 @@ class _Line(CallTimeline):
         """Counts the waits: entries made for an earlier wait are stale."""
 
 
-_Entry = tuple[float, int, int, _Line, int, CallerAction | None]
+_Entry = tuple[float, int, int, _PooledCall, int, CallerAction | None]
 """(due, rank, sequence, line, generation, input): the sequence number makes every
 entry unique, so tuples never compare further."""
 
@@ -102,7 +102,7 @@ class CallPool:
         self.on_turn = on_turn
         self._now: float | None = None
         self._heap: list[_Entry] = []
-        self._lines: dict[int, _Line] = {}
+        self._lines: dict[int, _PooledCall] = {}
         self._ids = itertools.count()
         self._sequence = itertools.count()
         self._durations: dict[str, float] = {}
@@ -126,7 +126,7 @@ class CallPool:
     def start(self, caller: CallerPlan[CallerAction] | None = None, at: float | None = None) -> int:
         """Schedule a call to be answered at call time ``at`` (default: now); its id."""
         call_id = next(self._ids)
-        line = _Line(self, call_id, caller)
+        line = _PooledCall(self, call_id, caller)
         self._lines[call_id] = line
         self._push(self.now if at is None else at, _START, line, 0, None)
         return call_id
@@ -210,30 +210,30 @@ class CallPool:
             heapq.heappop(heap)
 
     def _push(
-        self, at: float, rank: int, line: _Line, gen: int, action: CallerAction | None
+        self, at: float, rank: int, line: _PooledCall, gen: int, action: CallerAction | None
     ) -> None:
         heapq.heappush(self._heap, (at, rank, next(self._sequence), line, gen, action))
 
     # -- one call: its timeline, then what it waits for ------------------------------
 
-    def _answer(self, line: _Line) -> None:
+    def _answer(self, line: _PooledCall) -> None:
         line.answer(self.now)
         self.answered += 1
         self._schedule(line)
 
-    def _timer(self, line: _Line) -> None:
+    def _timer(self, line: _PooledCall) -> None:
         """The wait ran out: the prompt ended, or the no-input deadline passed."""
         line.time_out(self.now)
         self._schedule(line)
 
-    def _receive(self, line: _Line, action: CallerAction, due: float) -> None:
+    def _receive(self, line: _PooledCall, action: CallerAction, due: float) -> None:
         if not line.receive(action, self.now):
             return  # not answered yet, or over: nobody is listening
         self._schedule(line)
         if self.on_turn is not None and not isinstance(action, SpeechStarted):
             self.on_turn(line.id, action, due, self.clock.now())
 
-    def _schedule(self, line: _Line) -> None:
+    def _schedule(self, line: _PooledCall) -> None:
         """Put what the call now waits for in the heap, and its caller's next action."""
         wait = line.wait
         if wait is IDLE:
@@ -249,7 +249,7 @@ class CallPool:
         if plan is not None and plan[0] <= until:
             self._push(max(plan[0], now), _INPUT, line, line.gen, plan[1])
 
-    def _close(self, line: _Line) -> None:
+    def _close(self, line: _PooledCall) -> None:
         line.gen += 1
         del self._lines[line.id]
         self.finished += 1

@@ -202,12 +202,12 @@ def _replay(
 ) -> Call:
     """A recorded call, on the recording's clock, with prompts timed as when it was made."""
     from ivr.audio.wav import open_wav
-    from ivr.callers.whole_call import LineCaller
+    from ivr.callers.whole_call import WholeCallCaller
     from ivr.prompts.player import PromptPlayer, RenderingPlayer
 
     assert scenario.recording is not None
     recording = open_wav(scenario.recording)  # read in blocks, through the line if any
-    caller = LineCaller(recording, clock, tracker, line)
+    caller = WholeCallCaller(recording, clock, tracker, line)
     if call_audio is not None:
         caller.audio_sink = call_audio.caller_audio
     menu = scenario.menu
