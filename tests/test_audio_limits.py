@@ -111,6 +111,7 @@ CHILD = r"""
 import contextlib, io, json, os, resource, sys, tracemalloc
 import ivr.cli, ivr.audio.dtmf, ivr.callers.whole_call, ivr.callers.clips, ivr.hearing.recognizer, ivr.hearing.models, ivr.prompts.tts
 import ivr.outputs.console, ivr.engine.flow, ivr.engine.matching, ivr.outputs.artifacts
+import yaml, jsonschema, transitions, rich.console, ivr.wiring, ivr.menu.check, ivr.drivers.session, ivr.audio.phone_line, ivr.scenarios  # what commands import lazily
 from ivr.audio.wav import AudioFileError, read_wav
 size = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmSize"))
 cap = size * 1024 + int(sys.argv[1])

@@ -83,10 +83,14 @@ class Lookup:
 
 def _read(path: Path, limit: int) -> bytes:
     """A regular file's bytes, bounded; OSError for anything else or anything larger."""
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise OSError("not a regular file")
     with path.open("rb") as file:
-        data = file.read(limit + 1)
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError("not a regular file")
+        if status.st_size > limit:
+            raise OSError("too large")
+        # read(n) would allocate n bytes up front: read what the file holds, then check
+        data = file.read()
     if len(data) > limit:
         raise OSError("too large")
     return data

@@ -230,7 +230,7 @@ def read_limited(
         if info.st_size > size:
             raise refuse(too_big)
         with path.open("rb") as file:
-            data = file.read(size + 1)
+            data = file.read(min(size, info.st_size) + 1)  # read(n) allocates n up front
         if len(data) > size:
             raise refuse(too_big)
         return data.decode("utf-8")
