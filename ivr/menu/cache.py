@@ -83,10 +83,10 @@ class Lookup:
 
 def _read(path: Path, limit: int) -> bytes:
     """A regular file's bytes, bounded; OSError for anything else or anything larger."""
+    if not stat.S_ISREG(path.stat().st_mode):  # before opening: a FIFO would block
+        raise OSError("not a regular file")
     with path.open("rb") as file:
         status = os.fstat(file.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise OSError("not a regular file")
         if status.st_size > limit:
             raise OSError("too large")
         # read(n) would allocate n bytes up front: read what the file holds, then check
