@@ -16,10 +16,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-# Start-up (issue 10): this module imports the standard library only. Each command imports
-# what it uses inside its handler, so ``ivr --help`` loads no rich, yaml, jsonschema or
-# transitions, and a keyed call no numpy or http.client (nor, its menu checked before and
-# cached, yaml or jsonschema; with --quiet, no rich).
+from ivr.errors import IvrError
+
+# Start-up (issue 10): this module imports the standard library and ivr.errors (which
+# imports nothing) only. Each command imports what it uses inside its handler, so
+# ``ivr --help`` loads no rich, yaml, jsonschema or transitions, and a keyed call no numpy
+# or http.client (nor, its menu checked before and cached, yaml or jsonschema; with
+# --quiet, no rich).
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -443,9 +446,7 @@ def _call(args: argparse.Namespace) -> int:
         except ScriptError as error:
             err.print(f"ivr call: {error}", markup=False)
             return 2
-        except Exception as error:
-            if not isinstance(error, _user_errors()):
-                raise
+        except IvrError as error:
             err.print(f"ivr call: {error}", markup=False)
             return 1
         try:
@@ -552,9 +553,7 @@ def _run_recording(args: argparse.Namespace) -> int:
             call_audio = (
                 _artifacts(args.out, menu, listeners, stack, unwritten) if args.out else None
             )
-        except Exception as error:
-            if not isinstance(error, _user_errors()):
-                raise
+        except IvrError as error:
             err.print(f"ivr run-recording: {error}", markup=False)
             return 1
         clock = VirtualClock()
@@ -693,9 +692,7 @@ def _live_caller(
 
         try:
             tracker = _tracker(menu, args.model)
-        except Exception as error:
-            if not isinstance(error, _user_errors()):
-                raise
+        except IvrError as error:
             err.print(f"ivr call: {error}", markup=False)  # still a call: by keypad
         else:
             device = _device(args.mic_device)
@@ -709,13 +706,6 @@ def _tracker(menu: Menu, model: str | None) -> UtteranceTracker:
     from ivr import wiring
 
     return wiring.tracker(wiring.model_path(model, menu))
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    """Errors that are the user's to fix (a file, a device, a model): one line, no traceback."""
-    from ivr.errors import IvrError
-
-    return (IvrError,)
 
 
 def _device(name: str | None) -> str | int | None:
@@ -759,9 +749,7 @@ def _check(args: argparse.Namespace) -> int:
 
             try:
                 model = _model(menu, args.model)
-            except Exception as error:
-                if not isinstance(error, _user_errors()):
-                    raise
+            except IvrError as error:
                 err.print(f"ivr check: {error}", markup=False)
                 return 1
             for problem in phrases_missing_from_model(menu, model):
@@ -795,9 +783,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     try:
         clip = open_wav(args.wav)  # read in blocks
         recognizer = VoskRecognizer(_model(menu, args.model))
-    except Exception as error:
-        if not isinstance(error, _user_errors()):
-            raise
+    except IvrError as error:
         err.print(f"ivr transcribe: {error}", markup=False)
         return 1
     call = Call(state=args.state, phase=Phase.LISTENING) if args.state else None

@@ -37,13 +37,9 @@ def reason(error: OSError) -> str:
 
 def check_file(path: Path, option: str) -> None:
     """Raise OutputError unless ``path`` can be created or overwritten as a file."""
-    try:
-        mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        _check_parent(path, option)
+    mode = _existing_mode(path, option)
+    if mode is None:
         return
-    except OSError as error:
-        raise OutputError(f"{option} {path}: {reason(error)}") from error
     if stat.S_ISDIR(mode):
         raise OutputError(f"{option} {path}: is a folder; name a file")
     if not stat.S_ISREG(mode):  # a device or a pipe (/dev/null, a FIFO): no trial open
@@ -58,13 +54,9 @@ def check_file(path: Path, option: str) -> None:
 
 def check_folder(path: Path, option: str) -> None:
     """Raise OutputError unless ``path`` is, or can be created as, a writable folder."""
-    try:
-        mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        _check_parent(path, option)
+    mode = _existing_mode(path, option)
+    if mode is None:
         return
-    except OSError as error:
-        raise OutputError(f"{option} {path}: {reason(error)}") from error
     if not stat.S_ISDIR(mode):
         raise OutputError(f"{option} {path}: is a file; name a folder")
     if not os.access(path, os.W_OK | os.X_OK):
@@ -78,6 +70,17 @@ def check_not_input(path: Path, option: str, inputs: Iterable[Path]) -> None:
     for source in inputs:
         if source.resolve() == target:
             raise OutputError(f"{option} {path}: is an input of this command ({source})")
+
+
+def _existing_mode(path: Path, option: str) -> int | None:
+    """The mode of ``path``; None once the folder it would be created in is checked."""
+    try:
+        return path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        _check_parent(path, option)
+        return None
+    except OSError as error:
+        raise OutputError(f"{option} {path}: {reason(error)}") from error
 
 
 def _check_parent(path: Path, option: str) -> None:
