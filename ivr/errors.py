@@ -10,7 +10,19 @@ from __future__ import annotations
 
 
 class IvrError(Exception):
-    """Base of every error raised on purpose by ivr; ``str()`` is meant for the user."""
+    """Base of every error raised on purpose by ivr; ``str()`` is meant for the user.
+
+    A front end that lets one through reports ``lines(command)`` and exits with
+    ``exit_status``: 1 when the input or the environment is wrong, 2 for a mistake on the
+    command line. Subclasses that carry several findings (a menu's problems) override
+    ``lines``; the front end never needs to import them to catch them.
+    """
+
+    exit_status = 1
+
+    def lines(self, command: str) -> list[str]:
+        """What the user reads: one line, ``command: message``."""
+        return [f"{command}: {self}"]
 
 
 class InvalidKey(IvrError, ValueError):

@@ -834,13 +834,13 @@ def test_an_utterance_file_crosses_the_line_as_it_is_said(wallet: Menu, tmp_path
 
 FAULTY = r"""
 import errno, json, os, sys
-import ivr.audio.wav, ivr.cli, ivr.hearing.recognizer
+import ivr.audio.wav, ivr.cli, ivr.cli.common, ivr.hearing.recognizer
 from ivr.drivers.testing import FakeRecognizer
 from ivr.hearing.tracker import UtteranceTracker
 fault, path, good, argv = sys.argv[1], os.path.realpath(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
 ivr.audio.wav._BLOCK_BYTES = 1 << 15  # one second of the 16 kHz file: many blocks
-ivr.cli._tracker = lambda menu, model: UtteranceTracker(FakeRecognizer([("找回 密码", 0.9)]))
-ivr.cli._model = lambda menu, model: None
+ivr.cli.common.tracker = lambda menu, model: UtteranceTracker(FakeRecognizer([("找回 密码", 0.9)]))
+ivr.cli.common.model = lambda menu, model: None
 ivr.hearing.recognizer.VoskRecognizer = lambda model: FakeRecognizer([("找回 密码", 0.9)])
 if fault == "EIO":  # the disk fails once `good` bytes of samples were read
     real_read, done = os.read, [0]

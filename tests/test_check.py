@@ -38,6 +38,7 @@ import pytest
 import yaml
 
 from ivr import cli
+from ivr.cli.common import MENU_ENV
 from ivr.menu.check import announced_keys, menu_schema
 from ivr.menu.model import Menu, NodeKind, load
 from ivr.menu.problems import MenuInvalid
@@ -226,11 +227,11 @@ def test_wallet_passes_ivr_check_main(capsys: pytest.CaptureFixture[str]) -> Non
 def test_check_without_arguments_checks_ivr_menu_else_the_wallet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv(cli.MENU_ENV, raising=False)
+    monkeypatch.delenv(MENU_ENV, raising=False)
     assert cli.main(["check"]) == 0
     assert "1 menu file(s) OK" in capsys.readouterr().out
     bad = write(tmp_path, vary(ANNOUNCING_6))
-    monkeypatch.setenv(cli.MENU_ENV, str(bad))
+    monkeypatch.setenv(MENU_ENV, str(bad))
     assert cli.main(["check"]) == 1
     assert f"{bad}:7: announces key 6" in capsys.readouterr().err
 

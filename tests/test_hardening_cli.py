@@ -516,7 +516,7 @@ def test_a_listener_with_a_bug_gets_its_traceback_once(wallet: Menu) -> None:
 @pytest.mark.parametrize(
     ("command", "patch"),
     [
-        (["check"], "ivr.cli.load"),
+        (["check"], "ivr.cli.check.load"),
         (["test", str(SCENARIO)], "ivr.scenarios.report.run_cli"),
         (["models", "download", "small-cn"], "ivr.hearing.models.download"),
         (["dtmf", str(ROOT / "tests" / "calls" / "x.wav")], "ivr.audio.wav.open_wav"),

@@ -87,7 +87,7 @@ def test_the_probe_would_see_a_speech_library(tmp_path: Path) -> None:
 
 def test_the_help_names_every_official_model() -> None:
     """The CLI names the official models without importing ivr.hearing.models."""
-    from ivr.cli import OFFICIAL_MODELS
+    from ivr.cli.parser import OFFICIAL_MODELS
     from ivr.hearing.models import OFFICIAL
 
     assert tuple(OFFICIAL) == OFFICIAL_MODELS

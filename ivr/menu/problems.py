@@ -99,3 +99,7 @@ class MenuInvalid(IvrError):
             more = f"more problems not shown (at most {MAX_PROBLEMS} are reported)"
             self.problems = [*self.problems[:MAX_PROBLEMS], MenuProblem(last.path, last.line, more)]
         super().__init__("\n".join(str(p) for p in self.problems))
+
+    def lines(self, command: str) -> list[str]:
+        """One ``path:line: message`` per problem (no command name: an editor reads them)."""
+        return [str(problem) for problem in self.problems]

@@ -25,7 +25,10 @@ from ivr.errors import IvrError
 
 
 class OutputError(IvrError):
-    """An output path that cannot be written; the message is one line naming the option."""
+    """An output path that cannot be written; the message is one line naming the option.
+    A command-line mistake: exit status 2."""
+
+    exit_status = 2
 
 
 def reason(error: OSError) -> str:

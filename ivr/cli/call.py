@@ -1,0 +1,231 @@
+"""``ivr call``: one call, by keypad, microphone, typing, a key script or recordings."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ivr.cli import common
+from ivr.cli.common import (
+    Unwritten,
+    artifacts,
+    console,
+    default_menu,
+    err,
+    load,
+    on_the_line,
+    prompt_cache,
+    read_error,
+)
+from ivr.errors import IvrError
+
+if TYPE_CHECKING:
+    from ivr.clock import RealClock, VirtualClock
+    from ivr.drivers.session import Caller, Listener
+    from ivr.menu.model import Menu
+    from ivr.outputs.artifacts import CallAudio
+    from ivr.outputs.console import ConsoleView
+    from ivr.prompts.player import PromptPlayer
+
+
+def run(args: argparse.Namespace) -> int:
+    """A call by keypad, microphone, typing, a key script or recorded utterances."""
+    from ivr.callers.scripted import ScriptError, parse_script
+    from ivr.clock import RealClock, VirtualClock
+    from ivr.drivers.session import Session
+    from ivr.engine.flow import CallFlow
+    from ivr.outputs.call_log import CallLog
+    from ivr.prompts.player import RenderingPlayer, SilentPlayer
+
+    if args.record is not None and (args.keys or args.audio or args.typed):
+        err.print("ivr call: --record keeps live calls (keypad or --mic)", markup=False)
+        return 2
+    if args.keys is not None:
+        try:
+            parse_script(args.keys)  # a command-line mistake, said before reading any file
+        except ScriptError as error:
+            err.print(f"ivr call: {error}", markup=False)
+            return 2
+    menu = load(args.menu or default_menu())
+    flow = CallFlow(menu)
+    unwritten = Unwritten("ivr call")
+    with ExitStack() as stack:
+        view = _view(menu, args.quiet, keypad=args.keys is None and args.audio is None)
+        listeners: list[Listener] = [view]
+        if args.log:
+            call_log = CallLog(args.log, unwritten)
+            stack.callback(call_log.close)
+            listeners.append(call_log)
+        try:
+            call_audio = (
+                artifacts(args.out, menu, listeners, stack, unwritten) if args.out else None
+            )
+            recording: Callable[[], None] | None = None
+            if args.keys is not None or args.audio is not None:
+                virtual = VirtualClock()
+                caller = _virtual_caller(args, menu, virtual, call_audio)
+                view.banner(
+                    "脚本模式（虚拟时钟）" if args.keys is not None else "录音模式（虚拟时钟）"
+                )
+                player: PromptPlayer = (
+                    SilentPlayer() if call_audio is None else RenderingPlayer(prompt_cache(menu))
+                )
+                session = Session(flow, caller, player, virtual, listeners)
+            else:
+                real = RealClock()
+                speaking = not args.text
+                player = _speaking_player(menu, args.device, stack) if speaking else SilentPlayer()
+                caller, mode = _live_caller(args, menu, real, stack)
+                recording = (
+                    _record(args.record, menu, caller, player, listeners, stack, unwritten)
+                    if args.record is not None
+                    else None
+                )
+                view.banner(
+                    mode + ("，仅文字" if isinstance(player, SilentPlayer) else "，语音播报")
+                )
+                session = Session(flow, caller, player, real, listeners)
+        except ScriptError as error:
+            err.print(f"ivr call: {error}", markup=False)
+            return 2
+        except IvrError as error:
+            err.print(f"ivr call: {error}", markup=False)
+            return 1
+        try:
+            session.run()
+        except KeyboardInterrupt:
+            if args.keys is not None or args.audio is not None:
+                raise  # a scripted or recorded call: Ctrl-C stops the command
+            # A live call: Ctrl-C is the caller hanging up (SIGTERM and SIGHUP too, then
+            # main exits 128+N); what the call leaves behind is still written.
+        if call_audio is not None:
+            unwritten.attempt(args.out / "call.wav", call_audio.write)
+        if recording is not None:
+            recording()
+    return max(unwritten.status(), read_error("ivr call", caller))
+
+
+class _QuietView:
+    """``ivr call --quiet``: shows nothing, so rich is never imported."""
+
+    def banner(self, mode: str) -> None:
+        pass
+
+    def __call__(self, event: object, moment: float) -> None:
+        pass
+
+
+def _view(menu: Menu, quiet: bool, keypad: bool) -> _QuietView | ConsoleView:
+    """What the caller sees: the rich console view, or nothing at all with --quiet."""
+    if quiet:
+        return _QuietView()
+    from ivr.outputs.console import ConsoleView
+
+    return ConsoleView(menu, console(), keypad=keypad)
+
+
+def _record(
+    folder: Path,
+    menu: Menu,
+    caller: Caller,
+    player: PromptPlayer,
+    listeners: list[Listener],
+    stack: ExitStack,
+    unwritten: Unwritten,
+) -> Callable[[], None]:
+    """Listen for record mode; returns what writes the folder once the call is over."""
+    from ivr.outputs.artifacts import CallAudio
+    from ivr.outputs.call_log import CallLog
+    from ivr.outputs.replayable import RECORDING, SCENARIO, PathRecorder, write_scenario
+    from ivr.prompts.player import SilentPlayer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    call_log = CallLog(folder / "call.jsonl", unwritten)
+    stack.callback(call_log.close)
+    caller_side = CallAudio(None, keys_as_tones=True)
+    path = PathRecorder()
+    listeners += [call_log, caller_side, path]
+    if hasattr(caller, "audio_sink"):
+        caller.audio_sink = caller_side.caller_audio
+
+    def write() -> None:
+        recording = folder / RECORDING
+        if not unwritten.attempt(
+            recording, lambda target: caller_side.write_caller(target, until=path.duration)
+        ):
+            return  # a scenario without its recording would not replay
+        spoken = not isinstance(player, SilentPlayer)
+        speech = hasattr(caller, "audio_sink")  # a microphone call: recognize its speech
+        scenario = folder / SCENARIO
+        if unwritten.attempt(
+            scenario, lambda _: write_scenario(folder, menu.path, path, spoken, speech)
+        ):
+            console().print(f"recorded: {scenario}", markup=False)
+
+    return write
+
+
+def _virtual_caller(
+    args: argparse.Namespace, menu: Menu, clock: VirtualClock, call_audio: CallAudio | None
+) -> Caller:
+    if args.keys is not None:
+        from ivr.callers.scripted import ScriptedCaller
+
+        return ScriptedCaller(args.keys, clock)
+    from ivr.callers.clips import ClipCaller, load_clips
+
+    recordings = load_clips(args.audio, on_the_line(args))
+    caller = ClipCaller(recordings, common.tracker(menu, args.model), clock)
+    if call_audio is not None:
+        caller.audio_sink = call_audio.caller_audio
+    return caller
+
+
+def _live_caller(
+    args: argparse.Namespace, menu: Menu, clock: RealClock, stack: ExitStack
+) -> tuple[Caller, str]:
+    """The caller for a live call and the words for the banner."""
+    if args.typed:
+        from ivr.callers.typed import TypedCaller
+
+        return TypedCaller(clock), "打字说话（回车发送，q 挂机）"
+    from ivr.callers.keypad import KeyboardCaller
+
+    if args.mic:
+        from ivr.callers.mic import MicrophoneCaller
+
+        try:
+            tracker = common.tracker(menu, args.model)
+        except IvrError as error:
+            err.print(f"ivr call: {error}", markup=False)  # still a call: by keypad
+        else:
+            device = _device(args.mic_device)
+            mic = MicrophoneCaller(tracker, clock, device, half_duplex=args.half_duplex)
+            return stack.enter_context(mic), "语音与按键"
+    return stack.enter_context(KeyboardCaller(clock)), "按键"
+
+
+def _device(name: str | None) -> str | int | None:
+    return int(name) if name and name.isdigit() else name
+
+
+def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> PromptPlayer:
+    """Prompts through pyttsx3 and the sound device, or text only with one line saying why."""
+    from ivr.audio.wav import AudioDeviceUnavailable, SoundDeviceSpeaker
+    from ivr.prompts.player import SilentPlayer, SpeakingPlayer
+    from ivr.prompts.tts import PromptCache, Pyttsx3Synthesizer, TTSUnavailable
+
+    try:
+        speaker = SoundDeviceSpeaker(_device(device))
+        stack.callback(speaker.close)
+        synthesizer = Pyttsx3Synthesizer(voice=menu.voice.id, rate=menu.voice.rate)
+    except (AudioDeviceUnavailable, TTSUnavailable) as error:
+        err.print(f"ivr call: {error} — continuing text-only", markup=False)
+        return SilentPlayer()
+    player = SpeakingPlayer(PromptCache(synthesizer), speaker)
+    player.prefetch_in_background(menu.prompt_texts())
+    stack.callback(player.close)
+    return player
