@@ -217,13 +217,14 @@ class Menu:
         every ID is one concrete recording (``<node>.confirm`` names the node,
         ``global.confirm.<command>`` and ``global.confirm.step_<command>`` a spoken
         command). A text said in several places is listed once, at its first place in
-        this order; a message the menu cannot say (step hints without procedures) is not
-        listed. Node ids are ``[a-z][a-z0-9_]*``, so IDs never contain ``/``.
+        this order; a message the menu cannot say (the first-step notice without
+        procedures) is not listed. Node ids are ``[a-z][a-z0-9_]*``, so IDs never contain ``/``.
         """
         m = self.messages
         nodes = list(self.nodes.values())
         procedures = any(node.kind is NodeKind.PROCEDURE for node in nodes)
         failures = [node.settings.on_max_failures for node in nodes]
+        chosen = {target for node in nodes for target in node.options.values()}
         listed: list[Prompt] = [Prompt(f"{self.start}.greeting", self.start, self.greeting)]
         said = {
             "no_input": True,
@@ -235,7 +236,9 @@ class Menu:
             "goodbye": GlobalAction.HANGUP in self.global_keys.values()
             or GlobalAction.HANGUP in self.global_phrases
             or any(f.action is FailureActionKind.HANGUP for f in failures),
-            "step_hint": procedures,
+            # the engine's reprompt outside a menu, also in an answer after a declined
+            # confirmation
+            "step_hint": any(node.kind is not NodeKind.MENU for node in nodes),
             "first_step": procedures,
             "declined": True,
         }
@@ -256,7 +259,7 @@ class Menu:
             ]
             listed.append(Prompt(f"{n}.closing", n, node.closing))
             listed.append(Prompt(f"{n}.failure", n, node.settings.on_max_failures.prompt or ""))
-            if node.parent:
+            if node.parent or n in chosen:
                 listed.append(Prompt(f"{n}.confirm", n, self.confirm_text(node)))
         commands = [("", self.global_phrases)] + [("step_", self.step_phrases)] * procedures
         for prefix, phrases in commands:
