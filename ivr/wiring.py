@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
     from ivr.outputs.call_log import Warn
+    from ivr.prompts.recordings import PromptFiles, RecordedPrompts
     from ivr.prompts.tts import PromptCache
 
 _vosk_models: dict[Path, VoskModel] = {}
@@ -61,9 +62,28 @@ def prompt_cache(
     return _caches[key]
 
 
+def recordings_folder(menu: Menu) -> Path:
+    """Where the menu's prompt recordings are: ``<root>/<language>``, the root being
+    $IVR_PROMPT_AUDIO or ``audio/prompts`` beside the menu's folder."""
+    from ivr.prompts.recordings import audio_root
+
+    return audio_root(menu.path) / menu.language
+
+
+def recorded_prompts(
+    menu: Menu, cache: PromptCache | PromptFiles, folder: Path | None = None
+) -> RecordedPrompts:
+    """The menu's prompt files for the players: its recordings where it has them (in
+    ``folder``, else ``recordings_folder``), text-to-speech through ``cache`` otherwise."""
+    from ivr.prompts.recordings import RecordedPrompts
+
+    where = recordings_folder(menu) if folder is None else folder
+    return RecordedPrompts(cache, where, menu.prompts())
+
+
 def artifacts(
     folder: Path,
-    cache: PromptCache,
+    cache: PromptFiles,
     listeners: list[Callable[[CallEvent, float], None]],
     stack: ExitStack,
     *,

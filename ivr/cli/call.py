@@ -214,6 +214,7 @@ def _device(name: str | None) -> str | int | None:
 
 def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> PromptPlayer:
     """Prompts through pyttsx3 and the sound device, or text only with one line saying why."""
+    from ivr import wiring
     from ivr.audio.wav import AudioDeviceUnavailable, SoundDeviceSpeaker
     from ivr.prompts.player import SilentPlayer, SpeakingPlayer
     from ivr.prompts.tts import PromptCache, Pyttsx3Synthesizer, TTSUnavailable
@@ -225,7 +226,7 @@ def _speaking_player(menu: Menu, device: str | None, stack: ExitStack) -> Prompt
     except (AudioDeviceUnavailable, TTSUnavailable) as error:
         err.print(f"ivr call: {error} — continuing text-only", markup=False)
         return SilentPlayer()
-    player = SpeakingPlayer(PromptCache(synthesizer), speaker)
+    player = SpeakingPlayer(wiring.recorded_prompts(menu, PromptCache(synthesizer)), speaker)
     player.prefetch_in_background(menu.prompt_texts())
     stack.callback(player.close)
     return player

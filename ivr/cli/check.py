@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ivr.cli import common
 from ivr.cli.common import console, default_menu, err, load
 from ivr.errors import IvrError
 
+if TYPE_CHECKING:
+    from ivr.menu.model import Menu
+
 
 def run(args: argparse.Namespace) -> int:
-    """Check each menu (and, with --model, its phrases against the model); every problem
-    is a ``path:line: message`` line."""
+    """Check each menu, its prompt recordings (and, with --model, its phrases against the
+    model); every problem is a ``path:line: message`` or ``path: message`` line."""
     from ivr.menu.problems import MenuInvalid
 
     paths = args.menus or [default_menu()]
@@ -24,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
             for problem in invalid.problems:
                 err.print(str(problem), markup=False)
             continue
+        for line in _recordings(menu):
+            failed = True
+            err.print(line, markup=False)
         if args.model is not None:
             from ivr.hearing.phrase_check import phrases_missing_from_model
 
@@ -38,3 +45,11 @@ def run(args: argparse.Namespace) -> int:
     if not failed:
         console().print(f"{len(paths)} menu file(s) OK", markup=False)
     return 1 if failed else 0
+
+
+def _recordings(menu: Menu) -> list[str]:
+    """Recordings of no prompt, and prompts whose text changed after they were recorded."""
+    from ivr import wiring
+    from ivr.prompts.recordings import problems
+
+    return problems(wiring.recordings_folder(menu), menu.prompts())

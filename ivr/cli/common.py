@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ivr.hearing.tracker import UtteranceTracker
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
-    from ivr.prompts.tts import PromptCache
+    from ivr.prompts.recordings import RecordedPrompts
 
 MENU_ENV = "IVR_MENU"
 _REPO_MENU = Path(__file__).resolve().parents[2] / "menus" / "wallet.zh-CN.yaml"
@@ -129,11 +129,11 @@ def model(menu: Menu, spec: str | None) -> VoskModel:
     return VoskModel(wiring.model_path(spec, menu))
 
 
-def prompt_cache(menu: Menu) -> PromptCache:
-    """The rendered-prompt cache for the menu's voice."""
+def prompt_cache(menu: Menu) -> RecordedPrompts:
+    """The menu's prompt files: its recordings, else the TTS cache for the menu's voice."""
     from ivr import wiring
 
-    return wiring.prompt_cache(menu.voice.id, menu.voice.rate)
+    return wiring.recorded_prompts(menu, wiring.prompt_cache(menu.voice.id, menu.voice.rate))
 
 
 def artifacts(

@@ -140,10 +140,39 @@ def parser() -> argparse.ArgumentParser:
     listing = model_commands.add_parser("list", help="installed models")
     listing.set_defaults(run="models:listing")
 
-    prompts = commands.add_parser("prompts", help="pre-render every prompt of a menu")
-    prompts.add_argument("menu", nargs="?", type=Path, metavar="MENU")
-    prompts.add_argument("--cache", type=Path, metavar="DIR", help="prompt cache directory")
-    prompts.set_defaults(run="prompts:run", outputs=(("cache", "--cache", FOLDER),))
+    prompts = commands.add_parser(
+        "prompts",
+        help="pre-render every prompt (render), or list them for a recording session (export)",
+        description="ivr prompts [render] [MENU] --cache DIR: pre-render every prompt by "
+        "text-to-speech. ivr prompts export [MENU] --out FILE: every prompt's ID, node and "
+        "text as CSV, for a voice talent to record as <ID>.wav (see the README's 'Recorded "
+        "prompts').",
+    )
+    prompts.add_argument(
+        "what", nargs="?", metavar="ACTION", help="render (the default) or export; or the MENU"
+    )
+    prompts.add_argument(
+        "menu", nargs="?", type=Path, metavar="MENU", help="menu file (default: the wallet)"
+    )
+    prompts.add_argument("--cache", type=Path, metavar="DIR", help="render: prompt cache directory")
+    prompts.add_argument(
+        "--out", type=Path, metavar="FILE", help="export: write the CSV here (default: stdout)"
+    )
+    prompts.add_argument(
+        "--missing",
+        action="store_true",
+        help="export: only prompts with no usable recording (none yet, or of another text)",
+    )
+    prompts.add_argument(
+        "--audio",
+        type=Path,
+        metavar="DIR",
+        help="export: the recordings' folder, holding <language>/<ID>.wav and prompts.csv "
+        "(default: $IVR_PROMPT_AUDIO, else audio/prompts beside the menu's folder)",
+    )
+    prompts.set_defaults(
+        run="prompts:run", outputs=(("cache", "--cache", FOLDER), ("out", "--out", FILE))
+    )
     return parser
 
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ivr.menu.phrases import (
     DEFAULT_CONFIRM_PHRASES,
@@ -203,15 +203,85 @@ class Menu:
 
     def prompt_texts(self) -> list[str]:
         """Every text the hotline can say, in a stable order, for pre-rendering."""
+        return [prompt.text for prompt in self.prompts()]
+
+    def prompts(self) -> list[Prompt]:
+        """Every text the hotline can say, once each, with a stable ID for its recording.
+
+        The ID says where the text is said, not what it says, so an edited text keeps its
+        ID (and a recording of the old text can be found out): ``<node>.greeting`` (the
+        start node), ``<node>.menu``, ``.short``, ``.answer``, ``.intro``, ``.step.<n>``
+        (1-based), ``.closing``, ``.failure`` (its own ``on_max_failures`` prompt),
+        ``.confirm``; the messages are ``global.<name>``. Templates are filled in: each
+        step with its ordinal (``第二步：…``) and each confirmation with what it names, so
+        every ID is one concrete recording (``<node>.confirm`` names the node,
+        ``global.confirm.<command>`` and ``global.confirm.step_<command>`` a spoken
+        command). A text said in several places is listed once, at its first place in
+        this order; a message the menu cannot say (the first-step notice without
+        procedures) is not listed. Node ids are ``[a-z][a-z0-9_]*``, so IDs never contain ``/``.
+        """
         m = self.messages
-        texts = [self.greeting, m.no_input, m.no_match, m.transfer, m.max_failures, m.goodbye]
-        texts += [m.step_hint, m.first_step, m.declined]
-        for node in self.nodes.values():
-            texts += [node.prompt, node.short_prompt, node.answer, node.intro, node.closing]
-            texts += [self.step_text(node, i) for i in range(len(node.steps))]
-            texts.append(node.settings.on_max_failures.prompt or "")
-            texts.append(self.confirm_text(node) if node.parent else "")
-        return list(dict.fromkeys(t for t in texts if t))
+        nodes = list(self.nodes.values())
+        procedures = any(node.kind is NodeKind.PROCEDURE for node in nodes)
+        failures = [node.settings.on_max_failures for node in nodes]
+        chosen = {target for node in nodes for target in node.options.values()}
+        listed: list[Prompt] = [Prompt(f"{self.start}.greeting", self.start, self.greeting)]
+        said = {
+            "no_input": True,
+            "no_match": True,
+            "transfer": GlobalAction.AGENT in self.global_keys.values()
+            or GlobalAction.AGENT in self.global_phrases
+            or any(f.action is FailureActionKind.TRANSFER for f in failures),
+            "max_failures": any(f.prompt is None for f in failures),
+            "goodbye": GlobalAction.HANGUP in self.global_keys.values()
+            or GlobalAction.HANGUP in self.global_phrases
+            or any(f.action is FailureActionKind.HANGUP for f in failures),
+            # the engine's reprompt outside a menu, also in an answer after a declined
+            # confirmation
+            "step_hint": any(node.kind is not NodeKind.MENU for node in nodes),
+            "first_step": procedures,
+            "declined": True,
+        }
+        listed += [
+            Prompt(f"global.{name}", "", getattr(m, name)) for name, on in said.items() if on
+        ]
+        for node in nodes:
+            n = node.id
+            listed += [
+                Prompt(f"{n}.menu", n, node.prompt),
+                Prompt(f"{n}.short", n, node.short_prompt),
+                Prompt(f"{n}.answer", n, node.answer),
+                Prompt(f"{n}.intro", n, node.intro),
+            ]
+            listed += [
+                Prompt(f"{n}.step.{i + 1}", n, self.step_text(node, i))
+                for i in range(len(node.steps))
+            ]
+            listed.append(Prompt(f"{n}.closing", n, node.closing))
+            listed.append(Prompt(f"{n}.failure", n, node.settings.on_max_failures.prompt or ""))
+            if node.parent or n in chosen:
+                listed.append(Prompt(f"{n}.confirm", n, self.confirm_text(node)))
+        commands = [("", self.global_phrases)] + [("step_", self.step_phrases)] * procedures
+        for prefix, phrases in commands:
+            listed += [
+                Prompt(f"global.confirm.{prefix}{name}", "", m.confirm.format(title=said_as[0]))
+                for name, said_as in phrases.items()
+                if said_as
+            ]
+        unique: dict[str, Prompt] = {}
+        for prompt in listed:
+            if prompt.text and prompt.text not in unique:
+                unique[prompt.text] = prompt
+        return list(unique.values())
+
+
+class Prompt(NamedTuple):
+    """One text the hotline says: its recording's ID, the node it is said in ("" for a
+    message said anywhere) and the text, templates filled in."""
+
+    id: str
+    node: str
+    text: str
 
 
 _DIGITS = "零一二三四五六七八九"

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # audio pulls in numpy; scripted text-only calls do not need 
     from collections.abc import Callable, Iterable
 
     from ivr.audio.wav import AudioClip, ClipCache, Speaker
-    from ivr.prompts.tts import PromptCache
+    from ivr.prompts.recordings import PromptFiles
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +48,12 @@ class SilentPlayer:
 
 class RenderingPlayer:
     """Renders prompts for their real length without playing them: a virtual-time run whose
-    call audio is written must time its prompts as they sound."""
+    call audio is written must time its prompts as they sound.
 
-    def __init__(self, cache: PromptCache, clips: ClipCache | None = None) -> None:
+    ``cache`` gives each prompt's WAV file: the TTS ``PromptCache``, or ``RecordedPrompts``
+    (a voice talent's recording where there is one), as for ``SpeakingPlayer``."""
+
+    def __init__(self, cache: PromptFiles, clips: ClipCache | None = None) -> None:
         from ivr.audio.wav import ClipCache
 
         self.cache = cache
@@ -80,7 +83,7 @@ class SpeakingPlayer:
     """
 
     def __init__(
-        self, cache: PromptCache, speaker: Speaker, clips: ClipCache | None = None
+        self, cache: PromptFiles, speaker: Speaker, clips: ClipCache | None = None
     ) -> None:
         from ivr.audio.wav import ClipCache
 

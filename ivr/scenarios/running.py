@@ -28,7 +28,9 @@ LineModel = Callable[["AudioClip"], "AudioClip"]
 if TYPE_CHECKING:
     from ivr.audio.wav import AudioClip
     from ivr.hearing.tracker import UtteranceTracker
+    from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
+    from ivr.prompts.recordings import RecordedPrompts
     from ivr.prompts.tts import PromptCache
 
 
@@ -186,8 +188,7 @@ def _artifacts(
     """The call's log, transcript and stereo WAV, into ``folder``."""
     from ivr import wiring
 
-    menu = scenario.menu
-    cache = _speech_cache(menu.voice.id, menu.voice.rate, None)
+    cache = _prompt_files(scenario.menu)
     keys_as_tones = scenario.recording is None
     return wiring.artifacts(folder, cache, listeners, stack, keys_as_tones=keys_as_tones)
 
@@ -213,7 +214,7 @@ def _replay(
     menu = scenario.menu
     player: PromptPlayer = SilentPlayer()
     if scenario.spoken_prompts:
-        player = RenderingPlayer(_speech_cache(menu.voice.id, menu.voice.rate, None))
+        player = RenderingPlayer(_prompt_files(menu))
     call = Session(CallFlow(menu), caller, player, clock, listeners).run()
     if caller.read_error is not None:  # the caller hung up there; the scenario is in error
         raise caller.read_error
@@ -246,6 +247,13 @@ def _speech(
     for number, clip in clips.items():
         clips[number] = to_rate(line(clip) if line else clip, RATE)
     return tracker, clips
+
+
+def _prompt_files(menu: Menu) -> RecordedPrompts:
+    """The hotline's prompts: recorded where the menu has recordings, else by TTS."""
+    from ivr import wiring
+
+    return wiring.recorded_prompts(menu, _speech_cache(menu.voice.id, menu.voice.rate, None))
 
 
 def _speech_cache(voice: str, rate: int, directory: Path | None) -> PromptCache:
