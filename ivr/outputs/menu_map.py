@@ -182,9 +182,9 @@ class Diagram:
 
     def dot(self) -> str:
         """The same diagram as Graphviz DOT source (built with the ``graphviz`` package)."""
-        graph = _graphviz().Digraph(
+        graph = graphviz_package().Digraph(
             "menu",
-            graph_attr={"rankdir": "TB", "label": _dot_text([self.menu.title]), "labelloc": "t"},
+            graph_attr={"rankdir": "LR", "label": _dot_text([self.menu.title]), "labelloc": "t"},
             node_attr={"fontname": "sans-serif", "fontsize": "11"},
             edge_attr={"fontname": "sans-serif", "fontsize": "10"},
         )
@@ -296,10 +296,10 @@ def _dot_text(lines: Sequence[str], align: str = "n") -> Any:
     break (``\\n`` centred, ``\\l`` left-aligned), never taken for an HTML label."""
     end = "\\l" if align == "l" else "\\n"
     text = end.join(line.replace("\\", "\\\\") for line in lines)
-    return _graphviz().nohtml(text + end if align == "l" else text)
+    return graphviz_package().nohtml(text + end if align == "l" else text)
 
 
-def _graphviz() -> Any:
+def graphviz_package() -> Any:
     """The ``graphviz`` package (untyped), imported when a DOT diagram is first made."""
     import graphviz  # type: ignore[import-untyped]
 
