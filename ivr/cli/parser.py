@@ -124,6 +124,19 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--model", metavar="M", help="also check every phrase against this model")
     check.set_defaults(run="check:run")
 
+    graph = commands.add_parser(
+        "graph", help="the menu as a diagram, with the time to reach each leaf by keys"
+    )
+    graph.add_argument("menu", nargs="?", type=Path, metavar="MENU", help="default: the wallet")
+    graph.add_argument(
+        "--format",
+        choices=("mermaid", "svg", "dot"),
+        default="mermaid",
+        help="Mermaid text (default), SVG laid out by Graphviz's dot, or DOT source",
+    )
+    graph.add_argument("--out", type=Path, metavar="FILE", help="write here (default: stdout)")
+    graph.set_defaults(run="graph:run", outputs=(("out", "--out", FILE),))
+
     transcribe = commands.add_parser("transcribe", help="what the recognizer hears in a WAV")
     transcribe.add_argument("wav", type=Path, metavar="FILE.wav")
     transcribe.add_argument("--state", help="use the grammar of this menu node (default: open)")

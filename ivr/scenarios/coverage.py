@@ -2,8 +2,9 @@
 
 The graph is the engine's own: ``CallFlow(menu).machine`` declares every edge a call can
 take (``select:<key>``, ``back``, ``finish``, ``shortcut:<node>``, ``main``,
-``goto:<node>``, ``end:<outcome>``). Calls are read from their events (a scenario result,
-a recorded call, or the records of a call log), never by instrumenting the engine.
+``goto:<node>``, ``end:<outcome>``), listed and drawn by `ivr.outputs.menu_map`. Calls are
+read from their events (a scenario result, a recorded call, or the records of a call log),
+never by instrumenting the engine.
 
 **How an edge is found from the events.** The engine reports a ``state`` event each time
 it takes an edge between nodes, with the node entered; the call's node before it is the
@@ -29,7 +30,6 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,22 +37,16 @@ from typing import TYPE_CHECKING, Any
 from ivr.engine.events import CallEvent, EventType, Outcome, PromptKind
 from ivr.engine.flow import CallFlow
 from ivr.menu.model import GlobalAction, Menu, NodeKind
+from ivr.outputs.menu_map import DOTTED, THICK, Diagram, Link, edge_label
+from ivr.outputs.menu_map import Edge as Edge  # the machine's edges, named here too
+from ivr.outputs.menu_map import EdgeKind as EdgeKind
+from ivr.outputs.menu_map import machine_edges as machine_edges
 from ivr.outputs.paths import write_replacing
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from ivr.scenarios.model import ScenarioResult
-
-
-class EdgeKind(enum.StrEnum):
-    SELECT = "select"
-    BACK = "back"
-    FINISH = "finish"
-    SHORTCUT = "shortcut"
-    MAIN = "main"
-    GOTO = "goto"
-    END = "end"
 
 
 class ErrorPath(enum.StrEnum):
@@ -62,36 +56,6 @@ class ErrorPath(enum.StrEnum):
     BARGE_IN = "barge-in"
 
 
-@dataclass(frozen=True, order=True)
-class Edge:
-    """One declared transition of the machine."""
-
-    source: str
-    trigger: str
-    dest: str
-
-    @property
-    def kind(self) -> EdgeKind:
-        return EdgeKind(self.trigger.split(":", 1)[0])
-
-    @property
-    def argument(self) -> str:
-        """The key of ``select:1``, the node of ``shortcut:x`` or ``goto:x``, ``end:``'s outcome."""
-        return self.trigger.split(":", 1)[1] if ":" in self.trigger else ""
-
-    def __str__(self) -> str:
-        return f"{self.source} --{self.trigger}--> {self.dest}"
-
-
-def machine_edges(flow: CallFlow) -> list[Edge]:
-    """Every edge the engine's ``transitions`` machine declares, in declaration order."""
-    edges = []
-    for trigger, event in flow.machine.events.items():
-        for source, transitions in event.transitions.items():
-            edges += [Edge(source, trigger, str(transition.dest)) for transition in transitions]
-    return edges
-
-
 _AUTOMATIC = (EdgeKind.SELECT, EdgeKind.SHORTCUT, EdgeKind.FINISH, EdgeKind.BACK, EdgeKind.MAIN)
 """Preference among parallel edges when the cause names none of them."""
 
@@ -99,6 +63,15 @@ _GLOBAL_ACTIONS = frozenset(action.value for action in GlobalAction)
 
 DEFAULT_KINDS = (EdgeKind.SELECT, EdgeKind.BACK, EdgeKind.FINISH)
 """The edges a keypad-only scenario set can and should cover completely."""
+
+_CLASS_STYLES = {
+    "covered": "fill:#e8f5e9,stroke:#2e7d32,stroke-width:2px",
+    "uncovered": "fill:#ffebee,stroke:#c62828,stroke-width:1px,stroke-dasharray:4 3",
+}
+_LINK_STYLES = {
+    "taken": "stroke:#2e7d32,stroke-width:3px",
+    "missed": "stroke:#c62828,stroke-width:1px",
+}
 
 
 class Coverage:
@@ -345,62 +318,24 @@ class Coverage:
         the others ``uncovered`` (dashed red); end states are drawn as circles.
         """
         drawn_kinds = {EdgeKind(kind) for kind in always}
-        lines = [
-            "flowchart TD",
-            "  classDef covered fill:#e8f5e9,stroke:#2e7d32,stroke-width:2px",
-            "  classDef uncovered fill:#ffebee,stroke:#c62828,stroke-width:1px,"
-            "stroke-dasharray:4 3",
-        ]
-        for node_id, node in self.menu.nodes.items():
-            label = _quote(f"{node.title}<br/><small>{node_id}</small>")
-            shape = {NodeKind.MENU: ("[", "]"), NodeKind.ANSWER: ("(", ")")}.get(
-                node.kind, ("[[", "]]")
-            )
-            lines.append(f"  {_id(node_id)}{shape[0]}{label}{shape[1]}")
-        edges = [e for e in self.edges if e.kind in drawn_kinds or self.taken[e]]
-        ends = sorted({e.dest for e in edges if e.kind is EdgeKind.END})
-        for end in ends:
-            lines.append(f"  {_id(end)}(({_quote(end.split(':', 1)[1])}))")
-        taken_links: list[int] = []
-        missed_links: list[int] = []
-        for index, edge in enumerate(edges):
+        links = []
+        for edge in self.edges:
             taken = self.taken[edge]
-            arrow = "==>" if taken else "-.->"
-            label = self._edge_label(edge) + (f" ×{taken}" if taken > 1 else "")
-            lines.append(f"  {_id(edge.source)} {arrow}|{_quote(label)}| {_id(edge.dest)}")
-            (taken_links if taken else missed_links).append(index)
-        if taken_links:
-            lines.append(
-                f"  linkStyle {','.join(map(str, taken_links))} stroke:#2e7d32,stroke-width:3px"
-            )
-        if missed_links:
-            lines.append(
-                f"  linkStyle {','.join(map(str, missed_links))} stroke:#c62828,stroke-width:1px"
-            )
-        entered = [_id(n) for n in self.menu.nodes if self.entered[n]] + [_id(e) for e in ends]
-        missing = [_id(n) for n in self.menu.nodes if not self.entered[n]]
-        if entered:
-            lines.append(f"  class {','.join(entered)} covered")
-        if missing:
-            lines.append(f"  class {','.join(missing)} uncovered")
-        return "\n".join(lines) + "\n"
-
-    def _edge_label(self, edge: Edge) -> str:
-        keys = {action: key for key, action in self.menu.global_keys.items()}
-        match edge.kind:
-            case EdgeKind.SELECT:
-                return edge.argument
-            case EdgeKind.BACK:
-                return f"{keys[GlobalAction.BACK]} back" if GlobalAction.BACK in keys else "back"
-            case EdgeKind.FINISH:
-                return "done"
-            case EdgeKind.SHORTCUT:
-                return "spoken"
-            case EdgeKind.MAIN:
-                return "main"
-            case EdgeKind.GOTO:
-                return "max failures"
-        return edge.argument
+            if edge.kind in drawn_kinds or taken:
+                label = edge_label(self.menu, edge) + (f" ×{taken}" if taken > 1 else "")
+                links.append(
+                    Link(edge, label, THICK if taken else DOTTED, "taken" if taken else "missed")
+                )
+        ends = {link.edge.dest for link in links if link.edge.kind is EdgeKind.END}
+        classes = {n: "covered" if self.entered[n] else "uncovered" for n in self.menu.nodes}
+        classes.update(dict.fromkeys(ends, "covered"))
+        return Diagram(
+            self.menu,
+            links,
+            classes=classes,
+            class_styles=_CLASS_STYLES,
+            link_styles=_LINK_STYLES,
+        ).mermaid()
 
     def markdown(self) -> str:
         """The figures as a Markdown table and the Mermaid diagram, for a .md report."""
@@ -414,16 +349,6 @@ class Coverage:
             lines += ["", "Not taken: " + ", ".join(f"`{m}`" for m in missing)]
         lines += ["", "```mermaid", self.mermaid().rstrip("\n"), "```", ""]
         return "\n".join(lines)
-
-
-def _id(name: str) -> str:
-    """A Mermaid node id: prefixed so that a node called ``end`` cannot end the chart."""
-    return "n_" + name.replace(":", "_")
-
-
-def _quote(text: str) -> str:
-    """A quoted Mermaid label; quotes and '#' written as entity codes."""
-    return '"' + text.replace("#", "#35;").replace('"', "#quot;") + '"'
 
 
 def coverage_by_menu(results: Iterable[ScenarioResult]) -> dict[Path, Coverage]:
