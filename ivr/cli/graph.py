@@ -70,9 +70,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path | None = args.out
     if out is None:
         sys.stdout.write(text)
-    elif out.exists() and not out.is_file():  # a pipe or a device: written, never replaced
-        out.write_text(text, encoding="utf-8")
-    else:
+    else:  # a file is replaced whole; a pipe or a device is written in place
         from ivr.outputs.paths import write_replacing
 
         write_replacing(out, partial(Path.write_text, data=text, encoding="utf-8"))

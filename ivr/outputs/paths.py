@@ -111,7 +111,16 @@ def write_replacing(path: Path, write: Callable[[Path], object]) -> None:
 
     On any failure the temporary file is removed and ``path`` is untouched (absent, or
     its earlier content); the error is raised again for the caller to report.
+
+    A device or a FIFO (``--coverage /dev/null``, a pipe) is written in place: renaming
+    over it would replace ``/dev/null`` itself with a file. A symbolic link keeps pointing
+    at the new file (its target is what is replaced).
     """
+    with contextlib.suppress(OSError):
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            write(path)
+            return
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
     # Created as open() would (0o666 less the umask), so the final file's mode is the usual.
