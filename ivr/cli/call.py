@@ -103,7 +103,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 speaking = not args.text and args.speed == 1.0
                 player = _speaking_player(menu, args.device, stack) if speaking else SilentPlayer()
-                caller, mode = _live_caller(args, menu, real, stack)
+                caller, mode = _live_caller(args, menu, real, stack, edits_line=view.live)
+                draft = getattr(caller, "draft", None)
+                if draft is not None:
+                    view.typing(lambda: getattr(caller, "draft", ""))
                 recording = (
                     _record(args.record, menu, caller, player, listeners, stack, unwritten)
                     if args.record is not None
@@ -161,6 +164,13 @@ class _QuietView:
 
     def status(self, activity: str, now: float, until: float, call: Call) -> None:
         pass
+
+    def typing(self, draft: Callable[[], str]) -> None:
+        pass
+
+    @property
+    def live(self) -> bool:
+        return False
 
     def close(self) -> None:
         pass
@@ -238,13 +248,15 @@ def _virtual_caller(
 
 
 def _live_caller(
-    args: argparse.Namespace, menu: Menu, clock: RealClock, stack: ExitStack
+    args: argparse.Namespace, menu: Menu, clock: RealClock, stack: ExitStack, edits_line: bool
 ) -> tuple[Caller, str]:
-    """The caller for a live call and its mode (a field of the words for the banner)."""
+    """The caller for a live call and its mode (a field of the words for the banner).
+    ``edits_line``: a typing caller edits its line itself (the live status line is redrawn
+    over the terminal's echo) and the view shows the line."""
     if args.typed:
         from ivr.callers.typed import TypedCaller
 
-        return TypedCaller(clock), "typed_mode"
+        return stack.enter_context(TypedCaller(clock, edits_line=edits_line)), "typed_mode"
     from ivr.callers.keypad import KeyboardCaller
 
     if args.mic:

@@ -64,6 +64,11 @@ class ConsoleView:
         self.counts = (0, 0)
         self.node: str | None = None
         self._live: Live | None = None
+        self._draft: Callable[[], str] | None = None
+
+    def typing(self, draft: Callable[[], str]) -> None:
+        """Show the line a typing caller is writing (``draft()``) under the status line."""
+        self._draft = draft
 
     @property
     def live(self) -> bool:
@@ -264,5 +269,8 @@ class _Bottom:
     def __rich__(self) -> RenderableType:
         view = self.view
         assert view.clock is not None
-        status = Text(view.status_text(view.clock()), style="bold cyan")
-        return Group(view.keypad(), status) if view.show_keypad else status
+        parts: list[RenderableType] = [view.keypad()] if view.show_keypad else []
+        parts.append(Text(view.status_text(view.clock()), style="bold cyan"))
+        if view._draft is not None:
+            parts.append(Text(f"> {view._draft()}▏"))
+        return Group(*parts)
