@@ -51,9 +51,11 @@ def test_the_console_and_transcript_hold_no_words_of_their_own() -> None:
         tree = ast.parse(path.read_text("utf-8"))
         found = []
         for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if any("\u3400" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" for c in node.value):
-                    found.append(node.value)
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and any(
+                "\u3400" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" for c in text
+            ):
+                found.append(text)
         return found
 
     for module in ("ivr/outputs/console.py", "ivr/outputs/artifacts.py", "ivr/cli/call.py"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from ivr.menu.model import Menu, load
 from ivr.outputs.artifacts import Transcript, in_language
 from ivr.outputs.console import LIT, TYPED, ConsoleView, _Bottom
 from ivr.prompts.player import SilentPlayer, estimated_duration
-from tests.conftest import ROOT, WALLET
+from tests.conftest import ROOT
 
 KOREAN_MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
 IVR = [sys.executable, "-m", "ivr.cli"]
@@ -164,16 +165,14 @@ def test_an_utterance_shows_its_text_confidence_and_decision(wallet: Menu) -> No
     view = ConsoleView(wallet, recorded())
 
     def heard(text: str, confidence: float, decision: str, phrase: str | None) -> str:
-        return view.heard(
-            CallEvent(
-                EventType.UTTERANCE, "main", text=text, confidence=confidence,
-                decision=decision, phrase=phrase,
-            )  # fmt: skip
-        )
+        said = CallEvent(EventType.UTTERANCE, "main", text=text, confidence=confidence)
+        return view.heard(replace(said, decision=decision, phrase=phrase))
 
     assert heard("我想找回密码", 0.92, "accept", "找回密码") == "🗣 「我想找回密码」 0.92 → 找回密码"
     assert heard("嗯", 0.41, "reject", None) == "🗣 「嗯」 0.41 未识别"
-    assert heard("找回密码", 0.5, "confirm", "找回密码") == "🗣 「找回密码」 0.50 ？ 找回密码（待确认）"
+    assert (
+        heard("找回密码", 0.5, "confirm", "找回密码") == "🗣 「找回密码」 0.50 ？ 找回密码（待确认）"
+    )
 
 
 def test_a_typed_call_shows_utterances_and_names_a_speech_no_match(wallet: Menu) -> None:
@@ -181,7 +180,9 @@ def test_a_typed_call_shows_utterances_and_names_a_speech_no_match(wallet: Menu)
         def __init__(self, clock: VirtualClock) -> None:
             self.clock = clock
             self.said: list[CallerAction] = [
-                Utterance("我想找回密码", 0.92), Utterance("天气怎么样", 0.41), HangUp()
+                Utterance("我想找回密码", 0.92),
+                Utterance("天气怎么样", 0.41),
+                HangUp(),
             ]
 
         def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
@@ -208,9 +209,14 @@ def test_a_typed_call_shows_utterances_and_names_a_speech_no_match(wallet: Menu)
 
 def test_the_end_line_is_in_the_menus_language(wallet: Menu, korean: Menu) -> None:
     end = CallEvent(EventType.CALL_END, "main", outcome=Outcome.TRANSFERRED)
-    assert ConsoleView(korean, recorded()).end_line(end) == "통화 종료: 상담원 연결됨 (「메뉴」에서)"
+    assert (
+        ConsoleView(korean, recorded()).end_line(end) == "통화 종료: 상담원 연결됨 (「메뉴」에서)"
+    )
     chinese = CallEvent(EventType.CALL_END, "account", outcome=Outcome.ABANDONED)
-    assert ConsoleView(wallet, recorded()).end_line(chinese) == "通话结束：来电者挂断（在「账户问题」）"
+    assert (
+        ConsoleView(wallet, recorded()).end_line(chinese)
+        == "通话结束：来电者挂断（在「账户问题」）"
+    )
 
 
 def test_a_korean_call_shows_korean_labels_only() -> None:
