@@ -42,8 +42,8 @@ def test_recorded_call_leaves_log_transcript_and_stereo_wav(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (out / "call.jsonl").read_text("utf-8").splitlines()]
     transcript = (out / "transcript.txt").read_text("utf-8")
-    assert "热线  셋 또는 오라고 말씀하세요." in transcript
-    assert "来电  「셋」" in transcript and "accept" in transcript
+    assert "안내  셋 또는 오라고 말씀하세요." in transcript
+    assert "고객  「셋」" in transcript and "인식 → 셋" in transcript
     caller, hotline, rate = channels(out / "call.wav")
     prompts = [float(r["t"]) for r in records if r["type"] == "prompt"]
     heard_at = next(float(r["t"]) for r in records if r["type"] == "utterance")

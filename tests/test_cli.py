@@ -53,7 +53,7 @@ def test_scripted_call_prints_the_transcript(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "账户问题请按1" in result.stdout
     assert "转接人工客服" in result.stdout
-    assert "transferred" in result.stdout
+    assert "通话结束：已转人工" in result.stdout
 
 
 def test_script_runs_out_then_the_caller_hangs_up(tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_live_keypad_takes_single_keys_without_enter(tmp_path: Path) -> None:
     term.press("1")  # no Enter (cbreak mode), and during the greeting: barge-in
     term.expect("账户注册请按1")
     term.press("q")
-    term.expect("abandoned")
+    term.expect("通话结束：来电者挂断")
     assert term.close() == 0
     records = read_log(tmp_path / "live.jsonl")
     assert [r["key"] for r in records if r["type"] == "key"] == ["1"]
@@ -168,9 +168,9 @@ def test_live_no_input_timer_runs_in_real_time(tmp_path: Path) -> None:
     )
     log = tmp_path / "live.jsonl"
     term = Terminal("--text", "--menu", str(menu), "--log", str(log))
-    term.expect("未输入")
+    term.expect("未输入（第1次）")  # the event, not the status line
     term.press("q")
-    term.expect("abandoned")
+    term.expect("通话结束：来电者挂断")
     assert term.close() == 0
     records = read_log(log)
     prompt_end = float(str(records[1]["t"])) + 3 * 0.33
@@ -188,7 +188,7 @@ def test_typed_speech_goes_through_the_same_matching(tmp_path: Path) -> None:
     term.press("下一步\r")
     term.expect("第二步")
     term.press("0\r")  # a key typed on its own line is a key
-    term.expect("transferred")
+    term.expect("通话结束：已转人工")
     assert term.close() == 0
     records = read_log(log)
     utterances = [r for r in records if r["type"] == "utterance"]

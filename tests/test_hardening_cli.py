@@ -398,7 +398,7 @@ def test_the_log_on_a_full_device_ends_in_one_line_and_the_call_goes_on() -> Non
         "ivr call: cannot write /dev/full: No space left on device "
         "(the 0 whole lines before it are kept)"
     )
-    assert "通话结束：transferred" in result.stdout  # the call went on to its end
+    assert "通话结束：已转人工" in result.stdout  # the call went on to its end
 
 
 def test_a_full_disk_leaves_whole_log_lines_and_no_partial_files(tmp_path: Path) -> None:
@@ -420,7 +420,7 @@ def test_a_full_disk_leaves_whole_log_lines_and_no_partial_files(tmp_path: Path)
         assert all(w.startswith("ivr call: cannot write ") for w in warnings), warnings
         # Under RLIMIT_FSIZE only: libpulse (opened by espeak-ng) cannot size its memory.
         assert all("ftruncate() failed" in line for line in lines if line not in warnings)
-        assert "通话结束：transferred" in result.stdout  # the call went on to its end
+        assert "通话结束：已转人工" in result.stdout  # the call went on to its end
         for written in (log, out / "call.jsonl"):
             if written.exists():
                 records = parsed(written)

@@ -24,7 +24,7 @@ def test_live_call_speaks_prompts_and_stops_them_on_barge_in_and_hang_up(
         term.expect("账户注册请按1")
         time.sleep(1.5)
         term.press("q")
-        hung_up = term.expect("abandoned")
+        hung_up = term.expect("通话结束：来电者挂断")
         time.sleep(0.6)
     assert term.close() == 0
     loud = speaker.loud_times()  # monotonic arrival times of loud 10 ms chunks
@@ -40,6 +40,6 @@ def test_no_sound_device_says_so_once_and_goes_on_text_only(tmp_path: Path) -> N
     term.expect("仅文字")
     term.expect("欢迎致电")
     term.press("q")
-    term.expect("abandoned")
+    term.expect("通话结束：来电者挂断")
     assert term.close() == 0
     assert term.output.count("text-only") == 1

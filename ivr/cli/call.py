@@ -25,6 +25,7 @@ from ivr.errors import IvrError
 if TYPE_CHECKING:
     from ivr.clock import RealClock, VirtualClock
     from ivr.drivers.session import Caller, Listener
+    from ivr.engine.flow import Call
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
     from ivr.outputs.console import ConsoleView
@@ -43,6 +44,15 @@ def run(args: argparse.Namespace) -> int:
     if args.record is not None and (args.keys or args.audio or args.typed):
         err.print("ivr call: --record keeps live calls (keypad or --mic)", markup=False)
         return 2
+    if args.speed != 1.0:
+        clash = [name for name, given in _REAL_TIME_OPTIONS if getattr(args, given)]
+        if clash:
+            err.print(
+                f"ivr call: --speed is for text-only calls, not with {clash[0]} "
+                "(its audio runs in real time)",
+                markup=False,
+            )
+            return 2
     if args.keys is not None:
         try:
             parse_script(args.keys)  # a command-line mistake, said before reading any file
@@ -50,10 +60,20 @@ def run(args: argparse.Namespace) -> int:
             err.print(f"ivr call: {error}", markup=False)
             return 2
     menu = load(args.menu or default_menu())
+    if args.start is not None and args.start not in menu.nodes:
+        err.print(
+            f"ivr call: --start: no node {args.start!r} in {menu.path} "
+            f"(nodes: {', '.join(menu.nodes)})",
+            markup=False,
+        )
+        return 2
     flow = CallFlow(menu)
     unwritten = Unwritten("ivr call")
+    virtual_run = args.keys is not None or args.audio is not None
     with ExitStack() as stack:
-        view = _view(menu, args.quiet, keypad=args.keys is None and args.audio is None)
+        real = None if virtual_run else RealClock()
+        view = _view(menu, args, real)
+        stack.callback(view.close)
         listeners: list[Listener] = [view]
         if args.log:
             call_log = CallLog(args.log, unwritten)
@@ -63,31 +83,44 @@ def run(args: argparse.Namespace) -> int:
             call_audio = (
                 artifacts(args.out, menu, listeners, stack, unwritten) if args.out else None
             )
+            if call_audio is not None:
+                from ivr.outputs.artifacts import in_language
+
+                in_language(listeners, menu.language)
             recording: Callable[[], None] | None = None
-            if args.keys is not None or args.audio is not None:
+            if real is None:
                 virtual = VirtualClock()
                 caller = _virtual_caller(args, menu, virtual, call_audio)
-                view.banner(
-                    "脚本模式（虚拟时钟）" if args.keys is not None else "录音模式（虚拟时钟）"
-                )
+                mode = "script_mode" if args.keys is not None else "clips_mode"
+                view.banner(view.mode(mode, speed=args.speed))
                 player: PromptPlayer = (
                     SilentPlayer() if call_audio is None else RenderingPlayer(prompt_cache(menu))
                 )
-                session = Session(flow, caller, player, virtual, listeners)
+                session = Session(
+                    flow, caller, player, virtual, listeners,
+                    watchers=[view], start=args.start, speed=args.speed,
+                )  # fmt: skip
             else:
-                real = RealClock()
-                speaking = not args.text
+                speaking = not args.text and args.speed == 1.0
                 player = _speaking_player(menu, args.device, stack) if speaking else SilentPlayer()
-                caller, mode = _live_caller(args, menu, real, stack)
+                caller, mode = _live_caller(args, menu, real, stack, edits_line=view.live)
+                draft = getattr(caller, "draft", None)
+                if draft is not None:
+                    view.typing(lambda: getattr(caller, "draft", ""))
                 recording = (
                     _record(args.record, menu, caller, player, listeners, stack, unwritten)
                     if args.record is not None
                     else None
                 )
+                text_only = isinstance(player, SilentPlayer)
                 view.banner(
-                    mode + ("，仅文字" if isinstance(player, SilentPlayer) else "，语音播报")
+                    view.mode(mode, text_only=text_only, speed=args.speed),
+                    hint=mode.removesuffix("_mode"),
                 )
-                session = Session(flow, caller, player, real, listeners)
+                session = Session(
+                    flow, caller, player, real, listeners,
+                    watchers=[view], start=args.start, speed=args.speed,
+                )  # fmt: skip
         except ScriptError as error:
             err.print(f"ivr call: {error}", markup=False)
             return 2
@@ -108,23 +141,53 @@ def run(args: argparse.Namespace) -> int:
     return max(unwritten.status(), read_error("ivr call", caller))
 
 
+_REAL_TIME_OPTIONS = (
+    ("--mic", "mic"),
+    ("--audio", "audio"),
+    ("--out", "out"),
+    ("--record", "record"),
+)
+"""Options whose audio runs in real time, which ``--speed`` cannot hurry."""
+
+
 class _QuietView:
     """``ivr call --quiet``: shows nothing, so rich is never imported."""
 
-    def banner(self, mode: str) -> None:
+    def mode(self, mode: str, text_only: bool | None = None, speed: float = 1.0) -> str:
+        return mode
+
+    def banner(self, mode: str, hint: str | None = None) -> None:
         pass
 
     def __call__(self, event: object, moment: float) -> None:
         pass
 
+    def status(self, activity: str, now: float, until: float, call: Call) -> None:
+        pass
 
-def _view(menu: Menu, quiet: bool, keypad: bool) -> _QuietView | ConsoleView:
-    """What the caller sees: the rich console view, or nothing at all with --quiet."""
-    if quiet:
+    def typing(self, draft: Callable[[], str]) -> None:
+        pass
+
+    @property
+    def live(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def _view(
+    menu: Menu, args: argparse.Namespace, clock: RealClock | None
+) -> _QuietView | ConsoleView:
+    """What the caller sees: the rich console view (a live status line when the call runs
+    in real time on a terminal), or nothing at all with --quiet."""
+    if args.quiet:
         return _QuietView()
     from ivr.outputs.console import ConsoleView
 
-    return ConsoleView(menu, console(), keypad=keypad)
+    keypad = args.keys is None and args.audio is None
+    now = None if clock is None else clock.now
+    return ConsoleView(menu, console(), keypad=keypad, clock=now)
 
 
 def _record(
@@ -185,13 +248,15 @@ def _virtual_caller(
 
 
 def _live_caller(
-    args: argparse.Namespace, menu: Menu, clock: RealClock, stack: ExitStack
+    args: argparse.Namespace, menu: Menu, clock: RealClock, stack: ExitStack, edits_line: bool
 ) -> tuple[Caller, str]:
-    """The caller for a live call and the words for the banner."""
+    """The caller for a live call and its mode (a field of the words for the banner).
+    ``edits_line``: a typing caller edits its line itself (the live status line is redrawn
+    over the terminal's echo) and the view shows the line."""
     if args.typed:
         from ivr.callers.typed import TypedCaller
 
-        return TypedCaller(clock), "打字说话（回车发送，q 挂机）"
+        return stack.enter_context(TypedCaller(clock, edits_line=edits_line)), "typed_mode"
     from ivr.callers.keypad import KeyboardCaller
 
     if args.mic:
@@ -204,8 +269,8 @@ def _live_caller(
         else:
             device = _device(args.mic_device)
             mic = MicrophoneCaller(tracker, clock, device, half_duplex=args.half_duplex)
-            return stack.enter_context(mic), "语音与按键"
-    return stack.enter_context(KeyboardCaller(clock)), "按键"
+            return stack.enter_context(mic), "mic_mode"
+    return stack.enter_context(KeyboardCaller(clock)), "keypad_mode"
 
 
 def _device(name: str | None) -> str | int | None:

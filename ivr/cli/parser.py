@@ -30,6 +30,18 @@ def _finite(text: str) -> float:
     return value
 
 
+MAX_SPEED = 100.0
+"""``ivr call --speed``: beyond this a 5 s timeout is shorter than a terminal's refresh."""
+
+
+def _speed(text: str) -> float:
+    """``--speed``: a finite number of times faster than real time, above 0, at most 100."""
+    value = _finite(text)
+    if not 0 < value <= MAX_SPEED:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most {MAX_SPEED:g}, not {text}")
+    return value
+
+
 FILE, FOLDER = "file", "folder"
 """The kinds of output option, checked by `_check_outputs` before a command starts."""
 
@@ -77,6 +89,17 @@ def parser() -> argparse.ArgumentParser:
         help="keep a live call (keys, microphone) as a scenario that replays it",
     )
     call.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    call.add_argument(
+        "--start", metavar="NODE", help="begin the call at this menu node (no greeting)"
+    )
+    call.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="N",
+        help="text only: prompts and timers N times faster (0 < N <= 100; "
+        "not with --mic, --audio, --out or --record)",
+    )
     line_options(call)
     call.set_defaults(
         run="call:run",

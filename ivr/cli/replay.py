@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
             call_audio = (
                 artifacts(args.out, menu, listeners, stack, unwritten) if args.out else None
             )
+            if call_audio is not None:
+                from ivr.outputs.artifacts import in_language
+
+                in_language(listeners, menu.language)
         except IvrError as error:
             err.print(f"ivr run-recording: {error}", markup=False)
             return 1
@@ -65,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
             call_audio.keys_as_tones = False  # the recording holds its own tones
             caller.audio_sink = call_audio.caller_audio
             player = RenderingPlayer(prompt_cache(menu))
-        view.banner("整通录音回放（虚拟时钟）")
+        view.banner(view.mode("replay_mode"))
         began = time.perf_counter()
-        Session(flow, caller, player, clock, listeners).run()
+        Session(flow, caller, player, clock, listeners, watchers=[view]).run()
         spent = time.perf_counter() - began
         if call_audio is not None:
             unwritten.attempt(args.out / "call.wav", call_audio.write)

@@ -14,16 +14,41 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ivr.clock import Clock
-from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, CallTimeline
+from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, SAYING, CallTimeline
 from ivr.engine.events import CallEvent, Outcome
 from ivr.engine.flow import Call, CallFlow
-from ivr.engine.inputs import CallerAction
+from ivr.engine.inputs import CallerAction, SpeechStarted
 from ivr.prompts.player import PromptPlayer
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[CallEvent, float], None]
 """Receives every event with its call time: the console view and the call log."""
+
+SPEAKING, LISTENING_NOW, RECOGNIZING, CLOSING_NOW, ENDED = (
+    "speaking",
+    "listening",
+    "recognizing",
+    "closing",
+    "ended",
+)
+"""What the hotline is doing, as a `Watcher` is told it (plain words: ``ivr.outputs`` may
+not import the drivers)."""
+
+
+class Watcher(Protocol):
+    """Follows what the call waits for, beside the events (the console's status line).
+
+    Not a listener: a status is not an event of the call, and the call log stays as it is.
+    """
+
+    def status(self, activity: str, now: float, until: float, call: Call) -> None:
+        """At call time ``now`` the hotline is ``activity`` (`SPEAKING` until the prompt's
+        end, `LISTENING_NOW` until the no-input deadline, `RECOGNIZING` speech heard before
+        that deadline, `CLOSING_NOW` its last words, `ENDED` with ``until`` = ``now``);
+        ``call`` holds the node and its no-input and no-match counts. Called when any of
+        these changes."""
+        ...
 
 
 class Caller(Protocol):
@@ -52,16 +77,27 @@ class Session:
         player: PromptPlayer,
         clock: Clock,
         listeners: Iterable[Listener] = (),
+        *,
+        watchers: Iterable[Watcher] = (),
+        start: str | None = None,
+        speed: float = 1.0,
     ) -> None:
         self.flow = flow
         self.caller = caller
         self.player = player
         self.clock = clock
         self.listeners = list(listeners)
+        self.watchers = list(watchers)
+        self.start = start
+        """The node the call begins in (None: the menu's start, after the greeting)."""
+        self.speed = speed
+        """Durations pass this many times faster (the timeline's rule; text-only calls)."""
         self._heard: tuple[tuple[str, ...], float | None] | None = None
         """The grammar and end of speech the caller was last given."""
-        self._failed: list[Listener] = []
-        """Listeners that raised: each is reported once (and still called)."""
+        self._failed: list[object] = []
+        """Listeners and watchers that raised: each is reported once (and still called)."""
+        self._shown: tuple[object, ...] | None = None
+        """The status the watchers were last told."""
 
     def run(self) -> Call:
         """Play the call to its end and return it (its outcome is set).
@@ -70,26 +106,54 @@ class Session:
         as the caller hanging up, so the listeners (the log) see it end, and is raised
         again: a live call treats it as the hang-up, anything else stops there.
         """
-        line = CallTimeline(self)
+        line = CallTimeline(self, speed=self.speed)
         clock, caller = self.clock, self.caller
         try:
-            line.answer(clock.now())
+            line.answer(clock.now(), self.start)
+            self._watch(line, clock.now())
             while (wait := line.wait) is not IDLE:
                 if wait is CLOSING:  # the call is over: its last prompts are said to the end
                     clock.sleep_until(line.until)
                     line.time_out(clock.now())
+                    self._watch(line, clock.now())
                     continue
                 received = caller.next_input(line.until, listening=wait is LISTENING)
                 if received is None:
                     line.time_out(clock.now())
                 else:
                     line.receive(received, clock.now())
+                self._watch(line, clock.now(), hearing=isinstance(received, SpeechStarted))
         except KeyboardInterrupt:
             if line.call is not None:
                 line.drop(clock.now())
+                self._watch(line, clock.now())
             raise
         assert line.call is not None
         return line.call
+
+    def _watch(self, line: CallTimeline, now: float, hearing: bool = False) -> None:
+        """Tell the watchers what the call waits for now, if that changed."""
+        call = line.call
+        if not self.watchers or call is None:
+            return
+        wait = line.wait
+        if wait is SAYING:
+            activity, until = SPEAKING, line.until
+        elif wait is LISTENING:
+            activity, until = (RECOGNIZING if hearing else LISTENING_NOW), line.until
+        elif wait is CLOSING:
+            activity, until = CLOSING_NOW, line.until
+        else:
+            activity, until = ENDED, now
+        shown = (activity, until, call.state, call.no_input_count, call.no_match_count)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        for watcher in self.watchers:
+            try:
+                watcher.status(activity, now, until, call)
+            except Exception as error:  # a broken view must not end the call
+                self._failed_once(watcher, f"status {activity}", error)
 
     # -- the timeline's driver ---------------------------------------------------------
 
@@ -107,18 +171,18 @@ class Session:
             try:
                 listener(event, now)
             except Exception as error:  # a broken view must not end the call or lose the log
-                self._listener_failed(listener, event, error)
+                self._failed_once(listener, event.type, error)
 
-    def _listener_failed(self, listener: Listener, event: CallEvent, error: Exception) -> None:
+    def _failed_once(self, listener: object, what: str, error: Exception) -> None:
         """Say so once per listener: a view that fails on every event (a closed pipe, a
         gone terminal) must not bury the console in hundreds of tracebacks."""
         if any(failed is listener for failed in self._failed):
             return
         self._failed.append(listener)
         if isinstance(error, OSError):  # the environment, not a bug: one line
-            log.warning("listener %r stopped working on %s: %s", listener, event.type, error)
+            log.warning("listener %r stopped working on %s: %s", listener, what, error)
         else:
-            log.exception("listener %r failed on %s", listener, event.type)
+            log.exception("listener %r failed on %s", listener, what)
 
     def changed(self, line: CallTimeline) -> None:
         """Give the caller the phrases valid now and the silence that ends an utterance here,

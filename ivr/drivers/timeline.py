@@ -12,6 +12,8 @@ The rules:
 
 - Prompts are said one after another, each reported when it starts; how long one takes is
   the driver's to say (`Driver.say`: a player, or an estimate).
+- A call's ``speed`` (text-only calls: ``ivr call --speed N``) divides every duration:
+  each prompt's and the no-input timeout. At speed 1 nothing is computed differently.
 - The no-input timer starts when the last queued prompt has ended.
 - A key (or the start of speech) while a prompt is said stops it (barge-in) and drops the
   prompts queued after it; a hang-up stops it without a barge-in event.
@@ -34,7 +36,7 @@ scenarios and the pool's random callers are all plans.
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ivr.engine.events import CallEvent, EventType
 from ivr.engine.flow import Call, CallFlow, Phase
@@ -47,9 +49,6 @@ from ivr.engine.inputs import (
     PromptsFinished,
     SpeechStarted,
 )
-
-if TYPE_CHECKING:
-    pass
 
 PROMPT = EventType.PROMPT
 """Speech reaches the recognizer in chunks this long, as from a phone line."""
@@ -107,12 +106,13 @@ class CallTimeline:
         "listening_since",
         "queue",
         "speaking",
+        "speed",
         "until",
         "wait",
         "words_coming",
     )
 
-    def __init__(self, driver: Driver, call_id: int = 0) -> None:
+    def __init__(self, driver: Driver, call_id: int = 0, speed: float = 1.0) -> None:
         self.driver = driver
         """Says the prompts, reports the events, and holds the flow (one per driver)."""
         self.id = call_id
@@ -130,10 +130,12 @@ class CallTimeline:
         self.wait = IDLE
         self.until = 0.0
         """When the wait runs out: the end of the prompt being said, or the deadline."""
+        self.speed = speed
+        """How many times faster than real time the call's durations pass (text only)."""
 
-    def answer(self, now: float) -> None:
-        """Answer the call at ``now``: the greeting starts."""
-        call, events = self.driver.flow.start()
+    def answer(self, now: float, at: str | None = None) -> None:
+        """Answer the call at ``now``: the greeting starts (or node ``at`` is entered)."""
+        call, events = self.driver.flow.start(at)
         self.call = call
         self.queue.extend(events)
         self.listening_since = now
@@ -206,7 +208,8 @@ class CallTimeline:
                 prompt = queue.pop(0)
                 driver.report(self, prompt, now)
                 self.speaking = prompt
-                self.until = driver.say(self, prompt.text or "", now)
+                end = driver.say(self, prompt.text or "", now)
+                self.until = end if self.speed == 1.0 else now + (end - now) / self.speed
                 continue
             if call.ended:
                 self.wait = IDLE if self.speaking is None else CLOSING
@@ -219,7 +222,7 @@ class CallTimeline:
                 continue
             self.wait = LISTENING
             timeout = self.driver.flow.node(call).settings.no_input_timeout
-            self.until = self.listening_since + timeout
+            self.until = self.listening_since + timeout / self.speed
             return
 
     def _handle(self, received: CallInput, now: float) -> None:

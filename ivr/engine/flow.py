@@ -151,11 +151,18 @@ class CallFlow:
 
     # -- public API -------------------------------------------------------------------
 
-    def start(self) -> tuple[Call, list[CallEvent]]:
-        """Answer a call: the greeting, then the start menu."""
-        call = Call(state=self.menu.start)
+    def start(self, at: str | None = None) -> tuple[Call, list[CallEvent]]:
+        """Answer a call: the greeting, then the start menu.
+
+        ``at`` begins the call in that node instead (``ivr call --start``), without the
+        greeting: a designer walking to a deep node wants its prompts at once. Its parent,
+        back and main keys work as if the caller had come there by the menu.
+        """
+        if at is not None and at not in self.menu.nodes:
+            raise KeyError(at)
+        call = Call(state=at or self.menu.start)
         events = [CallEvent(EventType.CALL_START, call.state)]
-        events += self._enter(call, greeting=True)
+        events += self._enter(call, greeting=call.state == self.menu.start)
         return call, events
 
     def handle(self, call: Call, received: CallInput) -> list[CallEvent]:

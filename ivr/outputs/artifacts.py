@@ -8,7 +8,7 @@ Both are call listeners. The WAV needs the caller's audio too: callers that have
 from __future__ import annotations
 
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy.typing as npt
 from ivr.audio.wav import AudioClip, to_rate
 from ivr.engine.events import CallEvent, EventType
 from ivr.outputs.call_log import LineFile, Warn
+from ivr.outputs.catalogue import Words, outcome, words_for
 from ivr.outputs.paths import write_replacing
 
 RATE = 16000
@@ -27,14 +28,16 @@ KEY_GAP = 0.05
 
 
 class Transcript:
-    """Both sides of the call as text, one line per event, with call times.
+    """Both sides of the call as text, one line per event, with call times, in the words
+    of the menu's language (ivr/outputs/catalogue.py; `in_language`).
 
     Written line by line as the call goes; if a line cannot be written (a full disk) the
     file is removed rather than left incomplete, with one warning.
     """
 
-    def __init__(self, path: Path, warn: Warn | None = None) -> None:
+    def __init__(self, path: Path, warn: Warn | None = None, language: str = "zh-CN") -> None:
         self._file = LineFile(path, warn, keep_on_failure=False)
+        self.words = words_for(language)
 
     @property
     def failure(self) -> str | None:
@@ -42,7 +45,7 @@ class Transcript:
         return self._file.failure
 
     def __call__(self, event: CallEvent, moment: float) -> None:
-        line = describe(event)
+        line = describe(event, self.words)
         if line:
             self._file.write_line(f"{moment:8.2f}s  {line}")
 
@@ -50,33 +53,48 @@ class Transcript:
         self._file.close()
 
 
-def describe(event: CallEvent) -> str:
+def in_language(listeners: Iterable[object], language: str) -> None:
+    """Let the transcripts among ``listeners`` speak ``language`` (the menu's)."""
+    for listener in listeners:
+        if isinstance(listener, Transcript):
+            listener.words = words_for(language)
+
+
+def describe(event: CallEvent, words: Words | None = None) -> str:
     """One transcript line: who said or did what."""
+    words = words or words_for("zh-CN")
+    hotline, caller = f"{words.hotline}  ", f"{words.caller}  "
+    aside = " " * 6
     match event.type:
         case EventType.PROMPT:
-            return f"热线  {event.text}"
+            return f"{hotline}{event.text}"
         case EventType.KEY:
-            return f"来电  [按键 {event.key}]"
+            return caller + words.t_key.format(key=event.key)
         case EventType.UTTERANCE:
-            return (
-                f"来电  「{event.text}」 (confidence {event.confidence}, {event.decision}"
-                + (f" → {event.phrase}" if event.phrase else "")
-                + ")"
+            decision = words.decisions.get(str(event.decision), str(event.decision))
+            if event.phrase:
+                decision += f" → {event.phrase}"
+            said = words.t_utterance.format(
+                text=event.text, confidence=event.confidence, decision=decision
             )
+            return caller + said
         case EventType.BARGE_IN:
-            return f"      (barge-in by {event.reason}: prompt stopped)"
+            by = words.by_key if event.reason == "key" else words.by_speech
+            return aside + words.t_barge_in.format(by=by)
         case EventType.NO_INPUT:
-            return f"      (no input, {event.count})"
+            return aside + words.t_no_input.format(count=event.count)
         case EventType.NO_MATCH:
-            return f"      (no match, {event.count})"
+            return aside + words.t_no_match.format(count=event.count)
         case EventType.STATE:
-            return f"      → {event.state} {event.text or ''}".rstrip()
+            return f"{aside}→ {event.state} {event.text or ''}".rstrip()
         case EventType.TRANSFER:
-            return "      (transferred to an agent)"
+            return aside + words.t_transfer
         case EventType.HANGUP:
-            return f"      (hang-up by {event.reason})"
+            who = words.hangup_caller if event.reason == "caller" else words.hangup_hotline
+            return aside + who.removeprefix("☎ ")
         case EventType.CALL_END:
-            return f"      (call ended: {event.outcome} in {event.state})"
+            ended = outcome(words, event.outcome)
+            return aside + words.t_call_end.format(outcome=ended, state=event.state)
     return ""
 
 

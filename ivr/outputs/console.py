@@ -1,8 +1,21 @@
-"""What the caller sees in the console: the keypad, the current menu and each prompt."""
+"""What the caller sees in the console: the keypad, the current menu, each prompt, each
+key and utterance, and a status line (speaking, waiting with the seconds left,
+recognizing, and the node's no-input and no-match counts).
+
+Every word comes from the menu language's table in ivr/outputs/catalogue.py.
+
+A live call on a terminal keeps the keypad (the last key lit) and the status line at the
+bottom of the screen with rich's `Live`, counting the no-input timer down; everything
+else, and any console that is not a terminal (a pipe, a test), gets plain lines: a line
+when the hotline starts waiting for input, with the timer's length and the counts.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
@@ -10,38 +23,110 @@ from rich.text import Text
 
 from ivr.engine.events import CallEvent, EventType, PromptKind
 from ivr.menu.model import GlobalAction, Menu, NodeKind
+from ivr.outputs.catalogue import Words, outcome, words_for
 
-_GLOBAL_LABELS = {
-    GlobalAction.AGENT: "人工客服",
-    GlobalAction.REPEAT: "重听",
-    GlobalAction.BACK: "返回上一级",
-    GlobalAction.MAIN: "主菜单",
-    GlobalAction.HANGUP: "挂机",
-}
+if TYPE_CHECKING:
+    from rich.live import Live
+
+    from ivr.engine.flow import Call
+
 _KEY_ROWS = ("123", "456", "789", "*0#")
+LIT = "bold black on bright_green"
+"""The style of the key last pressed on the keypad drawing."""
+UNLIT = "reverse"
+
+KEYPAD, TYPED, MIC = "keypad", "typed", "mic"
+"""How a live caller presses or speaks: the banner's hint (``keypad_hint`` ...) for each."""
 
 
 class ConsoleView:
-    """A call listener that prints the call as it happens."""
+    """A call listener that prints the call as it happens, and a session watcher that
+    shows what the hotline is doing (``status``)."""
 
-    def __init__(self, menu: Menu, console: Console | None = None, keypad: bool = True) -> None:
+    def __init__(
+        self,
+        menu: Menu,
+        console: Console | None = None,
+        keypad: bool = True,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.menu = menu
+        self.words: Words = words_for(menu.language)
         self.console = console or Console(highlight=False)
         self.show_keypad = keypad
+        self.clock = clock
+        """The call's clock, for a live countdown; None: plain lines (virtual-clock runs)."""
+        self.lit: str | None = None
+        """The key last pressed, lit on the keypad."""
+        self.activity: str | None = None
+        self.until = 0.0
+        self.counts = (0, 0)
+        self.node: str | None = None
+        self._live: Live | None = None
+        self._draft: Callable[[], str] | None = None
 
-    def banner(self, mode: str) -> None:
+    def typing(self, draft: Callable[[], str]) -> None:
+        """Show the line a typing caller is writing (``draft()``) under the status line."""
+        self._draft = draft
+
+    @property
+    def live(self) -> bool:
+        """Whether the keypad and status line stay on screen and count down."""
+        return self.clock is not None and self.console.is_terminal and not self.console.quiet
+
+    # -- the banner ---------------------------------------------------------------------
+
+    def mode(self, mode: str, text_only: bool | None = None, speed: float = 1.0) -> str:
+        """The banner's mode line in the menu's language: ``mode`` is a `Words` field name
+        (``keypad_mode``, ``script_mode`` ...)."""
+        words = self.words
+        parts = [getattr(words, mode)]
+        if text_only is not None:
+            parts.append(words.text_only if text_only else words.spoken)
+        if speed != 1.0:
+            parts.append(words.speed.format(speed=f"{speed:g}"))
+        return " · ".join(parts)
+
+    def banner(self, mode: str, hint: str | None = KEYPAD) -> None:
+        """The menu's title and the mode line; with the keypad, the keypad and how to press
+        or speak (``hint``: `KEYPAD`, `TYPED` or `MIC`)."""
         if self.console.quiet:
             return
         self.console.print(
-            Panel.fit(f"[bold]{escape(self.menu.title)}[/]\n{mode}", border_style="cyan")
+            Panel.fit(f"[bold]{escape(self.menu.title)}[/]\n{escape(mode)}", border_style="cyan")
         )
-        if self.show_keypad:
-            self.console.print(self._keypad())
-            self.console.print("按 0-9 * # 选择（无需回车），q 挂机\n", style="dim")
+        if self.show_keypad and not self.live:
+            self.console.print(self.keypad())
+        words = self.words
+        hints = {KEYPAD: words.keypad_hint, TYPED: words.typed_hint, MIC: words.mic_hint}
+        if self.show_keypad and hint in hints:
+            self.console.print(hints[hint] + "\n", style="dim", markup=False)
+        if self.live:
+            from rich.live import Live
+
+            self._live = Live(
+                _Bottom(self),
+                console=self.console,
+                refresh_per_second=4,
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
+
+    def close(self) -> None:
+        """Take the live keypad and status line off the screen (the call is over)."""
+        live, self._live = self._live, None
+        if live is not None:
+            live.stop()
+
+    # -- events -------------------------------------------------------------------------
 
     def __call__(self, event: CallEvent, moment: float) -> None:
         if self.console.quiet:  # rich would lay out every panel only to drop it
             return
+        words = self.words
         stamp = f"[dim]{moment:7.2f}s[/]"
         match event.type:
             case EventType.STATE | EventType.CALL_START:
@@ -53,45 +138,139 @@ class ConsoleView:
                 # Chinese has no spaces to break at: let the terminal wrap, not rich.
                 self.console.print(line, soft_wrap=True)
             case EventType.KEY:
-                self.console.print(stamp, f"[green]☎ 按键 {event.key}[/]")
+                self.lit = event.key
+                self._print(stamp, words.key.format(key=event.key), "green")
+            case EventType.UTTERANCE:
+                self._print(stamp, self.heard(event), "green")
             case EventType.BARGE_IN:
-                self.console.print(stamp, "[dim]（插话：提示音已停止）[/]")
+                self._print(stamp, words.barge_in, "dim")
             case EventType.NO_INPUT:
-                self.console.print(stamp, f"[yellow]… 未输入（第{event.count}次）[/]")
+                self._print(stamp, words.no_input.format(count=event.count), "yellow")
             case EventType.NO_MATCH:
-                self.console.print(stamp, f"[yellow]✗ 无效按键 {event.key}（第{event.count}次）[/]")
+                if event.key is None:  # nothing pressed: speech that was not recognized
+                    text = words.no_match_speech.format(count=event.count)
+                else:
+                    text = words.no_match_key.format(key=event.key, count=event.count)
+                self._print(stamp, text, "yellow")
             case EventType.TRANSFER:
-                self.console.print(stamp, "[magenta]→ 转接人工客服[/]")
+                self._print(stamp, words.transfer, "magenta")
             case EventType.HANGUP:
-                who = "来电者" if event.reason == "caller" else "热线"
-                self.console.print(stamp, f"[magenta]☎ {who}挂机[/]")
+                who = words.hangup_caller if event.reason == "caller" else words.hangup_hotline
+                self._print(stamp, who, "magenta")
             case EventType.CALL_END:
-                self.console.print(stamp, f"[bold]通话结束：{event.outcome}（在 {event.state}）[/]")
+                self._print(stamp, self.end_line(event), "bold")
+
+    def heard(self, event: CallEvent) -> str:
+        """An utterance: 🗣 「text」 confidence, and what it was taken for."""
+        words = self.words
+        confidence = f"{event.confidence:.2f}" if event.confidence is not None else "?"
+        if event.decision == "accept" and event.phrase:
+            decision = words.heard_accepted.format(phrase=event.phrase)
+        elif event.decision == "confirm" and event.phrase:
+            decision = words.heard_confirm.format(phrase=event.phrase)
+        else:
+            decision = words.heard_rejected
+        return f"🗣 「{event.text or '…'}」 {confidence} {decision}"
+
+    def end_line(self, event: CallEvent) -> str:
+        """How the call ended, and in which node, in the menu's language."""
+        node = self.menu.nodes.get(event.state)
+        return self.words.call_end.format(
+            outcome=outcome(self.words, event.outcome),
+            node=node.title if node is not None else event.state,
+        )
+
+    def _print(self, stamp: str, text: str, style: str) -> None:
+        line = Text.from_markup(stamp + " ")
+        line.append(text, style=style)
+        self.console.print(line, soft_wrap=True)
+
+    # -- the status line ------------------------------------------------------------------
+
+    def status(self, activity: str, now: float, until: float, call: Call) -> None:
+        """What the hotline does now (a session's watcher): the live line follows it; plain
+        output gets a line when the caller's turn starts and when speech is being heard."""
+        changed = activity != self.activity or until != self.until
+        self.activity, self.until = activity, until
+        self.counts = (call.no_input_count, call.no_match_count)
+        self.node = call.state
+        if activity == "ended":
+            self.close()
+        if self.console.quiet or self.live or not changed:
+            return
+        if activity in ("listening", "recognizing"):
+            self._print(f"[dim]{now:7.2f}s[/]", self.status_text(now), "dim")
+
+    def status_text(self, now: float) -> str:
+        """The status line at call time ``now``: activity, seconds left, counts."""
+        words = self.words
+        activity = self.activity
+        if activity == "speaking":
+            said = words.speaking
+        elif activity == "listening":
+            said = words.waiting.format(seconds=f"{max(self.until - now, 0.0):.1f}")
+        elif activity == "recognizing":
+            said = words.recognizing
+        elif activity == "closing":
+            said = words.closing
+        else:
+            return ""
+        node = self.menu.nodes.get(self.node or "")
+        if node is None:
+            return said
+        settings = node.settings
+        counts = words.counts.format(
+            no_input=self.counts[0],
+            max_no_input=settings.max_no_input,
+            no_match=self.counts[1],
+            max_no_match=settings.max_no_match,
+        )
+        return f"{said} · {counts}"
+
+    # -- drawings ---------------------------------------------------------------------------
 
     def _show_node(self, node_id: str) -> None:
         node = self.menu.nodes.get(node_id)
         if node is None:
             return
+        words = self.words
         lines = Table.grid(padding=(0, 2))
         if node.kind is NodeKind.MENU:
             for key, target in node.options.items():
                 lines.add_row(f"[cyan]{key}[/]", escape(self.menu.nodes[target].title))
         elif node.kind is NodeKind.PROCEDURE:
             keys = self.menu.step_keys
-            lines.add_row(f"[cyan]{keys.next}[/]", "下一步")
-            lines.add_row(f"[cyan]{keys.repeat}[/]", "重听本步")
-            lines.add_row(f"[cyan]{keys.previous}[/]", "上一步")
+            lines.add_row(f"[cyan]{keys.next}[/]", escape(words.next_step))
+            lines.add_row(f"[cyan]{keys.repeat}[/]", escape(words.repeat_step))
+            lines.add_row(f"[cyan]{keys.previous}[/]", escape(words.previous_step))
         for key, action in self.menu.global_keys.items():
             if node.parent is None and action in (GlobalAction.BACK, GlobalAction.MAIN):
                 action = GlobalAction.REPEAT  # there is no level above the start menu
-            lines.add_row(f"[cyan]{key}[/]", _GLOBAL_LABELS[action])
+            lines.add_row(f"[cyan]{key}[/]", escape(words.globals[action]))
         self.console.print(
             Panel(lines, title=f"[bold]{escape(node.title)}[/]", title_align="left", expand=False)
         )
 
-    @staticmethod
-    def _keypad() -> Table:
+    def keypad(self) -> Table:
+        """The telephone keypad, the key last pressed lit."""
         pad = Table(show_header=False, box=None, padding=(0, 1))
         for row in _KEY_ROWS:
-            pad.add_row(*(f"[reverse] {key} [/]" for key in row))
+            pad.add_row(*(Text(f" {key} ", style=LIT if key == self.lit else UNLIT) for key in row))
         return pad
+
+
+class _Bottom:
+    """The live bottom of the screen: the keypad and the status line, redrawn by `Live`
+    a few times a second so the no-input timer counts down."""
+
+    def __init__(self, view: ConsoleView) -> None:
+        self.view = view
+
+    def __rich__(self) -> RenderableType:
+        view = self.view
+        assert view.clock is not None
+        parts: list[RenderableType] = [view.keypad()] if view.show_keypad else []
+        parts.append(Text(view.status_text(view.clock()), style="bold cyan"))
+        if view._draft is not None:
+            parts.append(Text(f"> {view._draft()}▏"))
+        return Group(*parts)
