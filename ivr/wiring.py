@@ -87,16 +87,18 @@ def artifacts(
     listeners: list[Callable[[CallEvent, float], None]],
     stack: ExitStack,
     *,
+    language: str,
     warn: Warn | None = None,
     keys_as_tones: bool = True,
 ) -> CallAudio:
-    """Listen with the call log, the transcript and the call audio, all into ``folder``."""
+    """Listen with the call log, the transcript (in the menu's ``language``) and the call
+    audio, all into ``folder``."""
     from ivr.outputs.artifacts import CallAudio, Transcript
     from ivr.outputs.call_log import CallLog
     from ivr.prompts.player import RenderingPlayer
 
     call_log = CallLog(folder / "call.jsonl", warn)
-    transcript = Transcript(folder / "transcript.txt", warn)
+    transcript = Transcript(folder / "transcript.txt", warn, language)
     stack.callback(call_log.close)
     stack.callback(transcript.close)
     rendering = RenderingPlayer(cache)

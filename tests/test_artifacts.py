@@ -73,3 +73,17 @@ def test_ivr_test_out_leaves_each_calls_artifacts_with_keys_as_tones(tmp_path: P
     assert digits(AudioClip(caller.copy(), rate)) == pressed  # the caller side holds the keys
     assert loud(hotline, rate, 0.0, 1.0)  # the greeting
     assert "热线" in (folder / "transcript.txt").read_text("utf-8")
+
+
+def test_ivr_test_out_writes_the_transcript_in_the_menus_language(tmp_path: Path) -> None:
+    scenario = ROOT / "tests" / "calls" / "korean" / "say-agent-transfers.call.yaml"
+    out = tmp_path / "runs"
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "test", str(scenario), "--out", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    (folder,) = out.iterdir()
+    text = (folder / "transcript.txt").read_text("utf-8")
+    assert "안내  안녕하세요." in text
+    assert "热线" not in text and "来电" not in text

@@ -25,7 +25,7 @@ from ivr.engine.events import CallEvent, EventType, Outcome
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress, Utterance
 from ivr.menu.model import Menu, load
-from ivr.outputs.artifacts import Transcript, in_language
+from ivr.outputs.artifacts import Transcript
 from ivr.outputs.console import LIT, TYPED, ConsoleView, _Bottom
 from ivr.prompts.player import SilentPlayer, estimated_duration
 from tests.conftest import ROOT
@@ -232,8 +232,7 @@ def test_a_korean_call_shows_korean_labels_only() -> None:
 
 def test_the_transcript_speaks_the_menus_language(tmp_path: Path, korean: Menu) -> None:
     path = tmp_path / "transcript.txt"
-    transcript = Transcript(path)
-    in_language([object(), transcript], korean.language)
+    transcript = Transcript(path, language=korean.language)
     for moment, event in play(korean, "0"):
         transcript(event, moment)
     transcript.close()

@@ -83,10 +83,6 @@ def run(args: argparse.Namespace) -> int:
             call_audio = (
                 artifacts(args.out, menu, listeners, stack, unwritten) if args.out else None
             )
-            if call_audio is not None:
-                from ivr.outputs.artifacts import in_language
-
-                in_language(listeners, menu.language)
             recording: Callable[[], None] | None = None
             if real is None:
                 virtual = VirtualClock()

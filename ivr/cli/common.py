@@ -142,4 +142,6 @@ def artifacts(
     """Listen with the call log, the transcript and the call audio, all into ``folder``."""
     from ivr import wiring
 
-    return wiring.artifacts(folder, prompt_cache(menu), listeners, stack, warn=unwritten)
+    return wiring.artifacts(
+        folder, prompt_cache(menu), listeners, stack, language=menu.language, warn=unwritten
+    )

@@ -8,7 +8,7 @@ Both are call listeners. The WAV needs the caller's audio too: callers that have
 from __future__ import annotations
 
 import wave
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ KEY_GAP = 0.05
 
 class Transcript:
     """Both sides of the call as text, one line per event, with call times, in the words
-    of the menu's language (ivr/outputs/catalogue.py; `in_language`).
+    of the menu's language (ivr/outputs/catalogue.py).
 
     Written line by line as the call goes; if a line cannot be written (a full disk) the
     file is removed rather than left incomplete, with one warning.
@@ -51,13 +51,6 @@ class Transcript:
 
     def close(self) -> None:
         self._file.close()
-
-
-def in_language(listeners: Iterable[object], language: str) -> None:
-    """Let the transcripts among ``listeners`` speak ``language`` (the menu's)."""
-    for listener in listeners:
-        if isinstance(listener, Transcript):
-            listener.words = words_for(language)
 
 
 def describe(event: CallEvent, words: Words | None = None) -> str:

@@ -190,7 +190,14 @@ def _artifacts(
 
     cache = _prompt_files(scenario.menu)
     keys_as_tones = scenario.recording is None
-    return wiring.artifacts(folder, cache, listeners, stack, keys_as_tones=keys_as_tones)
+    return wiring.artifacts(
+        folder,
+        cache,
+        listeners,
+        stack,
+        language=scenario.menu.language,
+        keys_as_tones=keys_as_tones,
+    )
 
 
 def _replay(
