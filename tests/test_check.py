@@ -902,3 +902,21 @@ def test_merge_key_override_is_not_a_duplicate(tmp_path: Path) -> None:
     menu = assert_valid(tmp_path, text)
     assert menu.node("account").settings.max_no_input == 5
     assert menu.node("account").settings.max_no_match == 3
+
+
+def test_a_menu_not_in_mandarin_gives_every_message_it_can_say(tmp_path: Path) -> None:
+    """The message defaults are Mandarin: a Korean menu that leaves out the step hint would
+    say "下一步请按1…" after a declined confirmation."""
+    korean = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
+    load(korean)  # gives them all
+    text = korean.read_text("utf-8")
+    hint = next(line for line in text.splitlines() if line.strip().startswith("step_hint:"))
+    path = tmp_path / "korean.ko-KR.yaml"
+    path.write_text(text.replace(hint + "\n", ""), "utf-8")
+    with pytest.raises(MenuInvalid) as invalid:
+        load(path)
+    assert [p.message for p in invalid.value.problems] == [
+        "messages/step_hint: a ko-KR menu must say it in its own language (the default is Mandarin)"
+    ]
+    backlinks = load(ROOT / "tests" / "menus" / "backlinks.zh-CN.yaml")  # gives no messages:
+    assert "step_hint" in backlinks.messages_said()  # a Mandarin menu may lean on the defaults

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
@@ -31,6 +31,9 @@ from ivr.menu.phrases import DEFAULT_GLOBAL_PHRASES, normalize
 from ivr.menu.problems import MAX_PROBLEMS, MenuInvalid, MenuProblem, excerpt, shorten
 from ivr.menu.source import line_of, read_limited
 from ivr.menu.tree import find_parents, tree_leaves
+
+if TYPE_CHECKING:
+    from ivr.menu.model import Menu
 
 _KEY_WORDS = {"星号": "*", "井号": "#", "*": "*", "#": "#"}
 _ANNOUNCED_KEY = re.compile(r"按\s*(?:([0-9])|(星号|井号|\*|#))")
@@ -485,3 +488,22 @@ def template_problem(text: str, allowed: frozenset[str]) -> str | None:
 def _is_control(char: str) -> bool:
     """A character no prompt should hold: C0/C1 controls (but tab and newline), surrogates."""
     return char not in "\t\n" and unicodedata.category(char) in ("Cc", "Cs")
+
+
+def messages_in_language(menu: Menu, document: Any, path: Path) -> list[MenuProblem]:
+    """A menu not in Mandarin gives every message it can say: the defaults are Mandarin,
+    and a Korean caller must not hear "下一步请按1…" after declining a confirmation."""
+    if menu.language.startswith("zh"):
+        return []
+    given = document.get("messages", {})
+    where = ["messages"] if "messages" in document else ["language"]
+    return [
+        MenuProblem(
+            path,
+            line_of(document, where),
+            f"messages/{name}: a {menu.language} menu must say it in its own language "
+            "(the default is Mandarin)",
+        )
+        for name in menu.messages_said()
+        if name not in given
+    ]

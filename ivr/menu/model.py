@@ -205,6 +205,35 @@ class Menu:
         """Every text the hotline can say, in a stable order, for pre-rendering."""
         return [prompt.text for prompt in self.prompts()]
 
+    def messages_said(self) -> list[str]:
+        """The names of the messages (``Messages`` fields) this menu can say: a menu in a
+        language other than Mandarin must give each of them (``ivr check``), since the
+        defaults are Mandarin."""
+        nodes = list(self.nodes.values())
+        procedures = any(node.kind is NodeKind.PROCEDURE for node in nodes)
+        failures = [node.settings.on_max_failures for node in nodes]
+        said = {
+            "no_input": True,
+            "no_match": True,
+            "transfer": GlobalAction.AGENT in self.global_keys.values()
+            or GlobalAction.AGENT in self.global_phrases
+            or any(f.action is FailureActionKind.TRANSFER for f in failures),
+            "max_failures": any(f.prompt is None for f in failures),
+            "goodbye": GlobalAction.HANGUP in self.global_keys.values()
+            or GlobalAction.HANGUP in self.global_phrases
+            or any(f.action is FailureActionKind.HANGUP for f in failures),
+            # the engine's reprompt outside a menu, also in an answer after a declined
+            # confirmation
+            "step_hint": any(node.kind is not NodeKind.MENU for node in nodes),
+            "step_ordinal": any(
+                node.kind is NodeKind.PROCEDURE and not node.step_ordinal for node in nodes
+            ),
+            "first_step": procedures,
+            "confirm": True,
+            "declined": True,
+        }
+        return [name for name, on in said.items() if on]
+
     def prompts(self) -> list[Prompt]:
         """Every text the hotline can say, once each, with a stable ID for its recording.
 
@@ -223,27 +252,12 @@ class Menu:
         m = self.messages
         nodes = list(self.nodes.values())
         procedures = any(node.kind is NodeKind.PROCEDURE for node in nodes)
-        failures = [node.settings.on_max_failures for node in nodes]
         chosen = {target for node in nodes for target in node.options.values()}
         listed: list[Prompt] = [Prompt(f"{self.start}.greeting", self.start, self.greeting)]
-        said = {
-            "no_input": True,
-            "no_match": True,
-            "transfer": GlobalAction.AGENT in self.global_keys.values()
-            or GlobalAction.AGENT in self.global_phrases
-            or any(f.action is FailureActionKind.TRANSFER for f in failures),
-            "max_failures": any(f.prompt is None for f in failures),
-            "goodbye": GlobalAction.HANGUP in self.global_keys.values()
-            or GlobalAction.HANGUP in self.global_phrases
-            or any(f.action is FailureActionKind.HANGUP for f in failures),
-            # the engine's reprompt outside a menu, also in an answer after a declined
-            # confirmation
-            "step_hint": any(node.kind is not NodeKind.MENU for node in nodes),
-            "first_step": procedures,
-            "declined": True,
-        }
         listed += [
-            Prompt(f"global.{name}", "", getattr(m, name)) for name, on in said.items() if on
+            Prompt(f"global.{name}", "", getattr(m, name))
+            for name in self.messages_said()
+            if name not in ("step_ordinal", "confirm")  # said filled in, listed below
         ]
         for node in nodes:
             n = node.id
@@ -320,7 +334,7 @@ def load(path: Path | str, *, cached: bool = True) -> Menu:
 
 def _load_checked(path: Path, text: str | None = None) -> tuple[Menu, Mapping[str, Any]]:
     """The full load: parse (``text``, else the file), check, build."""
-    from ivr.menu.check import check_document
+    from ivr.menu.check import check_document, messages_in_language
     from ivr.menu.problems import MenuInvalid
     from ivr.menu.source import load_located
 
@@ -328,7 +342,10 @@ def _load_checked(path: Path, text: str | None = None) -> tuple[Menu, Mapping[st
     problems += check_document(document, path)
     if problems:
         raise MenuInvalid(problems)
-    return build_menu(document, path), document
+    menu = build_menu(document, path)
+    if problems := messages_in_language(menu, document, path):
+        raise MenuInvalid(problems)
+    return menu, document
 
 
 def build_menu(document: Mapping[str, Any], path: Path) -> Menu:
