@@ -160,6 +160,20 @@ def test_speech_stops_a_prompt_and_the_timer_runs_until_words_come(flow: CallFlo
     assert line.call is not None and line.call.state == "account"
 
 
+def test_without_speech_barge_in_words_over_a_prompt_are_not_heard(make_menu: MakeMenu) -> None:
+    """``speech.barge_in: false``: speech does not stop a prompt and is not heard; keys still
+    barge in."""
+    flow = CallFlow(make_menu({"language: zh-CN": "language: zh-CN\nspeech: {barge_in: false}"}))
+    line, driver = answered(flow)
+    assert not line.receive(SpeechStarted(), 1.0)
+    assert not line.receive(Utterance("账户"), 1.5)
+    assert (line.wait, line.until) == (Wait.SAYING, 2.0)  # the greeting goes on
+    assert EventType.BARGE_IN not in [e.type for _, e in driver.events]
+    assert line.receive(KeyPress("1"), 1.8)  # a key still stops it
+    assert EventType.BARGE_IN in [e.type for _, e in driver.events]
+    assert line.call is not None and line.call.state == "account"
+
+
 def test_speech_that_stops_an_answer_leaves_it_to_the_words(flow: CallFlow) -> None:
     line, _ = listening(flow)
     line.receive(KeyPress("2"), 5.0)

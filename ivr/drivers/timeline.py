@@ -48,6 +48,7 @@ from ivr.engine.inputs import (
     NoInput,
     PromptsFinished,
     SpeechStarted,
+    Utterance,
 )
 
 PROMPT = EventType.PROMPT
@@ -133,6 +134,11 @@ class CallTimeline:
         self.speed = speed
         """How many times faster than real time the call's durations pass (text only)."""
 
+    @property
+    def barge_in_by_speech(self) -> bool:
+        """Whether speech stops a prompt (the menu's ``speech.barge_in``); keys always do."""
+        return self.driver.flow.menu.speech.barge_in
+
     def answer(self, now: float, at: str | None = None) -> None:
         """Answer the call at ``now``: the greeting starts (or node ``at`` is entered)."""
         call, events = self.driver.flow.start(at)
@@ -147,6 +153,8 @@ class CallTimeline:
         answered yet, or it is over), and nothing changed."""
         wait = self.wait
         if wait is SAYING:
+            if isinstance(action, SpeechStarted | Utterance) and not self.barge_in_by_speech:
+                return False  # the menu turns speech barge-in off: words over a prompt
             self._barge_in(action, now)
             if isinstance(action, SpeechStarted):
                 self.listening_since = now
