@@ -284,3 +284,16 @@ def test_graph_loads_no_graphviz_unless_asked(tmp_path: Path) -> None:
         assert (
             (last == "[]") if loaded == "[]" else ("'graphviz'" in last and "numpy" not in last)
         ), (args, last)
+
+
+def test_the_readme_quotes_the_times_ivr_graph_finds(wallet: Menu) -> None:
+    """The README's figures follow the menu: a prompt edited without them fails here."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    section = readme[readme.index("### The menu as a diagram") :]
+    section = " ".join(section[: section.index("\n## ")].split())
+    quoted = re.findall(r"\(`(\d) (\d)`\) (?:takes )?([\d.]+) s, or ([\d.]+) s", section)
+    assert len(quoted) == 2
+    by_keys = {reach.keys: reach for reach in reach_times(wallet).values()}
+    for first, second, listening, barge_in in quoted:
+        reach = by_keys[(first, second)]
+        assert (f"{reach.listening:.1f}", f"{reach.barge_in:.1f}") == (listening, barge_in)
