@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile  # noqa: F401  (G.711's decoder, loaded ahead: its import is not the reader's memory)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -411,6 +412,8 @@ class Built:
     expected: list[int] | None = None
     """The mono samples, or None when the file must be refused."""
     rate: int = 0
+    tag: int = 0
+    """The encoding's tag (the sub-format's, in WAVE_FORMAT_EXTENSIBLE)."""
     problem: str = ""
     """A word the refusal must contain."""
     notes: list[str] = field(default_factory=list)
@@ -429,6 +432,8 @@ def reference_decode(tag: int, bits: int, channels: int, frames: bytes) -> list[
         raw = frames[at : at + width]
         if tag == 1 and bits == 8:
             values.append((raw[0] - 128) * 256)
+        elif tag in (6, 7):
+            values.append(g711_reference(tag, raw[0]))
         elif tag == 1:
             values.append(int.from_bytes(raw, "little", signed=True) >> (bits - 16))
         else:
@@ -443,16 +448,37 @@ def reference_decode(tag: int, bits: int, channels: int, frames: bytes) -> list[
     return mono
 
 
+def g711_reference(tag: int, code: int) -> int:
+    """One G.711 code (tag 6: A-law, 7: mu-law) as ITU-T G.711's tables give it, scaled to
+    16 bits: mu-law's 14-bit and A-law's 13-bit decision values' midpoints."""
+    if tag == 7:
+        u = ~code & 0xFF
+        exponent, mantissa = (u >> 4) & 7, u & 0xF
+        magnitude = ((2 * mantissa + 33) << exponent) - 33  # 14-bit
+        return 4 * (-magnitude if u & 0x80 else magnitude)
+    a = code ^ 0x55
+    exponent, mantissa = (a >> 4) & 7, a & 0xF
+    magnitude = 2 * mantissa + 1 if exponent == 0 else (2 * mantissa + 33) << (exponent - 1)
+    return 8 * (magnitude if a & 0x80 else -magnitude)  # 13-bit; the sign bit set is positive
+
+
 @st.composite
-def wav_files(draw: st.DrawFn) -> Built:
+def wav_files(
+    draw: st.DrawFn,
+    tags: st.SearchStrategy[int] = st.sampled_from([1, 1, 3, 6, 7, 0xFFFE]),
+    subs: st.SearchStrategy[int] = st.sampled_from([1, 3, 6, 7]),
+    widths: st.SearchStrategy[int] = st.sampled_from(BITS),
+) -> Built:
     """A WAV file with every header field drawn from honest values, the limits' edges and
     anything at all; extra chunks (odd sizes, lying sizes), data sizes that lie, fields
-    out of order, and truncation."""
-    tag = draw(st.sampled_from([1, 1, 3, 0xFFFE]) | st.integers(0, 0xFFFF))
-    sub = draw(st.sampled_from([1, 3]) | st.integers(0, 0xFFFF)) if tag == 0xFFFE else None
+    out of order, and truncation. ``tags``, ``subs`` and ``widths`` are the format tags, the
+    WAVE_FORMAT_EXTENSIBLE sub-formats and the bits per sample drawn besides any 16-bit
+    value."""
+    tag = draw(tags | st.integers(0, 0xFFFF))
+    sub = draw(subs | st.integers(0, 0xFFFF)) if tag == 0xFFFE else None
     channels = draw(st.sampled_from(CHANNELS) | st.integers(0, 0xFFFF))
     rate = draw(st.sampled_from(RATES) | st.integers(0, 0xFFFFFFFF))
-    bits = draw(st.sampled_from(BITS) | st.integers(0, 0xFFFF))
+    bits = draw(widths | st.integers(0, 0xFFFF))
     true_align = channels * bits // 8
     align = draw(st.sampled_from([true_align & 0xFFFF]) | st.integers(0, 0xFFFF))
     body = draw(st.binary(max_size=600))
@@ -495,12 +521,15 @@ def wav_files(draw: st.DrawFn) -> Built:
     data_at = 12 + len(before) + len(fmt_chunk) + 8
     present = min(len(body) if data_size is None else data_size, len(content) - data_at)
     built.rate = rate
+    built.tag = effective
     if layout != "normal" or len(fmt) < 16:
         built.problem = "corrupt WAV file"
     elif channels < 1 or rate < 1 or bits < 8 or bits % 8:
         built.problem = "corrupt WAV header"
     elif not (
-        (effective == 1 and bits in (8, 16, 24, 32)) or (effective == 3 and bits in (32, 64))
+        (effective == 1 and bits in (8, 16, 24, 32))
+        or (effective == 3 and bits in (32, 64))
+        or (effective in (6, 7) and bits == 8)
     ):
         built.problem = "unsupported WAV encoding"
     elif channels > CHANNELS_MAX:
