@@ -462,12 +462,17 @@ def g711_reference(tag: int, code: int) -> int:
     return 8 * (magnitude if a & 0x80 else -magnitude)  # 13-bit; the sign bit set is positive
 
 
+TAGS = st.sampled_from([1, 1, 3, 6, 7, 0xFFFE])
+SUBS = st.sampled_from([1, 3, 6, 7])
+WIDTHS = st.sampled_from(BITS)
+
+
 @st.composite
 def wav_files(
     draw: st.DrawFn,
-    tags: st.SearchStrategy[int] = st.sampled_from([1, 1, 3, 6, 7, 0xFFFE]),
-    subs: st.SearchStrategy[int] = st.sampled_from([1, 3, 6, 7]),
-    widths: st.SearchStrategy[int] = st.sampled_from(BITS),
+    tags: st.SearchStrategy[int] = TAGS,
+    subs: st.SearchStrategy[int] = SUBS,
+    widths: st.SearchStrategy[int] = WIDTHS,
 ) -> Built:
     """A WAV file with every header field drawn from honest values, the limits' edges and
     anything at all; extra chunks (odd sizes, lying sizes), data sizes that lie, fields
@@ -630,7 +635,9 @@ def test_ivr_dtmf_prints_digits_or_one_line(built: Built, scratch: Path) -> None
         code = cli.main(["dtmf", str(scratch)])
     assert peak[0] < 48 << 20  # the receiver's resampler for an odd rate (see affordable_rate)
     if code == 0:
-        assert err.getvalue() == ""
+        no_digit = f"ivr dtmf: no DTMF digit found in {scratch}\n"
+        assert err.getvalue() in ("", no_digit)
+        assert err.getvalue() == "" or out.getvalue() == ""
         assert built.expected is not None or not built.honest
     else:
         assert code == 1
