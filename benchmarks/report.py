@@ -1,5 +1,9 @@
 """Run every benchmark and write docs/benchmarks.md: ``scripts/bench`` (``--quick`` in CI).
 
+``--quick`` runs prove the benchmarks work; their figures mean little, so they are written
+into a new temporary folder (the path is printed), never over the committed document,
+unless ``--out`` names a file.
+
 Each script prints its own table and writes its figures as JSON (benchmarks/common.py);
 this gathers them with the machine they ran on. A benchmark that fails is reported as
 failed in the document; nothing here judges speed by exiting non-zero, because a slow
@@ -107,12 +111,31 @@ def section(title: str, figures: list[dict[str, object]], failure: str, spent: f
     ]
 
 
-def main() -> None:
+DOCUMENT = ROOT / "docs" / "benchmarks.md"
+"""The committed figures, written by full runs only."""
+
+
+def output_path(quick: bool, out: Path | None) -> Path:
+    """``out``; else docs/benchmarks.md for a full run, a file in a new temporary folder
+    for a quick one."""
+    if out is not None:
+        return out
+    if quick:
+        return Path(tempfile.mkdtemp(prefix="ivr-bench-")) / "benchmarks.md"
+    return DOCUMENT
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, to prove they work")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write (default: docs/benchmarks.md; with --quick a temporary folder)",
+    )
     parser.add_argument("only", nargs="*", help="run only these benchmarks")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     names = args.only or list(SCRIPTS)
     body: list[str] = []
     targets: list[str] = []
@@ -142,8 +165,9 @@ def main() -> None:
         *targets,
         "",
     ]
-    args.out.write_text("\n".join([*header, *body]), encoding="utf-8")
-    print(f"written: {args.out}")
+    out = output_path(args.quick, args.out)
+    out.write_text("\n".join([*header, *body]), encoding="utf-8")
+    print(f"written: {out}")
 
 
 if __name__ == "__main__":

@@ -28,10 +28,13 @@ _caches: dict[tuple[str, int, Path | None], PromptCache] = {}
 
 
 def model_path(model: str | None, menu: Menu) -> Path:
-    """Where the menu's speech model is; ModelNotFound says what to install or pass."""
-    from ivr.hearing.models import find_model
+    """Where the menu's speech model is; ModelNotFound says what to install or pass, and
+    ModelLanguageMismatch refuses a model for another language than the menu's."""
+    from ivr.hearing.models import check_language, find_model
 
-    return find_model(model, menu.language, menu.speech.model)
+    path = find_model(model, menu.language, menu.speech.model)
+    check_language(path, menu.language, model)
+    return path
 
 
 def tracker(path: Path, *, shared: bool = False) -> UtteranceTracker:

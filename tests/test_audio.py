@@ -138,7 +138,9 @@ def test_read_wav_matches_stdlib_and_sox(tmp_path: Path) -> None:
         (riff(1, 2, 8000, 16, b"\x00\x01"), "empty (no audio samples)"),
         (riff(1, 1, 8000, 16, b"\x00\x01" * 10)[:36], "corrupt WAV file (no data chunk)"),
         (riff(1, 1, 8000, 12, b"\x00" * 30), "corrupt WAV header"),
-        (riff(7, 1, 8000, 8, b"\x00" * 30), "unsupported WAV encoding (format tag 0x0007, 8 bits)"),
+        (riff(2, 1, 8000, 8, b"\x00" * 30), "unsupported WAV encoding (format tag 0x0002, 8 bits)"),
+        (riff(7, 1, 8000, 16, b"\x00" * 30), "unsupported WAV encoding (mu-law, 16 bits)"),
+        (riff(6, 1, 8000, 24, b"\x00" * 30), "unsupported WAV encoding (A-law, 24 bits)"),
     ],
 )
 def test_read_wav_errors_are_one_line(tmp_path: Path, content: bytes, problem: str) -> None:

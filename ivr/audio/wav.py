@@ -1,15 +1,18 @@
 """WAV files in and out, resampling, and a speaker whose playback stops at once.
 
 Everything inside the simulator is 16-bit mono PCM (``AudioClip``); files of other
-widths, float WAVs and stereo are converted on the way in so callers never branch on
-format. A WAV header is checked against ``ivr.limits`` before any sample is read, and a
-long file is read (and resampled) in blocks, so memory does not grow with its length.
+widths, float WAVs, G.711 (mu-law and A-law, the usual format of phone-system recordings)
+and stereo are converted on the way in so callers never branch on format. A WAV header is
+checked against ``ivr.limits`` before any sample is read, and a long file is read (and
+resampled) in blocks, so memory does not grow with its length.
 Playback keeps one PortAudio stream open for the whole session because opening
 one costs 1-2 s, and barge-in needs ``stop()`` to silence the line within one block.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
 import os
 import stat
@@ -33,7 +36,12 @@ log = logging.getLogger(__name__)
 
 _PCM = 0x0001
 _FLOAT = 0x0003
+_ALAW = 0x0006
+_ULAW = 0x0007
 _EXTENSIBLE = 0xFFFE
+_G711 = {_ALAW: "ALAW", _ULAW: "ULAW"}
+"""G.711 format tags and libsndfile's names for them."""
+_ENCODINGS = {_PCM: "PCM", _FLOAT: "float", _ALAW: "A-law", _ULAW: "mu-law"}
 
 
 class AudioFileError(IvrError, ValueError):
@@ -97,7 +105,11 @@ millions of empty chunks costs no time."""
 
 
 def _supported(tag: int, bits: int) -> bool:
-    return (tag == _PCM and bits in (8, 16, 24, 32)) or (tag == _FLOAT and bits in (32, 64))
+    return (
+        (tag == _PCM and bits in (8, 16, 24, 32))
+        or (tag == _FLOAT and bits in (32, 64))
+        or (tag in _G711 and bits == 8)
+    )
 
 
 @dataclass(frozen=True)
@@ -199,7 +211,7 @@ def _parse(path: Path, f: BinaryIO) -> WavFormat:
             path, f"corrupt WAV header ({channels} channels, {rate} Hz, {bits} bits)"
         )
     if not _supported(tag, bits):
-        kind = {_PCM: "PCM", _FLOAT: "float"}.get(tag, f"format tag {tag:#06x}")
+        kind = _ENCODINGS.get(tag, f"format tag {tag:#06x}")
         raise AudioFileError(path, f"unsupported WAV encoding ({kind}, {bits} bits)")
     if channels > CHANNELS_MAX:
         raise AudioFileError(path, f"{channels} channels: over the limit of {CHANNELS_MAX}")
@@ -229,6 +241,15 @@ def _parse(path: Path, f: BinaryIO) -> WavFormat:
     if claimed > present:
         # Streaming writers leave the size unset or the file was cut short.
         log.warning("%s: data chunk claims %d bytes, %d present", path, claimed, present)
+    if tag in _G711:
+        try:
+            _g711_table(tag)  # the decoder is loaded before a sample is read, once
+        except (ImportError, OSError) as exc:
+            raise AudioFileError(
+                path,
+                f"{_ENCODINGS[tag]} WAV files need the soundfile package and its libsndfile "
+                f"({type(exc).__name__}: {exc}); pip install soundfile",
+            ) from None
     return WavFormat(tag, channels, rate, bits, start, frames)
 
 
@@ -342,7 +363,8 @@ def open_wav(path: str | Path) -> WavFile:
 
 
 def read_wav(path: str | Path) -> AudioClip:
-    """Read a PCM (8/16/24/32-bit) or float (32/64-bit) WAV file as mono int16.
+    """Read a PCM (8/16/24/32-bit), float (32/64-bit) or G.711 (mu-law, A-law) WAV file
+    as mono int16.
 
     The header is checked first (``WavFile``), so a file is either read whole or refused
     with one AudioFileError line; for long audio prefer ``open_wav(path).blocks()``.
@@ -373,9 +395,32 @@ def _decode(raw: bytes, tag: int, bits: int, channels: int) -> npt.NDArray[Any]:
         floats = np.frombuffer(raw, "<f4" if bits == 32 else "<f8")
         floats = np.nan_to_num(floats, nan=0.0, posinf=1.0, neginf=-1.0)
         out = np.round(np.clip(floats, -1.0, 1.0) * 32767.0).astype(np.int32)
+    elif tag in _G711 and bits == 8:
+        out = _g711_table(tag)[np.frombuffer(raw, np.uint8)]
     else:  # _parse lets no other encoding through
         raise AssertionError(f"encoding {tag:#06x}/{bits} passed the header check")
     return out.reshape(-1, channels)
+
+
+@functools.cache
+def _g711_table(tag: int) -> npt.NDArray[np.int32]:
+    """The 16-bit value of each of the 256 G.711 codes of ``tag``, as libsndfile decodes them.
+
+    G.711 maps each byte to one sample on its own, so decoding the 256 codes once through
+    libsndfile (via soundfile, imported here: only a G.711 file loads it) decodes any
+    stream. libsndfile and ``ivr.audio.phone_line``'s codec agree on every code
+    (``tests/test_g711.py``), so a recording and the simulated line are the same G.711.
+    Raises ImportError, or OSError when the libsndfile library cannot be loaded.
+    """
+    import soundfile
+
+    codes = io.BytesIO(bytes(range(256)))
+    samples, _ = soundfile.read(
+        codes, samplerate=8000, channels=1, format="RAW", subtype=_G711[tag], dtype="int16"
+    )
+    table: npt.NDArray[np.int32] = np.asarray(samples, np.int32).reshape(256)
+    table.flags.writeable = False
+    return table
 
 
 def _downmix(frames: npt.NDArray[Any]) -> npt.NDArray[np.int16]:

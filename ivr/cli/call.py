@@ -41,18 +41,6 @@ def run(args: argparse.Namespace) -> int:
     from ivr.outputs.call_log import CallLog
     from ivr.prompts.player import RenderingPlayer, SilentPlayer
 
-    if args.record is not None and (args.keys or args.audio or args.typed):
-        err.print("ivr call: --record keeps live calls (keypad or --mic)", markup=False)
-        return 2
-    if args.speed != 1.0:
-        clash = [name for name, given in _REAL_TIME_OPTIONS if getattr(args, given)]
-        if clash:
-            err.print(
-                f"ivr call: --speed is for text-only calls, not with {clash[0]} "
-                "(its audio runs in real time)",
-                markup=False,
-            )
-            return 2
     if args.keys is not None:
         try:
             parse_script(args.keys)  # a command-line mistake, said before reading any file
@@ -135,15 +123,6 @@ def run(args: argparse.Namespace) -> int:
         if recording is not None:
             recording()
     return max(unwritten.status(), read_error("ivr call", caller))
-
-
-_REAL_TIME_OPTIONS = (
-    ("--mic", "mic"),
-    ("--audio", "audio"),
-    ("--out", "out"),
-    ("--record", "record"),
-)
-"""Options whose audio runs in real time, which ``--speed`` cannot hurry."""
 
 
 class _QuietView:

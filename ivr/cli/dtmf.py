@@ -33,4 +33,8 @@ def run(args: argparse.Namespace) -> int:
     # without importing rich: it would cost about as long as decoding a minute of audio.
     sys.stdout.write("".join(f"{digit.start:8.3f}s  {digit.digit}\n" for digit in events))
     sys.stdout.flush()
+    if not events:  # said, so that silence is not mistaken for a crash; stdout stays empty
+        name = str(args.wav)
+        shown = name if name.isprintable() else ascii(name)  # one line, whatever the name
+        sys.stderr.write(f"ivr dtmf: no DTMF digit found in {shown}\n")
     return 0

@@ -15,7 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from ivr.cli.common import default_menu, err
-from ivr.cli.parser import FILE, parser
+from ivr.cli.parser import FILE, nonsense, parser
 from ivr.errors import IvrError
 
 if TYPE_CHECKING:
@@ -31,6 +31,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     143 for SIGTERM, 129 for SIGHUP), the terminal restored and the files closed first.
     """
     args = parser().parse_args(argv)  # --help and usage errors end here, having imported little
+    problem = nonsense(args)
+    if problem is not None:  # as argparse says a usage error: one line, exit 2
+        prog = f"ivr {args.command}"
+        sys.stderr.write(f"{prog}: error: {problem} (see '{prog} --help')\n")
+        return 2
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

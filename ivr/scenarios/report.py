@@ -176,6 +176,7 @@ def run_cli(
     err: Console,
     line: LineModel | None = None,
     artifacts: Path | None = None,
+    model: str | None = None,
 ) -> int:
     """What ``ivr test`` does: run, show a progress bar and the table, write reports.
 
@@ -195,7 +196,7 @@ def run_cli(
         def advance(done: int, total: int, result: ScenarioResult) -> None:
             bar.update(task, completed=done, description=escape(printable(result.name)))
 
-        results = run_scenarios(files, advance, line=line, artifacts=artifacts)
+        results = run_scenarios(files, advance, line=line, artifacts=artifacts, model=model)
     out.print(results_table(results))
     for result in results:
         if result.status in (Status.FAILED, Status.ERROR):

@@ -45,6 +45,7 @@ def run_scenario(
     raise_errors: bool = False,
     line: LineModel | None = None,
     artifacts: Path | None = None,
+    model: str | None = None,
 ) -> ScenarioResult:
     """Play one scenario and check it. Never raises for a bad file: see ``status``.
 
@@ -54,6 +55,7 @@ def run_scenario(
     traceback) instead of reporting it as the scenario's error.
     ``line``: what the phone line does to the caller's audio (ivr.audio.phone_line.degrade).
     ``artifacts``: a folder for the call's log, transcript and stereo WAV.
+    ``model``: the speech model (a folder or a package name) if the scenario names none.
     """
     started = time.perf_counter()
     if not isinstance(scenario, Scenario):
@@ -87,7 +89,7 @@ def run_scenario(
         turns=len(scenario.turns),
     )
     try:
-        _play(scenario, result, speech_cache, line, artifacts)
+        _play(scenario, result, speech_cache, line, artifacts, model)
     except _Skip as skip:
         result.status = Status.SKIPPED
         result.reason = str(skip)
@@ -120,11 +122,13 @@ def run_scenarios(
     speech_cache: Path | None = None,
     line: LineModel | None = None,
     artifacts: Path | None = None,
+    model: str | None = None,
 ) -> list[ScenarioResult]:
     """Run scenarios (files, folders searched for ``*.call.yaml``, or loaded ones) in order.
 
     ``progress(done, total, result)`` is called after each one. ``artifacts``: a folder
-    with one subfolder per scenario (see run_scenario).
+    with one subfolder per scenario (see run_scenario). ``model``: the speech model of the
+    scenarios that name none.
     """
     items: list[str | Path | Scenario] = []
     for entry in paths:
@@ -135,7 +139,9 @@ def run_scenarios(
         if artifacts is not None:
             stem = item.path if isinstance(item, Scenario) else Path(item)
             folder = artifacts / f"{done:03d}-{stem.name.removesuffix(SUFFIX)}"
-        result = run_scenario(item, speech_cache=speech_cache, line=line, artifacts=folder)
+        result = run_scenario(
+            item, speech_cache=speech_cache, line=line, artifacts=folder, model=model
+        )
         results.append(result)
         if progress is not None:
             progress(done, len(items), result)
@@ -148,8 +154,10 @@ def _play(
     speech_cache: Path | None,
     line: LineModel | None,
     artifacts: Path | None,
+    model: str | None = None,
 ) -> None:
-    tracker, clips = _speech(scenario, speech_cache, line) if scenario.spoken else (None, {})
+    spoken = scenario.spoken
+    tracker, clips = _speech(scenario, speech_cache, line, model) if spoken else (None, {})
     clock = VirtualClock()
     events = result.events
 
@@ -229,7 +237,10 @@ def _replay(
 
 
 def _speech(
-    scenario: Scenario, speech_cache: Path | None, line: LineModel | None = None
+    scenario: Scenario,
+    speech_cache: Path | None,
+    line: LineModel | None = None,
+    model: str | None = None,
 ) -> tuple[UtteranceTracker, dict[int, AudioClip]]:
     """The recognizer and the caller's audio for a scenario with speech; _Skip if impossible."""
     from ivr import wiring
@@ -239,7 +250,7 @@ def _speech(
 
     menu = scenario.menu
     try:
-        where = wiring.model_path(scenario.model, menu)
+        where = wiring.model_path(scenario.model or model, menu)
     except ModelNotFound as error:
         raise _Skip(f"speech needs a {menu.language} model: {error}") from None
     tracker = wiring.tracker(where, shared=True)
