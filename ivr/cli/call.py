@@ -236,9 +236,12 @@ def _live_caller(
 
     if args.mic:
         from ivr.callers.mic import MicrophoneCaller
+        from ivr.hearing.models import ModelLanguageMismatch
 
         try:
             tracker = common.tracker(menu, args.model)
+        except ModelLanguageMismatch:
+            raise  # refused before the call starts: it would hear nothing the menu offers
         except IvrError as error:
             err.print(f"ivr call: {error}", markup=False)  # still a call: by keypad
         else:

@@ -16,6 +16,7 @@ from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
 from ivr.engine.events import CallEvent
 from ivr.engine.flow import Call, CallFlow
+from ivr.errors import IvrError
 from ivr.menu.problems import MenuInvalid, shorten
 from ivr.prompts.player import SilentPlayer
 from ivr.scenarios.loading import find_scenarios, load_scenario
@@ -110,8 +111,9 @@ def _bad_input(error: Exception) -> bool:
 
 
 def one_line(error: Exception) -> str:
-    """An exception as one short printable line; an input error's own words suffice."""
-    text = str(error) if _bad_input(error) else f"{type(error).__name__}: {error}"
+    """An exception as one short printable line; an IvrError's own words suffice (they are
+    written for the user), anything else is named by its class."""
+    text = str(error) if isinstance(error, IvrError) else f"{type(error).__name__}: {error}"
     return shorten(text, 300)
 
 
