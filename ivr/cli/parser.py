@@ -262,6 +262,38 @@ def parser() -> argparse.ArgumentParser:
     prompts.set_defaults(
         run="prompts:run", outputs=(("cache", "--cache", FOLDER), ("out", "--out", FILE))
     )
+
+    speech_eval = commands.add_parser(
+        "speech-eval", help="measure how well a menu's spoken choices are recognized"
+    )
+    speech_eval.add_argument("menu", type=Path, metavar="MENU", help="the menu to measure")
+    speech_eval.add_argument("--model", metavar="M", help="speech model: a directory or package")
+    speech_eval.add_argument(
+        "--quick", action="store_true", help="one voice, two speeds, clean and 20 dB noise"
+    )
+    speech_eval.add_argument(
+        "--conditions",
+        nargs="+",
+        metavar="C",
+        help="clean, noise20, noise10, line (G.711), line20 (default: clean noise20 line)",
+    )
+    speech_eval.add_argument(
+        "--oog", nargs="+", type=Path, metavar="FILE", help="more out-of-grammar utterances"
+    )
+    speech_eval.add_argument(
+        "--recordings", type=Path, metavar="DIR", help="your own WAVs: PHRASE.wav, _oog/*.wav"
+    )
+    speech_eval.add_argument("--json", type=Path, metavar="FILE", help="write every figure")
+    speech_eval.add_argument("--chart", type=Path, metavar="FILE.png", help="write the chart")
+    speech_eval.add_argument(
+        "--write-calibration",
+        action="store_true",
+        help="set the menu's thresholds to the recommended ones, for this model",
+    )
+    speech_eval.add_argument("--quiet", action="store_true", help="print no tables")
+    speech_eval.set_defaults(
+        run="speech_eval:run", outputs=(("json", "--json", FILE), ("chart", "--chart", FILE))
+    )
     return parser
 
 

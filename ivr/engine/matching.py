@@ -87,6 +87,8 @@ SIMILAR_WEIGHT = 0.8
 
 def match(text: str, choices: Sequence[Choice]) -> Match | None:
     """The best reading of ``text`` among ``choices``; None if there is none or it is ambiguous."""
+    if any(token.startswith("<") and token.endswith(">") for token in text.split()):
+        return None  # the recognizer heard something that is no menu word: a garbage path
     said = normalize(text)
     if not said:
         return None

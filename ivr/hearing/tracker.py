@@ -42,6 +42,8 @@ class UtteranceTracker:
         self.end_of_speech: float | None = None
         self._in_speech = False
         self._quiet = 0.0
+        self.deaf = False
+        """The recognizer could not be set up: nothing is heard, keys still work."""
 
     def expect(self, phrases: tuple[str, ...], end_of_speech: float | None = None) -> None:
         """Switch to the grammar of the new state; what was half heard is dropped.
@@ -49,20 +51,30 @@ class UtteranceTracker:
         Phrases the model cannot say are logged by the recognizer. If none is left, the
         state is heard with the open vocabulary: poorer, but the caller can still speak.
         """
-        from ivr.hearing.recognizer import GrammarError
+        from ivr.hearing.recognizer import GrammarError, SpeechError
 
-        try:
-            self.recognizer.set_grammar(list(phrases) if phrases else None)
-        except GrammarError as error:
-            log.warning("%s; listening with the open vocabulary here", error)
-            self.recognizer.set_grammar(None)
         self.end_of_speech = end_of_speech
         self._in_speech = False
+        if self.deaf:
+            return
+        try:
+            try:
+                self.recognizer.set_grammar(list(phrases) if phrases else None)
+            except GrammarError as error:
+                log.warning("%s; listening with the open vocabulary here", error)
+                self.recognizer.set_grammar(None)
+        except SpeechError as error:
+            # The model's vocabulary cannot be read (a corrupt or foreign Gr.fst): one line,
+            # and the call goes on by keypad.
+            log.error("speech recognition is off for this call: %s; use the keypad", error)
+            self.deaf = True
 
     def feed(self, pcm16: bytes) -> SpeechStarted | Utterance | None:
         """Give the recognizer 16 kHz mono int16 audio; say if speech began or ended."""
         # Trailing silence is counted from the last loud chunk, before the recognizer's
         # partial result (which comes in 240 ms steps) says that speech began.
+        if self.deaf:
+            return None
         self._quiet = self._quiet + len(pcm16) / 2 / self.rate if _quiet(pcm16) else 0.0
         if self.recognizer.accept(pcm16):
             return self._utterance(self.recognizer.result())
@@ -77,6 +89,8 @@ class UtteranceTracker:
 
     def finish(self) -> Utterance | None:
         """What has been heard so far, as the utterance: the caller stopped, or time ran out."""
+        if self.deaf:
+            return None
         return self._utterance(self.recognizer.result())
 
     @property

