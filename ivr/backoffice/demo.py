@@ -335,7 +335,9 @@ def _detail(conn: Connection, row: Any) -> str:
         ).all()
         return "refunds: " + ", ".join(statuses)
     if row.demo_case == "real-name":
-        return row.real_name_status + (f": {row.real_name_reason}" if row.real_name_reason else "")
+        return str(row.real_name_status) + (
+            f": {row.real_name_reason}" if row.real_name_reason else ""
+        )
     if row.demo_case == "invoice":
         e = s.e_invoices.c
         tx = conn.execute(

@@ -64,7 +64,7 @@ class DatabaseBackOffice:
     def perform(self, request: Request) -> Reply:
         operation = OPERATIONS.get(request.operation)
         if operation is None:
-            log.warning("call %s: no operation %r", request.call_id, request.operation)
+            log.warning("call %r: no operation %r", request.call_id, request.operation)
             return Reply(ERROR)
         values = request.values
         try:
@@ -73,10 +73,10 @@ class DatabaseBackOffice:
                 raise InvalidValue(f"missing {', '.join(missing)}")
             reply = self._perform(request.operation, values, request.call_id)
         except InvalidValue as error:
-            log.warning("call %s: %s: %s", request.call_id, request.operation, error)
+            log.warning("call %r: %s: %s", request.call_id, request.operation, error)
             return Reply(ERROR)
         if reply.result == ERROR:
-            log.warning("call %s: %s: unknown account", request.call_id, request.operation)
+            log.warning("call %r: %s: unknown account", request.call_id, request.operation)
         return reply
 
     def _perform(self, name: str, values: Mapping[str, Value], call_id: str) -> Reply:

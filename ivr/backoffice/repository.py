@@ -302,8 +302,6 @@ class Repository:
 
 def _insert_ignoring_conflicts(dialect: str) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_nothing`` (both spell it alike)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -109,7 +109,8 @@ transactions = Table(
     CheckConstraint("amount > 0", name="amount"),
     CheckConstraint(_one_of("status", TRANSACTION_STATUSES), name="status"),
     CheckConstraint(
-        f"(status = 'failed' AND {_one_of('failure_cause', FAILURE_CAUSES)}) "
+        "(status = 'failed' AND failure_cause IS NOT NULL AND "
+        f"{_one_of('failure_cause', FAILURE_CAUSES)}) "
         "OR (status <> 'failed' AND failure_cause IS NULL)",
         name="failure_cause",
     ),

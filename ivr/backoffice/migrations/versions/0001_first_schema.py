@@ -122,7 +122,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("failure_cause", sa.String(length=16), nullable=True),
         sa.CheckConstraint(
-            "(status = 'failed' AND failure_cause IN "
+            "(status = 'failed' AND failure_cause IS NOT NULL AND failure_cause IN "
             "('余额不足', '网络不稳定', '支付限制', '安全审核')) "
             "OR (status <> 'failed' AND failure_cause IS NULL)",
             name=op.f("ck_transactions_failure_cause"),
