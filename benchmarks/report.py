@@ -34,6 +34,7 @@ SCRIPTS = {
     "streams": "Real-time speech streams on one shared model",
     "dtmf": "DTMF receiver against multimon-ng",
     "startup": "Start-up: whole ivr processes, and ivr dtmf against multimon-ng",
+    "backoffice": "Back office: lookups and writes on SQLite and PostgreSQL",
 }
 
 

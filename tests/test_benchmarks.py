@@ -27,3 +27,15 @@ def test_every_benchmark_runs_and_reports(pulse_server: PulseServer, tmp_path: P
         body = section[1].split("\n## ", 1)[0]
         assert "Failed:" not in body, body
         assert "| measure |" in body
+
+
+def test_the_backoffice_benchmark_runs_quick(tmp_path: Path) -> None:
+    """The back-office benchmark alone (SQLite and PostgreSQL), quick: ``-k backoffice``."""
+    out = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "backoffice.py"), "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    names = out.read_text("utf-8")
+    assert "sqlite: find_account p95" in names and "postgresql: tickets filed per second" in names

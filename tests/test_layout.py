@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "callers": {"engine", "audio", "hearing"},
     "drivers": {"menu", "engine", "audio", "hearing", "prompts", "callers"},
     "outputs": {"menu", "engine", "audio"},
-    "wiring": {"menu", "engine", "hearing", "prompts", "outputs"},
+    "wiring": {"menu", "engine", "hearing", "prompts", "outputs", "backoffice"},
+    "backoffice": {"engine"},
     "scenarios": {
         "menu",
         "engine",
@@ -32,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
         "drivers",
         "outputs",
         "wiring",
+        "backoffice",
     },
     "cli": {
         "menu",
@@ -44,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
         "outputs",
         "wiring",
         "scenarios",
+        "backoffice",
     },
 }
 """Layer -> the layers it may import (besides itself and BASE). Keep equal to docs/design.md."""

@@ -64,6 +64,30 @@ class _Version(argparse.Action):
         parser.exit(0)
 
 
+DEMO_CASES = ("failed-payment", "refund", "real-name", "invoice", "locked")
+"""The cases of ``ivr.backoffice.demo.CASES``, for ``ivr db accounts --case`` without
+importing it (SQLAlchemy); a test keeps the two equal."""
+
+MAX_DEMO_ACCOUNTS = 10_000
+"""``ivr db init --demo``: each demo PIN is an argon2id hash (~20 ms of CPU)."""
+
+
+def _demo_count(text: str) -> int:
+    """``--demo N``: 0 to MAX_DEMO_ACCOUNTS accounts."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= MAX_DEMO_ACCOUNTS:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_DEMO_ACCOUNTS:,}, not {text}")
+    return value
+
+
+DB_HELP = (
+    "the back-office database: a SQLite file or a postgresql://USER@HOST/NAME URL "
+    "(default: $IVR_DATABASE_URL, else backoffice.sqlite3 in the user data dir)"
+)
+
 MENU_HELP = "menu file (default: $IVR_MENU, else the wallet)"
 
 FILE, FOLDER = "file", "folder"
@@ -294,6 +318,36 @@ def parser() -> argparse.ArgumentParser:
     speech_eval.set_defaults(
         run="speech_eval:run", outputs=(("json", "--json", FILE), ("chart", "--chart", FILE))
     )
+
+    db = commands.add_parser(
+        "db", help="the back office's database: create it, fill it with demo callers, list them"
+    )
+    db_commands = db.add_subparsers(required=True, metavar="ACTION", dest="action")
+    init = db_commands.add_parser(
+        "init", help="create the database or bring its schema up to date; --demo adds callers"
+    )
+    init.add_argument(
+        "--demo",
+        type=_demo_count,
+        metavar="N",
+        help="replace the demo callers with N new ones, each a case for training "
+        f"(0 to {MAX_DEMO_ACCOUNTS:,}; real accounts are kept)",
+    )
+    init.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="S",
+        help="with --demo: the same seed makes the same callers and PINs (default: 1)",
+    )
+    init.add_argument("--db", metavar="URL", help=DB_HELP)
+    init.set_defaults(run="db:init")
+    accounts = db_commands.add_parser(
+        "accounts", help="the demo callers, with their phone numbers, demo PINs and cases"
+    )
+    accounts.add_argument("--case", choices=DEMO_CASES, help="only the callers with this case")
+    accounts.add_argument("--db", metavar="URL", help=DB_HELP)
+    accounts.set_defaults(run="db:accounts")
     return parser
 
 

@@ -1,0 +1,74 @@
+"""``ivr db``: create or upgrade the back-office database, fill it with demo callers, list
+them for a trainer."""
+
+from __future__ import annotations
+
+import argparse
+
+from ivr.cli.common import console
+
+
+def init(args: argparse.Namespace) -> int:
+    """Create the database (or bring its schema up to date); with ``--demo N``, replace the
+    demo callers with N new ones."""
+    from ivr.backoffice.database import Database
+    from ivr.backoffice.demo import load
+    from ivr.backoffice.repository import utc_now
+    from ivr.backoffice.settings import Rules, database_url
+
+    out = console()
+    db = Database(database_url(args.db), Rules(), create=True)
+    try:
+        before, after = db.migrate()
+        what = (
+            "created"
+            if before is None
+            else "already up to date"
+            if before == after
+            else f"upgraded from version {before}"
+        )
+        out.print(f"back office at {db.where}: schema version {after}, {what}", markup=False)
+        if args.demo is not None:
+            made = load(db, args.demo, args.seed, utc_now())
+            out.print(
+                f"{made} demo callers (seed {args.seed}); `ivr db accounts` lists them with "
+                "their demo PINs",
+                markup=False,
+            )
+    finally:
+        db.dispose()
+    return 0
+
+
+def accounts(args: argparse.Namespace) -> int:
+    """The demo callers: phone, demo PIN, case, name and what the case is about."""
+    from ivr.backoffice.database import Database
+    from ivr.backoffice.demo import callers
+    from ivr.backoffice.settings import Rules, database_url
+
+    out = console()
+    db = Database(database_url(args.db), Rules(), create=False)
+    try:
+        found = list(callers(db, args.case))
+    finally:
+        db.dispose()
+    if not found:
+        which = f" with case {args.case}" if args.case else ""
+        out.print(
+            f"no demo callers{which} in {db.where}: run `ivr db init --demo 100`", markup=False
+        )
+        return 0
+    out.print(
+        f"demo callers in {db.where} — the PINs are training data: real accounts' PINs are "
+        "never kept in clear",
+        markup=False,
+        soft_wrap=True,
+    )
+    out.print(f"{'phone':<12} {'PIN':<7} {'case':<15} name / case", markup=False)
+    for caller in found:
+        out.print(
+            f"{caller.phone:<12} {caller.pin:<7} {caller.case:<15} {caller.name} / {caller.detail}",
+            markup=False,
+            soft_wrap=True,
+        )
+    return 0

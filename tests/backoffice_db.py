@@ -1,0 +1,73 @@
+"""The databases the back-office tests run on: a SQLite file, and a real PostgreSQL server.
+
+The PostgreSQL server is the one ``scripts/test`` starts (``$IVR_TEST_POSTGRES_URL``), or, when
+pytest runs alone, the one ``scripts/postgres`` starts here. If neither works the PostgreSQL
+tests fail, never skip: CI installs PostgreSQL (scripts/setup).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@cache
+def postgres_server() -> str:
+    """The test server's URL (to its ``postgres`` database)."""
+    url = os.environ.get("IVR_TEST_POSTGRES_URL")
+    if url:
+        return url
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "postgres"), "start"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"no PostgreSQL for the tests: {done.stderr.strip()}", pytrace=False)
+    return done.stdout.strip()
+
+
+def admin(statement: str) -> None:
+    """Run one statement on the test server outside a transaction (CREATE DATABASE)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_server(), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def fresh_postgres() -> tuple[str, str]:
+    """A new, empty database on the test server: its name and URL."""
+    import sqlalchemy as sa
+
+    name = f"ivr_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as error:
+        pytest.fail(f"the test PostgreSQL server does not answer: {error.orig}", pytrace=False)
+    url = sa.engine.make_url(postgres_server()).set(database=name)
+    return name, url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty back-office database of each kind, gone after the test."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "backoffice.sqlite3")
+        return
+    name, url = fresh_postgres()
+    try:
+        yield url
+    finally:
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
