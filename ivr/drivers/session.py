@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ivr.clock import Clock
-from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, SAYING, CallTimeline
+from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, SAYING, CallTimeline, perform
+from ivr.engine.backoffice import BackOffice, Reply, Request
 from ivr.engine.events import CallEvent, Outcome
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, SpeechStarted
@@ -81,6 +82,8 @@ class Session:
         watchers: Iterable[Watcher] = (),
         start: str | None = None,
         speed: float = 1.0,
+        backoffice: BackOffice | None = None,
+        caller_id: str | None = None,
     ) -> None:
         self.flow = flow
         self.caller = caller
@@ -92,6 +95,10 @@ class Session:
         """The node the call begins in (None: the menu's start, after the greeting)."""
         self.speed = speed
         """Durations pass this many times faster (the timeline's rule; text-only calls)."""
+        self.backoffice = backoffice
+        """Performs the action nodes' requests (None: each is an ``error``)."""
+        self.caller_id = caller_id
+        """The calling number: the call variable ``caller_id``."""
         self._heard: tuple[tuple[str, ...], float | None] | None = None
         """The grammar and end of speech the caller was last given."""
         self._failed: list[object] = []
@@ -106,7 +113,8 @@ class Session:
         as the caller hanging up, so the listeners (the log) see it end, and is raised
         again: a live call treats it as the hang-up, anything else stops there.
         """
-        line = CallTimeline(self, speed=self.speed)
+        variables = {"caller_id": self.caller_id} if self.caller_id else None
+        line = CallTimeline(self, speed=self.speed, variables=variables)
         clock, caller = self.clock, self.caller
         try:
             line.answer(clock.now(), self.start)
@@ -165,6 +173,14 @@ class Session:
 
     def hush(self, line: CallTimeline) -> None:
         self.player.stop()
+
+    def ask(
+        self, line: CallTimeline, request: Request, now: float
+    ) -> tuple[Reply, float, str | None]:
+        """The back office answers while the call waits: on a real clock the time it took
+        counts, plus any latency the back office simulates."""
+        reply, delay, reason = perform(self.backoffice, request)
+        return reply, max(self.clock.now() - now, 0.0) + delay, reason
 
     def report(self, line: CallTimeline, event: CallEvent, now: float) -> None:
         for listener in self.listeners:
