@@ -21,9 +21,10 @@ Self-service nodes (see docs/design.md, "Self-service nodes"):
 
 - A collect node gathers digits into a call variable (``Call.digits`` while typed). Digits
   are digits there, even a global key's (the field's grammar wins, as in VoiceXML and
-  FreeSWITCH ``play_and_get_digits``); the terminator (``#``) or ``max_length`` ends the
-  entry, and so does the inter-digit timeout (the timeline's: a `NoInput` with digits
-  typed); ``*`` clears the entry and asks again; other global keys keep their meaning. An
+  FreeSWITCH ``play_and_get_digits``); the terminator (``#``) ends the entry, and so does
+  the inter-digit timeout (the timeline's: a `NoInput` with digits typed); ``max_length``
+  ends it at once only without a terminator (with one, the caller was told to end with it:
+  VoiceXML's ``termtimeout`` waits for it, and a digit beyond the maximum is a no-match); ``*`` clears the entry and asks again; other global keys keep their meaning. An
   entry of the wrong length or pattern is a no-match. Spoken digits (幺三八…) are one whole
   entry. In a sensitive node every event that holds what the caller keyed or said is
   marked ``sensitive`` (`CallEvent.masked`).
@@ -598,7 +599,9 @@ class CallFlow:
             return self._complete(call, "terminator")
         if key.isdigit():
             call.digits += key
-            if len(call.digits) >= collect.max_length:
+            if len(call.digits) > collect.max_length:  # waiting for the terminator
+                return self._no_match(call, entry=call.digits)
+            if len(call.digits) == collect.max_length and collect.terminator is None:
                 return self._complete(call, "max-length")
             return []
         if key == "*":  # start the entry again

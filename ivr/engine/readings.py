@@ -7,7 +7,7 @@ needs one: a keyed call of a menu without templates never loads it. The readings
 - ``date``: 2026-12-02 -> 二零二六年十二月二日 (the year digit by digit, as it is said)
 - ``time``: 14:05 -> 十四点零五分, 9:00 -> 九点整
 - ``digits``: 13800138000 -> 幺三八零零幺三八零零零 (幺 for 1, as hotlines read numbers)
-- ``number``: 123 -> 一百二十三
+- ``number``: 123 -> 一百二十三, and 2 -> 两 (a count: 还可以再试两次)
 - ``text``: the value as it is
 
 A value that is not what its reading needs (``{merchant:money}``) is read as text: a call
@@ -89,9 +89,10 @@ def digits(value: Any) -> str:
 
 def number(value: Any) -> str:
     try:
-        return _an2cn(int(value))
+        count = int(value)
     except (ValueError, TypeError):
         return str(value)
+    return "两" if count == 2 else _an2cn(count)  # 两次, 两笔: 2 before a measure word
 
 
 _READERS = {"money": money, "date": date, "time": time, "digits": digits, "number": number}

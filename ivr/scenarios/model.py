@@ -6,8 +6,10 @@ Plain data: every other module of the package (and coverage) reads it; it import
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import regex
 
@@ -105,6 +107,12 @@ class Scenario:
     spoken_prompts: bool = False
     """The recording was made with prompts timed by their rendered length."""
     recording_speech: bool = False
+    caller_id: str | None = None
+    """The calling number: the call variable ``caller_id``."""
+    backoffice: Mapping[str, Any] | None = None
+    """What the in-memory back office holds (``ivr.drivers.memory.from_data``): the file's
+    ``backoffice`` (``demo``: ``{}``, ``down``: ``{"down": True}``); None: none given (the
+    demo data, if the menu has action nodes)."""
 
     @property
     def spoken(self) -> bool:
