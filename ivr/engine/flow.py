@@ -24,7 +24,8 @@ Self-service nodes (see docs/design.md, "Self-service nodes"):
   FreeSWITCH ``play_and_get_digits``); the terminator (``#``) ends the entry, and so does
   the inter-digit timeout (the timeline's: a `NoInput` with digits typed); ``max_length``
   ends it at once only without a terminator (with one, the caller was told to end with it:
-  VoiceXML's ``termtimeout`` waits for it, and a digit beyond the maximum is a no-match); ``*`` clears the entry and asks again; other global keys keep their meaning. An
+  VoiceXML's ``termtimeout`` waits for it, and a digit beyond the maximum is a no-match);
+  ``*`` clears the entry and asks again; other global keys keep their meaning. An
   entry of the wrong length or pattern is a no-match. Spoken digits (幺三八…) are one whole
   entry. In a sensitive node every event that holds what the caller keyed or said is
   marked ``sensitive`` (`CallEvent.masked`).
