@@ -14,7 +14,15 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ivr.clock import Clock
-from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, SAYING, CallTimeline, perform
+from ivr.drivers.timeline import (
+    BACKOFFICE,
+    CLOSING,
+    IDLE,
+    LISTENING,
+    SAYING,
+    CallTimeline,
+    perform,
+)
 from ivr.engine.backoffice import BackOffice, Reply, Request
 from ivr.engine.events import CallEvent, Outcome
 from ivr.engine.flow import Call, CallFlow
@@ -26,12 +34,13 @@ log = logging.getLogger(__name__)
 Listener = Callable[[CallEvent, float], None]
 """Receives every event with its call time: the console view and the call log."""
 
-SPEAKING, LISTENING_NOW, RECOGNIZING, CLOSING_NOW, ENDED = (
+SPEAKING, LISTENING_NOW, RECOGNIZING, CLOSING_NOW, ENDED, WORKING = (
     "speaking",
     "listening",
     "recognizing",
     "closing",
     "ended",
+    "working",
 )
 """What the hotline is doing, as a `Watcher` is told it (plain words: ``ivr.outputs`` may
 not import the drivers)."""
@@ -46,7 +55,8 @@ class Watcher(Protocol):
     def status(self, activity: str, now: float, until: float, call: Call) -> None:
         """At call time ``now`` the hotline is ``activity`` (`SPEAKING` until the prompt's
         end, `LISTENING_NOW` until the no-input deadline, `RECOGNIZING` speech heard before
-        that deadline, `CLOSING_NOW` its last words, `ENDED` with ``until`` = ``now``);
+        that deadline, `CLOSING_NOW` its last words, `WORKING` the back office until its
+        reply is due, `ENDED` with ``until`` = ``now``);
         ``call`` holds the node and its no-input and no-match counts. Called when any of
         these changes."""
         ...
@@ -151,6 +161,8 @@ class Session:
             activity, until = (RECOGNIZING if hearing else LISTENING_NOW), line.until
         elif wait is CLOSING:
             activity, until = CLOSING_NOW, line.until
+        elif wait is BACKOFFICE:
+            activity, until = WORKING, line.until
         else:
             activity, until = ENDED, now
         shown = (activity, until, call.state, call.no_input_count, call.no_match_count)

@@ -210,7 +210,11 @@ class CallFlow:
             failure = node.settings.on_max_failures
             if failure.action is FailureActionKind.GOTO and failure.target is not None:
                 machine.add_transition(f"goto:{failure.target}", node.id, failure.target)
-        below_start: list[str | Enum | State] = [n for n in menu.nodes if n != menu.start]
+        below_start: list[str | Enum | State] = [
+            node.id
+            for node in menu.nodes.values()
+            if node.id != menu.start and node.kind not in (NodeKind.ACTION, NodeKind.SWITCH)
+        ]
         machine.add_transition("main", below_start, menu.start)
         for outcome, end_state in _END_STATES.items():
             machine.add_transition(f"end:{outcome}", nodes, end_state)
