@@ -239,12 +239,22 @@ class CallFlow:
             call.variables = dict(variables)
         events = [CallEvent(EventType.CALL_START, call.state, sensitive=self._secret(call))]
         events += self._enter(call, greeting=call.state == self.menu.start)
-        return call, events
+        return call, self._switched(call, events)
 
     def handle(self, call: Call, received: CallInput) -> list[CallEvent]:
         """Apply one input to a call and say what happened."""
         if call.ended:
             return []
+        return self._switched(call, self._handle(call, received))
+
+    def _switched(self, call: Call, events: list[CallEvent]) -> list[CallEvent]:
+        """A switch node entered moves on at once, by its variable (one move at a time, so
+        each is an edge of its own: ivr check forbids loops of switches alone)."""
+        while not call.ended and self.node(call).kind is NodeKind.SWITCH:
+            events += self._move(call, self._switch_trigger(call))
+        return events
+
+    def _handle(self, call: Call, received: CallInput) -> list[CallEvent]:
         match received:
             case HangUp():
                 hangup = CallEvent(EventType.HANGUP, call.state, reason="caller")
@@ -554,7 +564,7 @@ class CallFlow:
             call.phase = Phase.WAITING
             events.append(self._request(call, node))
         elif node.kind is NodeKind.SWITCH:
-            events += self._switch(call, node)
+            pass  # it moves on at once (`_switched`)
         else:
             if node.intro:
                 events.append(self._say(call, node.intro, PromptKind.INTRO))
@@ -716,14 +726,12 @@ class CallFlow:
             return [answered, *self._transfer(call, [self.menu.messages.transfer], "error")]
         return [answered, *self._move(call, f"result:{result}")]
 
-    def _switch(self, call: Call, node: Node) -> list[CallEvent]:
-        switch = node.switch
+    def _switch_trigger(self, call: Call) -> str:
+        switch = self.node(call).switch
         assert switch is not None
         value: Any = (call.variables or {}).get(switch.variable)
         said = None if value is None else str(value)
-        if said is not None and said in switch.cases:
-            return self._move(call, f"case:{said}")
-        return self._move(call, "default")
+        return f"case:{said}" if said is not None and said in switch.cases else "default"
 
 
 def _commands(phrases: Mapping[str, tuple[str, ...]], kind: ActionKind) -> list[Choice]:
