@@ -14,7 +14,7 @@ from typing import Any
 import regex
 
 from ivr.engine.events import CallEvent, EventType, Outcome
-from ivr.menu.model import Menu
+from ivr.menu.model import MASK, Menu
 from ivr.menu.problems import MenuProblem, printable
 
 SUFFIX = ".call.yaml"
@@ -66,15 +66,16 @@ class Turn:
     def spoken(self) -> bool:
         return self.kind in (TurnKind.SAY, TurnKind.PLAY)
 
-    def describe(self) -> str:
-        """The turn as the scenario file says it: ``press "12"``, ``say "셋"``."""
+    def describe(self, masked: bool = False) -> str:
+        """The turn as the scenario file says it: ``press "12"``, ``say "셋"``; ``masked``
+        (it keyed or said a sensitive entry, a PIN): ``press "******"``."""
         if self.kind is TurnKind.PRESS:
-            return f'press "{self.keys}"'
+            return f'press "{MASK if masked else self.keys}"'
         if self.kind is TurnKind.SILENCE:
             return f"silence {self.seconds:g} s"
         barge = "!" if self.barge_in else ""
         if self.kind is TurnKind.SAY:
-            return f'say "{barge}{self.text}"'
+            return f'say "{barge}{MASK if masked else self.text}"'
         if self.kind is TurnKind.PLAY:
             return f"play {barge}{self.audio.name if self.audio else ''}"
         return "hangup"
