@@ -129,7 +129,7 @@ def test_a_phone_number_is_keyed_digit_by_digit_and_checked_against_its_pattern(
 def test_digits_are_digits_in_a_collect_node_even_a_global_keys(flow: CallFlow) -> None:
     """0 is the agent key of the menu, but in an entry it is a digit (VoiceXML's field
     grammar wins over document grammars; FreeSWITCH play_and_get_digits)."""
-    events, outcome = call(flow, keys("1") + keys("000000#"), office=demo())
+    events, _outcome = call(flow, keys("1") + keys("000000#"), office=demo())
     assert not of(events, EventType.TRANSFER)
     assert "verify" in states(events)
 
@@ -166,7 +166,7 @@ def test_max_failures_in_a_collect_node_run_its_action(flow: CallFlow) -> None:
 def test_first_digit_timeout_then_inter_digit_timeout(flow: CallFlow) -> None:
     """No digit: the no-input comes at the first-digit timeout (the node's no-input
     timeout, 5 s) after the prompt; a digit then silence: the entry ends 3 s after it."""
-    events, _ = call(flow, keys("1") + [None] + keys("123456") + [None], caller_id=PHONE)
+    events, _ = call(flow, [*keys("1"), None, *keys("123456"), None], caller_id=PHONE)
     prompt_end = {}
     for t, e in of(events, EventType.PROMPT):
         if e.text and e.text.startswith("请输入六位支付密码"):
@@ -187,7 +187,7 @@ def test_the_deadlines_come_from_the_node(tmp_path: Path) -> None:
     menu = tmp_path / "m.zh-CN.yaml"
     menu.write_text(text, "utf-8")
     flow = CallFlow(load(menu, cached=False))
-    events, _ = call(flow, keys("1") + [None] + keys("12") + [None])
+    events, _ = call(flow, [*keys("1"), None, *keys("12"), None])
     prompt = next(
         (t, e) for t, e in of(events, EventType.PROMPT) if (e.text or "").startswith("请输入六位")
     )
@@ -227,7 +227,7 @@ def test_the_grammar_of_a_collect_node_is_the_digit_words_and_the_commands(flow:
 
 
 def test_a_spoken_number_is_one_whole_entry(flow: CallFlow) -> None:
-    events, _ = call(flow, keys("1") + [Utterance("幺三九幺幺幺幺两两两两")], caller_id=None)
+    events, _ = call(flow, [*keys("1"), Utterance("幺三九幺幺幺幺两两两两")], caller_id=None)
     heard = of(events, EventType.UTTERANCE)[0][1]
     assert heard.decision == "accept" and heard.phrase == "13911112222"
     assert states(events)[:4] == ["by_caller", "ask_phone", "find", "ask_pin"]
@@ -235,13 +235,13 @@ def test_a_spoken_number_is_one_whole_entry(flow: CallFlow) -> None:
 
 def test_unsure_spoken_digits_are_a_no_match_never_confirmed(flow: CallFlow) -> None:
     """Confirming would say the digits back (a PIN!): an unsure number is asked again."""
-    events, _ = call(flow, keys("1") + [Utterance("幺二三四五六", confidence=0.5)])
+    events, _ = call(flow, [*keys("1"), Utterance("幺二三四五六", confidence=0.5)])
     assert of(events, EventType.NO_MATCH)
     assert not [p for p in prompts(events) if "吗" in p]
 
 
 def test_a_spoken_command_still_works_in_a_collect_node(flow: CallFlow) -> None:
-    _, outcome = call(flow, keys("1") + [Utterance("转人工")])
+    _, outcome = call(flow, [*keys("1"), Utterance("转人工")])
     assert outcome is Outcome.TRANSFERRED
 
 
@@ -277,7 +277,7 @@ def test_masked_is_the_one_rule_and_to_record_applies_it() -> None:
 
 
 def test_the_engine_never_says_a_sensitive_variable(flow: CallFlow) -> None:
-    call_, _ = flow.start("main", {"pin": "123456"})
+    flow.start("main", {"pin": "123456"})
     assert fill("密码{pin}", {"pin": "123456"}, flow.hidden) == "密码"
     assert "pin" in flow.hidden
 
@@ -677,8 +677,18 @@ def test_the_self_service_scenarios_pass() -> None:
 def test_ivr_call_takes_the_caller_id(tmp_path: Path) -> None:
     log = tmp_path / "call.jsonl"
     code = cli.main(
-        ["call", "--menu", str(MENU), "--keys", "1" + PIN + "#", "--quiet", "--caller", PHONE]
-        + ["--log", str(log)]
+        [
+            "call",
+            "--menu",
+            str(MENU),
+            "--keys",
+            "1" + PIN + "#",
+            "--quiet",
+            "--caller",
+            PHONE,
+            "--log",
+            str(log),
+        ]
     )
     assert code == 0
     records = [json.loads(x) for x in log.read_text("utf-8").splitlines()]

@@ -31,8 +31,7 @@ def check(
     state = scenario.menu.start
     budget = _Budget(PATTERN_SECONDS)
     sensitive = any(
-        node.collect is not None and node.collect.sensitive
-        for node in scenario.menu.nodes.values()
+        node.collect is not None and node.collect.sensitive for node in scenario.menu.nodes.values()
     )  # a turn never played could have been a PIN: not quoted in such a menu
     for position, turn in enumerate(scenario.turns):
         if position >= len(starts):
