@@ -715,3 +715,31 @@ def test_transcript_lines_for_entries_and_the_back_office(tmp_path: Path, flow: 
     text = (tmp_path / "t.txt").read_text("utf-8")
     assert f"（输入完成：{MASK}）" in text and "（后台：verify_pin）" in text
     assert "（后台结果：verified）" in text and PIN not in text
+
+
+def test_the_readme_self_service_example_checks_and_plays(tmp_path: Path) -> None:
+    import re
+
+    import yaml
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
+    example = yaml.safe_load(next(b for b in blocks if "collect:" in b))["nodes"]
+    stub = "{title: 说明, answer: 好的。}"
+    text = (
+        "language: zh-CN\nstart: main\nglobal_keys: {'0': agent}\nnodes:\n"
+        "  main: {title: 总菜单, prompt: 查询请按1。, options: {'1': find}}\n"
+        "  find: {title: 查找, operation: find_account, with: {phone: '{caller_id}'},"
+        " results: {found: failed, not_found: sorry, error: sorry}}\n"
+        "  failed: {title: 交易, operation: latest_failed_transaction,"
+        " with: {account_id: '{account_id}'}, results: {found: ask_pin, none: sorry, error: sorry}}\n"
+        + "".join(f"  {n}: {stub}\n" for n in ("wrong", "locked", "sorry", "other_cause"))
+        + "  balance: {title: 余额, prompt: 原因请按1。, options: {'1': cause}}\n"
+    )
+    document = yaml.safe_load(text)
+    document["nodes"].update(example)
+    path = tmp_path / "example.zh-CN.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    assert cli.main(["check", str(path)]) == 0
+    events, _ = call(CallFlow(load(path)), [*keys("1"), *keys(PIN + "#")])
+    assert states(events)[:4] == ["find", "failed", "ask_pin", "verify"]
