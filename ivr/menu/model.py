@@ -25,6 +25,7 @@ from ivr.menu.phrases import (
     DEFAULT_STEP_PHRASES,
     Phrases,
 )
+from ivr.menu.templates import is_template
 from ivr.menu.tree import find_parents, tree_leaves
 
 
@@ -324,14 +325,16 @@ class Menu:
         The ID says where the text is said, not what it says, so an edited text keeps its
         ID (and a recording of the old text can be found out): ``<node>.greeting`` (the
         start node), ``<node>.menu``, ``.short``, ``.answer``, ``.intro``, ``.step.<n>``
-        (1-based), ``.closing``, ``.failure`` (its own ``on_max_failures`` prompt),
+        (1-based), ``.closing``, ``.hold`` (an action's hold prompt), ``.failure`` (its own
+        ``on_max_failures`` prompt),
         ``.confirm``; the messages are ``global.<name>``. Templates are filled in: each
         step with its ordinal (``第二步：…``) and each confirmation with what it names, so
         every ID is one concrete recording (``<node>.confirm`` names the node,
         ``global.confirm.<command>`` and ``global.confirm.step_<command>`` a spoken
         command). A text said in several places is listed once, at its first place in
         this order; a message the menu cannot say (the first-step notice without
-        procedures) is not listed. Node ids are ``[a-z][a-z0-9_]*``, so IDs never contain ``/``.
+        procedures) is not listed, nor a node text with a ``{variable}`` (known only in a
+        call). Node ids are ``[a-z][a-z0-9_]*``, so IDs never contain ``/``.
         """
         m = self.messages
         nodes = list(self.nodes.values())
@@ -345,18 +348,21 @@ class Menu:
         ]
         for node in nodes:
             n = node.id
-            listed += [
+            own = [
                 Prompt(f"{n}.menu", n, node.prompt),
                 Prompt(f"{n}.short", n, node.short_prompt),
                 Prompt(f"{n}.answer", n, node.answer),
                 Prompt(f"{n}.intro", n, node.intro),
             ]
+            # a template's text is known only in a call: nothing to record or render ahead
+            listed += [p for p in own if not is_template(p.text)]
             listed += [
                 Prompt(f"{n}.step.{i + 1}", n, self.step_text(node, i))
                 for i in range(len(node.steps))
             ]
-            listed.append(Prompt(f"{n}.closing", n, node.closing))
-            if node.action is not None:
+            if not is_template(node.closing):
+                listed.append(Prompt(f"{n}.closing", n, node.closing))
+            if node.action is not None and not is_template(node.action.hold_prompt):
                 listed.append(Prompt(f"{n}.hold", n, node.action.hold_prompt))
             listed.append(Prompt(f"{n}.failure", n, node.settings.on_max_failures.prompt or ""))
             if node.parent or n in chosen:
