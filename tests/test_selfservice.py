@@ -633,6 +633,12 @@ def line(text: str, needle: str) -> int:
         ),
         ("switch: cause", "switch: causes", "switch: causes", "switch on 'causes', which no node"),
         (
+            '      "9": main\n',
+            '      "9": main\n      "2": unknown\n',
+            "prompt: 抱歉，没有找到手机号",
+            "{phone} is not set on every way to this node",
+        ),
+        (
             "default: other_cause",
             "default: cause",
             "  cause:\n    title: 失败原因",

@@ -517,8 +517,10 @@ class _Linter:
                     hidden.add(node["collect"]["store"])
             if node.get("operation") in OPERATIONS:
                 known.update(OPERATIONS[node["operation"]].gives)
+        surely = self._set_on_every_way(known)
         for node_id, node in self.nodes.items():
             here = ["nodes", node_id]
+            sure = surely.get(node_id, known)
             if "collect" in node:
                 yield from self._collect(here, node["collect"])
             if "operation" in node:
@@ -535,11 +537,11 @@ class _Linter:
             for field in templates.TEMPLATE_FIELDS:
                 if isinstance(node.get(field), str):
                     yield from self._template(
-                        [*here, field], node[field], known, hidden, spoken=True
+                        [*here, field], node[field], known, hidden, sure, spoken=True
                     )
             for name, value in node.get("with", {}).items():
                 yield from self._template(
-                    [*here, "with", name], str(value), known, hidden, spoken=False
+                    [*here, "with", name], str(value), known, hidden, sure, spoken=False
                 )
             if "switch" in node and node["switch"] not in known:
                 yield self.problem(
@@ -623,6 +625,7 @@ class _Linter:
         text: str,
         known: set[str],
         hidden: set[str],
+        sure: set[str],
         *,
         spoken: bool,
     ) -> Iterable[MenuProblem]:
@@ -637,12 +640,68 @@ class _Linter:
                 yield self.problem(
                     location, f"{where}: unknown variable {{{field.name}}}: no node sets it"
                 )
+            elif field.name not in sure:
+                yield self.problem(
+                    location,
+                    f"{where}: {{{field.name}}} is not set on every way to this node "
+                    "(it would be read as nothing)",
+                )
             elif spoken and field.name in hidden:
                 yield self.problem(
                     location,
                     f"{where}: {{{field.name}}} is sensitive (a collect node marks it): "
                     "it must never be said",
                 )
+
+    def _set_on_every_way(self, known: set[str]) -> dict[str, set[str]]:
+        """The variables set on every way a call can enter each node: the intersection, over
+        every edge into it (options, next, results, cases, failure gotos, back, finish,
+        main, shortcuts), of what is set before the edge plus what the edge sets (a collect
+        node's ``next`` its variable, an action's results but ``error`` its values)."""
+        from ivr.engine.backoffice import ERROR, OPERATIONS
+
+        if known == BUILT_IN_VARIABLES:
+            return {}  # no node sets a variable: nothing to follow
+        start = self.doc["start"]
+        parents = find_parents(self.doc)
+        default_failure = self.doc.get("settings", {}).get("on_max_failures", {})
+        edges: list[tuple[str, str, frozenset[str]]] = []
+        none: frozenset[str] = frozenset()
+        for node_id, node in self.nodes.items():
+            targets = [*node.get("options", {}).values(), *flow_targets(node)]
+            if "collect" in node:
+                store = frozenset({node["collect"]["store"]})
+                edges.append((node_id, node["collect"]["next"], store))
+                targets.remove(node["collect"]["next"])
+            if "operation" in node and node["operation"] in OPERATIONS:
+                gives = frozenset(OPERATIONS[node["operation"]].gives)
+                for result, target in node.get("results", {}).items():
+                    edges.append((node_id, target, gives if result != ERROR else none))
+                targets = [*node.get("options", {}).values()]
+            failure = node.get("settings", {}).get("on_max_failures", default_failure)
+            if failure.get("action") == "goto" and "target" in failure:
+                targets.append(failure["target"])
+            if node_id in parents:
+                targets.append(parents[node_id])
+            if node_id != start:
+                targets.append(start)
+            if node.get("shortcuts"):
+                targets += self._leaves_below(node_id)
+            edges += [(node_id, target, none) for target in targets if isinstance(target, str)]
+        universe = set(known)
+        surely: dict[str, set[str]] = {node_id: set(universe) for node_id in self.nodes}
+        surely[start] = set(BUILT_IN_VARIABLES)
+        changed = True
+        while changed:
+            changed = False
+            for source, target, given in edges:
+                if target not in surely or target == start:
+                    continue
+                narrowed = surely[target] & (surely[source] | given)
+                if narrowed != surely[target]:
+                    surely[target] = narrowed
+                    changed = True
+        return surely
 
     def _switch_loops(self) -> Iterable[MenuProblem]:
         """Switch nodes move on at once: a loop of them alone would never wait."""
