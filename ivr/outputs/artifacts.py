@@ -113,6 +113,8 @@ class CallAudio:
         """False when the caller's audio already holds its keys (a whole-call recording)."""
         self._caller: list[tuple[float, npt.NDArray[np.int16]]] = []
         self._hotline: list[tuple[float, npt.NDArray[np.int16]]] = []
+        self._tones: list[tuple[float, npt.NDArray[np.int16]]] = []
+        """The tones of the keys pressed outside sensitive entries (never silenced)."""
         self._muted: list[tuple[float, float]] = []
         """Call times the caller's channel is silenced: sensitive entries (PCI "pause")."""
         self._muted_since: float | None = None
@@ -133,7 +135,7 @@ class CallAudio:
 
             tone = to_rate(generate(event.key, rate=8000, tone_ms=KEY_TONE_MS, gap_ms=0), RATE)
             start = max(moment, self._keys_free_at)
-            self._caller.append((start, tone.samples))
+            self._tones.append((start, tone.samples))
             self._keys_free_at = start + tone.duration + KEY_GAP
 
     def _mute(self, sensitive: bool, moment: float) -> None:
@@ -145,14 +147,15 @@ class CallAudio:
             self._muted_since = None
 
     def _caller_track(self) -> npt.NDArray[np.int16]:
-        """The caller's side, silent wherever a sensitive entry was being collected."""
-        track = _mix(self._caller)
+        """The caller's side: their audio silent wherever a sensitive entry was being
+        collected (a sensitive key makes no tone at all), and the other keys' tones."""
+        speech = _mix(self._caller)
         spans = self._muted + (
             [(self._muted_since, math.inf)] if self._muted_since is not None else []
         )
         for start, end in spans:
-            track[int(start * RATE) : int(min(end * RATE, len(track)))] = 0
-        return track
+            speech[int(start * RATE) : int(min(end * RATE, len(speech)))] = 0
+        return _mix([(0.0, speech), *self._tones]) if self._tones else speech
 
     def caller_audio(self, start: float, samples: npt.NDArray[np.int16]) -> None:
         """Audio the caller sent, starting at call time ``start`` (16 kHz mono)."""
