@@ -27,6 +27,10 @@ PROMPT_CHARS: Final = 2_000
 """Longest single prompt, answer or step text (about 11 minutes of speech)."""
 TIMER_SECONDS: Final = 3_600.0
 """Longest timer or duration in a menu or scenario; every timer is finite and positive."""
+COLLECT_DIGITS: Final = 32
+"""Most digits a collect node may gather (an 18-digit ID number, a 19-digit card number)."""
+BACKOFFICE_SECONDS: Final = 60.0
+"""Longest a back-office action may wait for its reply (its ``timeout``)."""
 
 # ----- audio files -----
 SAMPLE_RATE_MIN: Final = 4_000

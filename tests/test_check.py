@@ -74,7 +74,8 @@ ANNOUNCED_6 = "announces key 6 but there is no option 6 here"
 
 NODE_FIELDS = (
     "title, prompt, short_prompt, options, answer, intro, steps, step_ordinal, closing, source, "
-    "settings, phrases, shortcuts"
+    "settings, phrases, shortcuts, collect, operation, with, results, timeout, hold_prompt, "
+    "hold_after, switch, cases, default"
 )
 
 # ---------------------------------------------------------------------------------- helpers

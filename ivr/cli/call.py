@@ -25,6 +25,7 @@ from ivr.errors import IvrError
 if TYPE_CHECKING:
     from ivr.clock import RealClock, VirtualClock
     from ivr.drivers.session import Caller, Listener
+    from ivr.engine.backoffice import BackOffice
     from ivr.engine.flow import Call
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 session = Session(
                     flow, caller, player, virtual, listeners,
                     watchers=[view], start=args.start, speed=args.speed,
+                    backoffice=_backoffice(menu), caller_id=args.caller,
                 )  # fmt: skip
             else:
                 speaking = not args.text and args.speed == 1.0
@@ -104,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 session = Session(
                     flow, caller, player, real, listeners,
                     watchers=[view], start=args.start, speed=args.speed,
+                    backoffice=_backoffice(menu), caller_id=args.caller,
                 )  # fmt: skip
         except ScriptError as error:
             err.print(f"ivr call: {error}", markup=False)
@@ -149,6 +152,15 @@ class _QuietView:
 
     def close(self) -> None:
         pass
+
+
+def _backoffice(menu: Menu) -> BackOffice | None:
+    """The back office of a menu with action nodes: the in-memory demo data for now."""
+    if not any(node.action is not None for node in menu.nodes.values()):
+        return None
+    from ivr.drivers.memory import demo
+
+    return demo()
 
 
 def _view(

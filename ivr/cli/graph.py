@@ -87,14 +87,17 @@ def key_paths(menu: Menu) -> dict[str, tuple[str, ...]]:
 
     paths: dict[str, tuple[str, ...]] = {}
     for node_id, node in menu.nodes.items():
-        if node.kind is NodeKind.MENU:
+        if node.kind not in (NodeKind.ANSWER, NodeKind.PROCEDURE):
             continue
         keys: list[str] = []
         child: str | None = node_id
         while child is not None and child != menu.start:
             parent = menu.nodes[child].parent
             if parent is not None:
-                keys.append(next(k for k, to in menu.nodes[parent].options.items() if to == child))
+                key = next((k for k, to in menu.nodes[parent].options.items() if to == child), None)
+                if key is None:
+                    break  # reached through a collect, action or switch node: not by keys
+                keys.append(key)
             child = parent
         if child == menu.start:
             paths[node_id] = tuple(reversed(keys))
@@ -219,7 +222,15 @@ def menu_diagram(menu: Menu, reaches: dict[str, Reach]) -> Diagram:
     links = [
         Link(edge, edge_label(menu, edge))
         for edge in edges
-        if edge.kind in (EdgeKind.SELECT, EdgeKind.GOTO)
+        if edge.kind
+        in (
+            EdgeKind.SELECT,
+            EdgeKind.GOTO,
+            EdgeKind.NEXT,
+            EdgeKind.RESULT,
+            EdgeKind.CASE,
+            EdgeKind.DEFAULT,
+        )
     ]
     notes = {
         node: [f"keys {' '.join(r.keys)}: {r.listening:.1f} s · barge-in {r.barge_in:.1f} s"]

@@ -152,6 +152,12 @@ def parser() -> argparse.ArgumentParser:
         "--start", metavar="NODE", help="begin the call at this menu node (no greeting)"
     )
     call.add_argument(
+        "--caller",
+        metavar="NUMBER",
+        help="the calling number (caller ID): the call variable caller_id; action nodes "
+        "ask the in-memory demo back office (ivr/drivers/memory.py)",
+    )
+    call.add_argument(
         "--speed",
         type=_speed,
         default=1.0,

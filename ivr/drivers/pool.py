@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 from ivr.callers.plan import CallerPlan, Plan
 from ivr.clock import Clock, VirtualClock
-from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, CallTimeline
+from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, CallTimeline, perform
+from ivr.engine.backoffice import BackOffice, Reply, Request
 from ivr.engine.events import CallEvent
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted
@@ -68,9 +69,13 @@ class _PooledCall(CallTimeline):
     __slots__ = ("caller", "gen")
 
     def __init__(
-        self, pool: CallPool, call_id: int, caller: CallerPlan[CallerAction] | None
+        self,
+        pool: CallPool,
+        call_id: int,
+        caller: CallerPlan[CallerAction] | None,
+        caller_id: str | None = None,
     ) -> None:
-        super().__init__(pool, call_id)
+        super().__init__(pool, call_id, variables={"caller_id": caller_id} if caller_id else None)
         self.caller = caller
         self.gen = 0
         """Counts the waits: entries made for an earlier wait are stale."""
@@ -93,8 +98,11 @@ class CallPool:
         listeners: Iterable[Listener] = (),
         on_end: EndListener | None = None,
         on_turn: TurnListener | None = None,
+        backoffice: BackOffice | None = None,
     ) -> None:
         self.flow = flow
+        self.backoffice = backoffice
+        """Performs the action nodes' requests (None: each is an ``error``)."""
         self.clock: Clock = clock if clock is not None else VirtualClock()
         self.duration = duration
         self.listeners = list(listeners)
@@ -123,10 +131,16 @@ class CallPool:
 
     # -- scheduling -------------------------------------------------------------------
 
-    def start(self, caller: CallerPlan[CallerAction] | None = None, at: float | None = None) -> int:
-        """Schedule a call to be answered at call time ``at`` (default: now); its id."""
+    def start(
+        self,
+        caller: CallerPlan[CallerAction] | None = None,
+        at: float | None = None,
+        caller_id: str | None = None,
+    ) -> int:
+        """Schedule a call to be answered at call time ``at`` (default: now); its id.
+        ``caller_id``: the calling number (the call variable ``caller_id``)."""
         call_id = next(self._ids)
-        line = _PooledCall(self, call_id, caller)
+        line = _PooledCall(self, call_id, caller, caller_id)
         self._lines[call_id] = line
         self._push(self.now if at is None else at, _START, line, 0, None)
         return call_id
@@ -268,6 +282,13 @@ class CallPool:
 
     def hush(self, line: CallTimeline) -> None:
         """Nothing to stop: the pool's prompts are only timed."""
+
+    def ask(
+        self, line: CallTimeline, request: Request, now: float
+    ) -> tuple[Reply, float, str | None]:
+        """The back office answers at once in the pool's time, plus any latency it
+        simulates (the real time it took is the pool's lag, as for any turn)."""
+        return perform(self.backoffice, request)
 
     def report(self, line: CallTimeline, event: CallEvent, now: float) -> None:
         for listener in self.listeners:

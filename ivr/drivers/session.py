@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from ivr.clock import Clock
-from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, SAYING, CallTimeline
+from ivr.drivers.timeline import (
+    BACKOFFICE,
+    CLOSING,
+    IDLE,
+    LISTENING,
+    SAYING,
+    CallTimeline,
+    perform,
+)
+from ivr.engine.backoffice import BackOffice, Reply, Request
 from ivr.engine.events import CallEvent, Outcome
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, SpeechStarted
@@ -25,12 +34,13 @@ log = logging.getLogger(__name__)
 Listener = Callable[[CallEvent, float], None]
 """Receives every event with its call time: the console view and the call log."""
 
-SPEAKING, LISTENING_NOW, RECOGNIZING, CLOSING_NOW, ENDED = (
+SPEAKING, LISTENING_NOW, RECOGNIZING, CLOSING_NOW, ENDED, WORKING = (
     "speaking",
     "listening",
     "recognizing",
     "closing",
     "ended",
+    "working",
 )
 """What the hotline is doing, as a `Watcher` is told it (plain words: ``ivr.outputs`` may
 not import the drivers)."""
@@ -45,7 +55,8 @@ class Watcher(Protocol):
     def status(self, activity: str, now: float, until: float, call: Call) -> None:
         """At call time ``now`` the hotline is ``activity`` (`SPEAKING` until the prompt's
         end, `LISTENING_NOW` until the no-input deadline, `RECOGNIZING` speech heard before
-        that deadline, `CLOSING_NOW` its last words, `ENDED` with ``until`` = ``now``);
+        that deadline, `CLOSING_NOW` its last words, `WORKING` the back office until its
+        reply is due, `ENDED` with ``until`` = ``now``);
         ``call`` holds the node and its no-input and no-match counts. Called when any of
         these changes."""
         ...
@@ -81,6 +92,8 @@ class Session:
         watchers: Iterable[Watcher] = (),
         start: str | None = None,
         speed: float = 1.0,
+        backoffice: BackOffice | None = None,
+        caller_id: str | None = None,
     ) -> None:
         self.flow = flow
         self.caller = caller
@@ -92,6 +105,10 @@ class Session:
         """The node the call begins in (None: the menu's start, after the greeting)."""
         self.speed = speed
         """Durations pass this many times faster (the timeline's rule; text-only calls)."""
+        self.backoffice = backoffice
+        """Performs the action nodes' requests (None: each is an ``error``)."""
+        self.caller_id = caller_id
+        """The calling number: the call variable ``caller_id``."""
         self._heard: tuple[tuple[str, ...], float | None] | None = None
         """The grammar and end of speech the caller was last given."""
         self._failed: list[object] = []
@@ -106,7 +123,8 @@ class Session:
         as the caller hanging up, so the listeners (the log) see it end, and is raised
         again: a live call treats it as the hang-up, anything else stops there.
         """
-        line = CallTimeline(self, speed=self.speed)
+        variables = {"caller_id": self.caller_id} if self.caller_id else None
+        line = CallTimeline(self, speed=self.speed, variables=variables)
         clock, caller = self.clock, self.caller
         try:
             line.answer(clock.now(), self.start)
@@ -143,6 +161,8 @@ class Session:
             activity, until = (RECOGNIZING if hearing else LISTENING_NOW), line.until
         elif wait is CLOSING:
             activity, until = CLOSING_NOW, line.until
+        elif wait is BACKOFFICE:
+            activity, until = WORKING, line.until
         else:
             activity, until = ENDED, now
         shown = (activity, until, call.state, call.no_input_count, call.no_match_count)
@@ -165,6 +185,14 @@ class Session:
 
     def hush(self, line: CallTimeline) -> None:
         self.player.stop()
+
+    def ask(
+        self, line: CallTimeline, request: Request, now: float
+    ) -> tuple[Reply, float, str | None]:
+        """The back office answers while the call waits: on a real clock the time it took
+        counts, plus any latency the back office simulates."""
+        reply, delay, reason = perform(self.backoffice, request)
+        return reply, max(self.clock.now() - now, 0.0) + delay, reason
 
     def report(self, line: CallTimeline, event: CallEvent, now: float) -> None:
         for listener in self.listeners:

@@ -25,6 +25,18 @@ The rules:
 - What the caller does at the very moment a wait ends is still heard: a key due exactly at
   the end of a prompt is a barge-in, and a key exactly at the no-input deadline is a key
   (only one after it is silence). Drivers ask the caller before they let a wait run out.
+- In a collect node the caller's turn is timed by the first-digit timeout until a digit
+  comes (default: the no-input timeout), then by the inter-digit timeout from each digit;
+  when it runs out with digits typed the entry is over (the engine takes it), without
+  any, it is a no-input.
+- An action node's request is performed by the driver (`Driver.ask`) when the prompts
+  before it have been said; the call waits for the back office (`Wait.BACKOFFICE`) until
+  the reply's call time, or the node's ``timeout`` (then the result is ``error``). If the
+  reply takes longer than ``hold_after``, the ``hold_prompt`` is said then, and the reply
+  is taken once it has been said. Keys and speech meanwhile are not heard (the hotline is
+  busy); a hang-up is.
+- Every event is reported masked (`CallEvent.masked`): what a sensitive entry keyed or
+  said never leaves the timeline in clear, and a request's values never leave it at all.
 
 The caller's side is a `CallerPlan`: asked each time the call starts to wait, it says what
 the caller does next (a key, a hang-up, a clip of `Speech`) and at what call time. The pool
@@ -35,12 +47,18 @@ scenarios and the pool's random callers are all plans.
 
 from __future__ import annotations
 
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
 from enum import Enum
 from typing import Protocol
 
-from ivr.engine.events import CallEvent, EventType
+from ivr.engine.backoffice import ERROR, BackOffice, BackOfficeUnavailable, Reply, Request, Value
+from ivr.engine.events import CallEvent, EventType, PromptKind
 from ivr.engine.flow import Call, CallFlow, Phase
 from ivr.engine.inputs import (
+    BackOfficeReply,
     CallerAction,
     CallInput,
     HangUp,
@@ -51,8 +69,10 @@ from ivr.engine.inputs import (
     Utterance,
 )
 
+log = logging.getLogger(__name__)
+
 PROMPT = EventType.PROMPT
-"""Speech reaches the recognizer in chunks this long, as from a phone line."""
+REQUEST = EventType.REQUEST
 
 
 class Wait(Enum):
@@ -66,9 +86,12 @@ class Wait(Enum):
     """The no-input deadline; the caller's turn."""
     CLOSING = "closing"
     """The end of the last prompts of a call that has ended; nobody listens any more."""
+    BACKOFFICE = "backoffice"
+    """The back office's reply (or the hold prompt's time); the caller can only hang up."""
 
 
 IDLE, SAYING, LISTENING, CLOSING = Wait.IDLE, Wait.SAYING, Wait.LISTENING, Wait.CLOSING
+BACKOFFICE = Wait.BACKOFFICE
 
 
 class Driver(Protocol):
@@ -96,24 +119,61 @@ class Driver(Protocol):
         caller may say can have changed (a session gives its caller the new grammar)."""
         ...
 
+    def ask(
+        self, line: CallTimeline, request: Request, now: float
+    ) -> tuple[Reply, float, str | None]:
+        """Perform a back-office request at call time ``now``: the reply, the seconds of
+        call time it takes, and why it is ``error`` if the back office failed
+        (`perform` does it for a `BackOffice`)."""
+        ...
+
+
+def perform(backoffice: BackOffice | None, request: Request) -> tuple[Reply, float, str | None]:
+    """Ask ``backoffice``: (reply, simulated delay, failure). An unavailable or broken back
+    office (or none) is an ``error`` reply, logged in one line; a back office with a
+    ``delay(request)`` method (the in-memory one) says how long the reply takes."""
+    if backoffice is None:
+        return Reply(ERROR), 0.0, "no back office"
+    try:
+        reply = backoffice.perform(request)
+    except BackOfficeUnavailable as error:
+        log.warning("back office unavailable for %s: %s", request.operation, error)
+        return Reply(ERROR), 0.0, f"unavailable: {error}"
+    except Exception as error:  # a bug in the back office must not end the call
+        log.warning("back office failed on %s: %s", request.operation, error)
+        return Reply(ERROR), 0.0, f"failed: {type(error).__name__}"
+    delay = getattr(backoffice, "delay", None)
+    return reply, float(delay(request)) if callable(delay) else 0.0, None
+
 
 class CallTimeline:
     """One call's time: what it waits for and until when. Small: a pool holds thousands."""
 
     __slots__ = (
         "call",
+        "call_key",
         "driver",
+        "hold_at",
         "id",
         "listening_since",
         "queue",
+        "reply",
+        "reply_at",
         "speaking",
         "speed",
         "until",
+        "variables",
         "wait",
         "words_coming",
     )
 
-    def __init__(self, driver: Driver, call_id: int = 0, speed: float = 1.0) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        call_id: int = 0,
+        speed: float = 1.0,
+        variables: Mapping[str, Value] | None = None,
+    ) -> None:
         self.driver = driver
         """Says the prompts, reports the events, and holds the flow (one per driver)."""
         self.id = call_id
@@ -133,6 +193,14 @@ class CallTimeline:
         """When the wait runs out: the end of the prompt being said, or the deadline."""
         self.speed = speed
         """How many times faster than real time the call's durations pass (text only)."""
+        self.variables = variables
+        """The call's variables from the start (``caller_id``)."""
+        self.call_key = ""
+        """The call's id for the back office (its idempotency key), made at the first request."""
+        self.reply: BackOfficeReply | None = None
+        """The back office's reply being waited for, and when it comes and the hold prompt."""
+        self.reply_at = 0.0
+        self.hold_at: float | None = None
 
     @property
     def barge_in_by_speech(self) -> bool:
@@ -141,7 +209,7 @@ class CallTimeline:
 
     def answer(self, now: float, at: str | None = None) -> None:
         """Answer the call at ``now``: the greeting starts (or node ``at`` is entered)."""
-        call, events = self.driver.flow.start(at)
+        call, events = self.driver.flow.start(at, self.variables)
         self.call = call
         self.queue.extend(events)
         self.listening_since = now
@@ -152,6 +220,15 @@ class CallTimeline:
         """The caller did ``action`` at ``now``; False if nobody heard it (the call is not
         answered yet, or it is over), and nothing changed."""
         wait = self.wait
+        if self.reply is not None:  # the back office is working: only a hang-up is heard
+            if not isinstance(action, HangUp):
+                return False
+            self.reply = self.hold_at = None
+            if wait is SAYING:
+                self._barge_in(action, now)
+            self._handle(action, now)
+            self._advance(now)
+            return True
         if wait is SAYING:
             if isinstance(action, SpeechStarted | Utterance) and not self.barge_in_by_speech:
                 return False  # the menu turns speech barge-in off: words over a prompt
@@ -184,7 +261,7 @@ class CallTimeline:
             self.listening_since = now
         elif wait is CLOSING:
             self.speaking = None
-        else:
+        elif wait is not BACKOFFICE:
             return
         self._advance(now)
 
@@ -196,9 +273,10 @@ class CallTimeline:
         if call is not None and not call.ended:
             for event in self.driver.flow.handle(call, HangUp()):
                 if event.type is not PROMPT:
-                    self.driver.report(self, event, now)
+                    self._report(event, now)
         self.speaking = None
         self.queue = []
+        self.reply = self.hold_at = None
         self.wait = IDLE
 
     def _advance(self, now: float) -> None:
@@ -211,10 +289,13 @@ class CallTimeline:
             while queue and queue[0].type is not PROMPT:
                 if self.speaking is not None:
                     break  # they follow the prompt being said
-                driver.report(self, queue.pop(0), now)
+                event = queue.pop(0)
+                self._report(event, now)
+                if event.type is REQUEST:
+                    self._ask(event, now)
             if self.speaking is None and queue:
                 prompt = queue.pop(0)
-                driver.report(self, prompt, now)
+                self._report(prompt, now)
                 self.speaking = prompt
                 end = driver.say(self, prompt.text or "", now)
                 self.until = end if self.speed == 1.0 else now + (end - now) / self.speed
@@ -225,21 +306,73 @@ class CallTimeline:
             if self.speaking is not None:
                 self.wait = SAYING
                 return
+            if self.reply is not None:
+                if self.hold_at is not None:
+                    if now < self.hold_at:
+                        self.wait, self.until = BACKOFFICE, self.hold_at
+                        return
+                    self.hold_at = None
+                    queue.append(self._hold_prompt(call))
+                    continue
+                if now < self.reply_at:
+                    self.wait, self.until = BACKOFFICE, self.reply_at
+                    return
+                reply, self.reply = self.reply, None
+                self._handle(reply, now)
+                continue
             if call.phase is Phase.PLAYING and not self.words_coming:
                 self._handle(PromptsFinished(), now)
                 continue
             self.wait = LISTENING
-            timeout = self.driver.flow.node(call).settings.no_input_timeout
-            self.until = self.listening_since + timeout / self.speed
+            self.until = self.listening_since + self._turn_timeout(call) / self.speed
             return
+
+    def _turn_timeout(self, call: Call) -> float:
+        """The seconds the caller has from the start of their turn: in a collect node the
+        first-digit timeout until a digit comes, then the inter-digit timeout from each
+        digit; elsewhere the node's no-input timeout."""
+        node = self.driver.flow.node(call)
+        collect = node.collect
+        if collect is None or call.phase is not Phase.LISTENING:
+            return node.settings.no_input_timeout
+        if call.digits:
+            return collect.inter_digit_timeout
+        return collect.first_digit_timeout or node.settings.no_input_timeout
+
+    def _ask(self, event: CallEvent, now: float) -> None:
+        """Have the driver perform an action node's request; wait for its reply (at most
+        the node's timeout), with the hold prompt if it is slow."""
+        assert event.request is not None
+        action = self.driver.flow.node(self.call).action if self.call is not None else None
+        assert action is not None
+        if not self.call_key:
+            self.call_key = uuid.uuid4().hex
+        request = replace(event.request, call_id=self.call_key)
+        reply, delay, reason = self.driver.ask(self, request, now)
+        if delay > action.timeout:
+            reply, delay, reason = Reply(ERROR), action.timeout, "timeout"
+        self.reply = BackOfficeReply(reply, reason)
+        self.reply_at = now + delay / self.speed
+        slow = action.hold_prompt and delay > action.hold_after
+        self.hold_at = now + action.hold_after / self.speed if slow else None
+
+    def _hold_prompt(self, call: Call) -> CallEvent:
+        action = self.driver.flow.node(call).action
+        assert action is not None
+        return CallEvent(PROMPT, call.state, text=action.hold_prompt, kind=PromptKind.HOLD)
+
+    def _report(self, event: CallEvent, now: float) -> None:
+        """Every event leaves the timeline masked (`CallEvent.masked`)."""
+        self.driver.report(self, event.masked(), now)
 
     def _handle(self, received: CallInput, now: float) -> None:
         call = self.call
         assert call is not None
         self.words_coming = False
         if isinstance(received, KeyPress):
-            key = CallEvent(EventType.KEY, call.state, key=received.key)
-            self.driver.report(self, key, now)
+            sensitive = True if self.driver.flow.sensitive(call) else None
+            key = CallEvent(EventType.KEY, call.state, key=received.key, sensitive=sensitive)
+            self._report(key, now)
         self.queue.extend(self.driver.flow.handle(call, received))
         self.listening_since = now
         if not call.ended:
@@ -252,12 +385,14 @@ class CallTimeline:
         self.speaking = None
         if stopped is not None and not isinstance(received, HangUp):
             key = received.key if isinstance(received, KeyPress) else None
+            assert self.call is not None
             barge = CallEvent(
                 EventType.BARGE_IN,
                 stopped.state,
                 text=stopped.text,
                 key=key,
                 reason="speech" if key is None else "key",
+                sensitive=True if self.driver.flow.sensitive(self.call) else None,
             )
-            self.driver.report(self, barge, now)
+            self._report(barge, now)
         self.queue = [event for event in self.queue if event.type is not PROMPT]

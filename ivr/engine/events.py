@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from ivr.menu.model import MASK
+
+if TYPE_CHECKING:
+    from ivr.engine.backoffice import Request
 
 
 class EventType(StrEnum):
@@ -18,6 +24,12 @@ class EventType(StrEnum):
     TRANSFER = "transfer"
     HANGUP = "hangup"
     CALL_END = "call-end"
+    DIGITS = "digits"
+    """A collect node's entry, complete and valid, stored in its variable."""
+    REQUEST = "request"
+    """The engine asks the back office to perform an operation (the driver does)."""
+    REPLY = "reply"
+    """The back office's result (or ``error``: unavailable, or no reply in time)."""
 
 
 class PromptKind(StrEnum):
@@ -34,6 +46,10 @@ class PromptKind(StrEnum):
     CLOSING = "closing"
     GOODBYE = "goodbye"
     CONFIRM = "confirm"
+    COLLECT = "collect"
+    """A collect node asks for digits."""
+    HOLD = "hold"
+    """An action's hold prompt: the back office is slow."""
 
 
 class Outcome(StrEnum):
@@ -65,7 +81,40 @@ class CallEvent:
     """Utterances: match score times confidence, which the decision compares."""
     phrase: str | None = None
     """Utterances: the phrase it was matched to."""
+    operation: str | None = None
+    """Requests and replies: the back-office operation."""
+    result: str | None = None
+    """Replies: the operation's result."""
+    sensitive: bool | None = None
+    """True for what a sensitive collection heard (a PIN's keys, its digits, an utterance)
+    and for entering it: `masked` hides the values; None otherwise (not logged)."""
+    request: Request | None = None
+    """Requests: what to ask the back office. Never recorded (it may hold a PIN)."""
+
+    def masked(self) -> CallEvent:
+        """The event as anything outside the engine may see it: a sensitive event's key,
+        text and phrase are ``MASK``. The timeline reports only masked events, so the log,
+        the transcript, the console, the call WAV and the reports never get a clear PIN."""
+        if self.request is not None:
+            return replace(self, request=None).masked()
+        if not self.sensitive:
+            return self
+        secret = self.type in _SECRET
+        return replace(
+            self,
+            key=None if self.key is None else MASK,
+            text=MASK if secret and self.text is not None else self.text,
+            phrase=None if self.phrase is None else MASK,
+            request=None,
+        )
 
     def to_record(self) -> dict[str, object]:
-        """The event as a JSON-ready dict, without the fields that do not apply."""
-        return {name: value for name, value in asdict(self).items() if value is not None}
+        """The event as a JSON-ready dict, without the fields that do not apply (masked)."""
+        event = self.masked()
+        return {name: value for name in _RECORDED if (value := getattr(event, name)) is not None}
+
+
+_SECRET = frozenset({EventType.KEY, EventType.UTTERANCE, EventType.DIGITS, EventType.NO_MATCH})
+"""Events whose text is what the caller keyed or said (a no-match's text: an invalid entry)."""
+
+_RECORDED = tuple(f.name for f in fields(CallEvent) if f.name != "request")

@@ -16,22 +16,52 @@ Rules (defaults from FreeSWITCH / VoiceXML practice, all configurable in the men
   menu. A key pressed while it plays is barge-in: a global key acts on the answer, a step
   key skips the closing advice, any other key is taken as a choice in the parent menu, as
   a caller who knows the menu expects.
+
+Self-service nodes (see docs/design.md, "Self-service nodes"):
+
+- A collect node gathers digits into a call variable (``Call.digits`` while typed). Digits
+  are digits there, even a global key's (the field's grammar wins, as in VoiceXML and
+  FreeSWITCH ``play_and_get_digits``); the terminator (``#``) ends the entry, and so does
+  the inter-digit timeout (the timeline's: a `NoInput` with digits typed); ``max_length``
+  ends it at once only without a terminator (with one, the caller was told to end with it:
+  VoiceXML's ``termtimeout`` waits for it, and a digit beyond the maximum is a no-match);
+  ``*`` clears the entry and asks again; other global keys keep their meaning. An
+  entry of the wrong length or pattern is a no-match. Spoken digits (幺三八…) are one whole
+  entry. In a sensitive node every event that holds what the caller keyed or said is
+  marked ``sensitive`` (`CallEvent.masked`).
+- An action node says nothing: it returns a ``request`` event and waits
+  (`Phase.WAITING`); the driver performs the request and hands back a `BackOfficeReply`,
+  whose values become call variables and whose result chooses the next node.
+- A switch node moves on at once by a variable's value.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum, StrEnum
+from typing import Any
 
 from transitions import Machine, State
 
+from ivr.engine.backoffice import ERROR, OPERATIONS, Reply, Request, Value
+from ivr.engine.digits import GRAMMAR, spoken_digits
 from ivr.engine.events import CallEvent, EventType, Outcome, PromptKind
-from ivr.engine.inputs import CallInput, HangUp, KeyPress, NoInput, PromptsFinished, Utterance
+from ivr.engine.inputs import (
+    BackOfficeReply,
+    CallInput,
+    HangUp,
+    KeyPress,
+    NoInput,
+    PromptsFinished,
+    Utterance,
+)
 from ivr.engine.matching import Action, ActionKind, Choice, Verdict, decide, match
 from ivr.menu.model import FailureActionKind, GlobalAction, Menu, Node, NodeKind
 from ivr.menu.phrases import normalize
+from ivr.menu.templates import fields, is_template, parse
 
 logging.getLogger("transitions").setLevel(logging.WARNING)
 
@@ -46,6 +76,8 @@ class Phase(StrEnum):
     """An answer is being said: when it ends the call moves on by itself."""
     CONFIRMING = "confirming"
     """An uncertain spoken choice waits for yes or no."""
+    WAITING = "waiting"
+    """An action node waits for the back office's reply."""
     ENDED = "ended"
 
 
@@ -61,6 +93,11 @@ class Call:
     outcome: Outcome | None = None
     pending: Action | None = None
     """The spoken choice being confirmed."""
+    digits: str = ""
+    """A collect node's entry so far."""
+    variables: dict[str, Value] | None = None
+    """The call's variables (collected digits, back-office values, ``caller_id``); None
+    until the first is set, so a call of a menu without them stays small."""
 
     @property
     def ended(self) -> bool:
@@ -78,10 +115,31 @@ class CallFlow:
             for node_id in menu.nodes
             for phase in (Phase.LISTENING, Phase.PLAYING, Phase.CONFIRMING)
         }
+        for node in menu.nodes.values():
+            if node.kind is NodeKind.ACTION:
+                where = (node.id, Phase.WAITING)
+                self._choices[where] = tuple(
+                    _unique_phrases(self._choices_for(node.id, Phase.WAITING))
+                )
         self._grammars = {
             where: tuple(choice.phrase for choice in choices)
             for where, choices in self._choices.items()
         }
+        for node in menu.nodes.values():
+            if node.kind is NodeKind.COLLECT:  # digit words, then the commands
+                where = (node.id, Phase.LISTENING)
+                self._grammars[where] = (*GRAMMAR, *self._grammars[where])
+        self._patterns = {
+            node.id: re.compile(node.collect.pattern)
+            for node in menu.nodes.values()
+            if node.collect is not None and node.collect.pattern is not None
+        }
+        self.hidden = frozenset(
+            node.collect.store
+            for node in menu.nodes.values()
+            if node.collect is not None and node.collect.sensitive
+        )
+        """The sensitive variables: never said, logged or shown."""
 
     def _choices_for(self, node_id: str, phase: Phase) -> list[Choice]:
         """Every phrase valid in a node and phase; the earlier of two equal phrases wins."""
@@ -133,17 +191,30 @@ class CallFlow:
         for node in menu.nodes.values():
             for key, target in node.options.items():
                 machine.add_transition(f"select:{key}", node.id, target)
-            if node.parent is not None:
+            if node.parent is not None and node.kind not in (NodeKind.ACTION, NodeKind.SWITCH):
                 machine.add_transition("back", node.id, node.parent)
-                if node.kind is not NodeKind.MENU:
+                if node.kind in (NodeKind.ANSWER, NodeKind.PROCEDURE):
                     machine.add_transition("finish", node.id, node.parent)
+            if node.collect is not None:
+                machine.add_transition("next", node.id, node.collect.next)
+            if node.action is not None:
+                for result, target in node.action.results.items():
+                    machine.add_transition(f"result:{result}", node.id, target)
+            if node.switch is not None:
+                for value, target in node.switch.cases.items():
+                    machine.add_transition(f"case:{value}", node.id, target)
+                machine.add_transition("default", node.id, node.switch.default)
             if node.shortcuts:
                 for leaf in menu.descendants(node.id):
                     machine.add_transition(f"shortcut:{leaf.id}", node.id, leaf.id)
             failure = node.settings.on_max_failures
             if failure.action is FailureActionKind.GOTO and failure.target is not None:
                 machine.add_transition(f"goto:{failure.target}", node.id, failure.target)
-        below_start: list[str | Enum | State] = [n for n in menu.nodes if n != menu.start]
+        below_start: list[str | Enum | State] = [
+            node.id
+            for node in menu.nodes.values()
+            if node.id != menu.start and node.kind not in (NodeKind.ACTION, NodeKind.SWITCH)
+        ]
         machine.add_transition("main", below_start, menu.start)
         for outcome, end_state in _END_STATES.items():
             machine.add_transition(f"end:{outcome}", nodes, end_state)
@@ -151,24 +222,39 @@ class CallFlow:
 
     # -- public API -------------------------------------------------------------------
 
-    def start(self, at: str | None = None) -> tuple[Call, list[CallEvent]]:
+    def start(
+        self, at: str | None = None, variables: Mapping[str, Value] | None = None
+    ) -> tuple[Call, list[CallEvent]]:
         """Answer a call: the greeting, then the start menu.
 
         ``at`` begins the call in that node instead (``ivr call --start``), without the
         greeting: a designer walking to a deep node wants its prompts at once. Its parent,
-        back and main keys work as if the caller had come there by the menu.
+        back and main keys work as if the caller had come there by the menu. ``variables``
+        are the call's variables from the start (``caller_id``).
         """
         if at is not None and at not in self.menu.nodes:
             raise KeyError(at)
         call = Call(state=at or self.menu.start)
-        events = [CallEvent(EventType.CALL_START, call.state)]
+        if variables:
+            call.variables = dict(variables)
+        events = [CallEvent(EventType.CALL_START, call.state, sensitive=self._secret(call))]
         events += self._enter(call, greeting=call.state == self.menu.start)
-        return call, events
+        return call, self._switched(call, events)
 
     def handle(self, call: Call, received: CallInput) -> list[CallEvent]:
         """Apply one input to a call and say what happened."""
         if call.ended:
             return []
+        return self._switched(call, self._handle(call, received))
+
+    def _switched(self, call: Call, events: list[CallEvent]) -> list[CallEvent]:
+        """A switch node entered moves on at once, by its variable (one move at a time, so
+        each is an edge of its own: ivr check forbids loops of switches alone)."""
+        while not call.ended and self.node(call).kind is NodeKind.SWITCH:
+            events += self._move(call, self._switch_trigger(call))
+        return events
+
+    def _handle(self, call: Call, received: CallInput) -> list[CallEvent]:
         match received:
             case HangUp():
                 hangup = CallEvent(EventType.HANGUP, call.state, reason="caller")
@@ -178,13 +264,28 @@ class CallFlow:
             case Utterance():
                 return self._utterance(call, received)
             case NoInput():
-                return [] if call.phase is Phase.PLAYING else self._no_input(call)
+                if call.phase in (Phase.PLAYING, Phase.WAITING):
+                    return []
+                if call.digits and call.phase is Phase.LISTENING:
+                    return self._complete(call, "timeout")  # the inter-digit timeout
+                return self._no_input(call)
             case PromptsFinished():
                 return self._finish(call) if call.phase is Phase.PLAYING else []
+            case BackOfficeReply():
+                return self._reply(call, received) if call.phase is Phase.WAITING else []
         raise TypeError(f"not a call input: {received!r}")
 
     def node(self, call: Call) -> Node:
         return self.menu.nodes[call.state]
+
+    def sensitive(self, call: Call) -> bool:
+        """Whether what the caller keys or says now is a sensitive entry's (masked)."""
+        collect = self.menu.nodes[call.state].collect
+        return collect is not None and collect.sensitive and not call.ended
+
+    def _secret(self, call: Call) -> bool | None:
+        """An event's ``sensitive`` field: True, or None (not recorded)."""
+        return True if self.sensitive(call) else None
 
     # -- keys and speech: both become an Action ----------------------------------------
 
@@ -201,6 +302,10 @@ class CallFlow:
         return list(dict.fromkeys(self._grammars.values()))
 
     def _key(self, call: Call, key: str) -> list[CallEvent]:
+        if call.phase is Phase.WAITING:
+            return []  # the driver does not pass keys while the back office works
+        if call.phase is Phase.LISTENING and self.node(call).kind is NodeKind.COLLECT:
+            return self._collect_key(call, key)
         action = self._key_action(call, key)
         if action is not None:
             return self._apply(call, action)
@@ -234,6 +339,12 @@ class CallFlow:
 
     def _utterance(self, call: Call, said: Utterance) -> list[CallEvent]:
         speech = self.menu.speech
+        if call.phase is Phase.WAITING:
+            return []
+        if call.phase is Phase.LISTENING and self.node(call).kind is NodeKind.COLLECT:
+            digits = spoken_digits(said.text)
+            if digits is not None:
+                return self._spoken_entry(call, said, digits)
         found = match(said.text, self.choices(call))
         decision = decide(found, said.confidence, speech.accept, speech.confirm)
         heard = CallEvent(
@@ -244,6 +355,7 @@ class CallFlow:
             decision=decision.verdict,
             score=decision.score,
             phrase=found.choice.phrase if found else None,
+            sensitive=self._secret(call),
         )
         if decision.match is None or decision.verdict is Verdict.REJECT:
             if call.phase is Phase.PLAYING:
@@ -326,11 +438,14 @@ class CallFlow:
         if call.phase is Phase.CONFIRMING:
             return [self._confirm_prompt(call)]
         if node.kind is NodeKind.MENU:
-            return [self._prompt(call, node.prompt, PromptKind.MENU)]
+            return [self._say(call, node.prompt, PromptKind.MENU)]
+        if node.kind is NodeKind.COLLECT:
+            call.digits = ""
+            return [self._say(call, node.prompt, PromptKind.COLLECT)]
         if node.kind is NodeKind.ANSWER:
-            return [self._prompt(call, node.answer, PromptKind.ANSWER)]
+            return [self._say(call, node.answer, PromptKind.ANSWER)]
         if call.phase is Phase.PLAYING:
-            return [self._prompt(call, node.closing, PromptKind.CLOSING)]
+            return [self._say(call, node.closing, PromptKind.CLOSING)]
         return self._step_prompts(call)
 
     # -- procedures -------------------------------------------------------------------
@@ -354,7 +469,7 @@ class CallFlow:
         if not node.closing:
             return self._move(call, "finish")
         call.phase = Phase.PLAYING
-        return [self._prompt(call, node.closing, PromptKind.CLOSING)]
+        return [self._say(call, node.closing, PromptKind.CLOSING)]
 
     def _step_prompts(self, call: Call) -> list[CallEvent]:
         node = self.node(call)
@@ -372,9 +487,20 @@ class CallFlow:
             return [event, *self._max_failures(call)]
         return [event, *self._reprompt(call, self.menu.messages.no_input)]
 
-    def _no_match(self, call: Call, key: str | None = None) -> list[CallEvent]:
+    def _no_match(
+        self, call: Call, key: str | None = None, entry: str | None = None
+    ) -> list[CallEvent]:
         call.no_match_count += 1
-        event = CallEvent(EventType.NO_MATCH, call.state, key=key, count=call.no_match_count)
+        call.digits = ""
+        event = CallEvent(
+            EventType.NO_MATCH,
+            call.state,
+            text=entry,
+            key=key,
+            count=call.no_match_count,
+            reason=None if entry is None else "invalid-entry",
+            sensitive=self._secret(call),
+        )
         if call.no_match_count >= self.node(call).settings.max_no_match:
             return [event, *self._max_failures(call)]
         return [event, *self._reprompt(call, self.menu.messages.no_match)]
@@ -385,7 +511,10 @@ class CallFlow:
         if call.phase is Phase.CONFIRMING:
             events.append(self._confirm_prompt(call))
         elif node.kind is NodeKind.MENU:
-            events.append(self._prompt(call, node.short_prompt, PromptKind.REPROMPT))
+            events.append(self._say(call, node.short_prompt, PromptKind.REPROMPT))
+        elif node.kind is NodeKind.COLLECT:
+            call.digits = ""
+            events.append(self._say(call, node.short_prompt, PromptKind.REPROMPT))
         else:
             events.append(self._prompt(call, self.menu.messages.step_hint, PromptKind.HINT))
         return events
@@ -405,7 +534,10 @@ class CallFlow:
     def _move(self, call: Call, trigger: str, *, announce: bool = True) -> list[CallEvent]:
         """Take a declared edge of the machine, then enter the node it leads to."""
         self.machine.events[trigger].trigger(call)
-        events = [CallEvent(EventType.STATE, call.state, text=self.node(call).title)]
+        node = self.node(call)
+        events = [
+            CallEvent(EventType.STATE, call.state, text=node.title, sensitive=self._secret(call))
+        ]
         entered = self._enter(call)  # resets the counters and phase even when not announced
         return events + entered if announce else events
 
@@ -417,17 +549,25 @@ class CallFlow:
         call.step = call.no_input_count = call.no_match_count = 0
         call.phase = Phase.LISTENING
         call.pending = None
+        call.digits = ""
         events = []
         if greeting and self.menu.greeting:
             events.append(self._prompt(call, self.menu.greeting, PromptKind.GREETING))
         if node.kind is NodeKind.MENU:
-            events.append(self._prompt(call, node.prompt, PromptKind.MENU))
+            events.append(self._say(call, node.prompt, PromptKind.MENU))
         elif node.kind is NodeKind.ANSWER:
             call.phase = Phase.PLAYING
-            events.append(self._prompt(call, node.answer, PromptKind.ANSWER))
+            events.append(self._say(call, node.answer, PromptKind.ANSWER))
+        elif node.kind is NodeKind.COLLECT:
+            events.append(self._say(call, node.prompt, PromptKind.COLLECT))
+        elif node.kind is NodeKind.ACTION:
+            call.phase = Phase.WAITING
+            events.append(self._request(call, node))
+        elif node.kind is NodeKind.SWITCH:
+            pass  # it moves on at once (`_switched`)
         else:
             if node.intro:
-                events.append(self._prompt(call, node.intro, PromptKind.INTRO))
+                events.append(self._say(call, node.intro, PromptKind.INTRO))
             events += self._step_prompts(call)
         return events
 
@@ -453,6 +593,145 @@ class CallFlow:
     @staticmethod
     def _prompt(call: Call, text: str, kind: PromptKind) -> CallEvent:
         return CallEvent(EventType.PROMPT, call.state, text=text, kind=kind)
+
+    def _say(self, call: Call, text: str, kind: PromptKind) -> CallEvent:
+        """A node's own text, its template (if any) filled with the call's variables."""
+        if is_template(text):
+            from ivr.engine.readings import fill
+
+            text = fill(text, call.variables or {}, self.hidden)
+        return CallEvent(EventType.PROMPT, call.state, text=text, kind=kind)
+
+    # -- collect nodes --------------------------------------------------------------------
+
+    def _collect_key(self, call: Call, key: str) -> list[CallEvent]:
+        node = self.node(call)
+        collect = node.collect
+        assert collect is not None
+        if key == collect.terminator:
+            if not call.digits:
+                return self._no_match(call, key=key)
+            return self._complete(call, "terminator")
+        if key.isdigit():
+            call.digits += key
+            if len(call.digits) > collect.max_length:  # waiting for the terminator
+                return self._no_match(call, entry=call.digits)
+            if len(call.digits) == collect.max_length and collect.terminator is None:
+                return self._complete(call, "max-length")
+            return []
+        if key == "*":  # start the entry again
+            call.no_match_count = 0
+            return self._repeat(call)
+        global_action = self.menu.global_keys.get(key)
+        if global_action is not None:
+            call.digits = ""
+            return self._apply(call, Action(ActionKind.GLOBAL, global_action))
+        return self._no_match(call, key=key)
+
+    def _spoken_entry(self, call: Call, said: Utterance, digits: str) -> list[CallEvent]:
+        """Digits said as words: the whole entry at once, taken if the recognizer is sure."""
+        confidence = round(said.confidence, 3)
+        accepted = confidence >= self.menu.speech.accept
+        heard = CallEvent(
+            EventType.UTTERANCE,
+            call.state,
+            text=said.text,
+            confidence=confidence,
+            decision=Verdict.ACCEPT if accepted else Verdict.REJECT,
+            score=confidence,
+            phrase=digits,
+            sensitive=self._secret(call),
+        )
+        if not accepted:
+            return [heard, *self._no_match(call)]
+        call.digits = digits
+        return [heard, *self._complete(call, "speech")]
+
+    def _complete(self, call: Call, how: str) -> list[CallEvent]:
+        """The entry is over: store it and go on, or a no-match if it is not valid."""
+        node = self.node(call)
+        collect = node.collect
+        assert collect is not None
+        entry, call.digits = call.digits, ""
+        pattern = self._patterns.get(node.id)
+        if not (
+            collect.min_length <= len(entry) <= collect.max_length
+            and (pattern is None or pattern.fullmatch(entry))
+        ):
+            return self._no_match(call, entry=entry)
+        self._set(call, collect.store, entry)
+        done = CallEvent(
+            EventType.DIGITS, call.state, text=entry, reason=how, sensitive=self._secret(call)
+        )
+        return [done, *self._move(call, "next")]
+
+    @staticmethod
+    def _set(call: Call, name: str, value: Value) -> None:
+        if call.variables is None:
+            call.variables = {}
+        call.variables[name] = value
+
+    # -- action and switch nodes ------------------------------------------------------------
+
+    def _request(self, call: Call, node: Node) -> CallEvent:
+        """What to ask the back office; the driver fills in the call's id."""
+        action = node.action
+        assert action is not None
+        operation = OPERATIONS[action.operation]
+        variables = call.variables or {}
+        values: dict[str, Value] = {}
+        sensitive = set(operation.sensitive)
+        for name, template in action.values.items():
+            values[name] = self._value(template, variables)
+            if any(field.name in self.hidden for field in fields(template)):
+                sensitive.add(name)
+        caller_id = variables.get("caller_id")
+        request = Request(
+            operation.name,
+            values,
+            call_id="",
+            caller_id=caller_id if isinstance(caller_id, str) else None,
+            sensitive=frozenset(sensitive),
+        )
+        return CallEvent(EventType.REQUEST, call.state, operation=operation.name, request=request)
+
+    def _value(self, template: str, variables: Mapping[str, Value]) -> Value:
+        """A ``with:`` value: one variable as it is (``"{account_id}"``), else the text."""
+        parts = parse(template)
+        if len(parts) == 1 and parts[0][0] == "" and parts[0][1] is not None:
+            return variables.get(parts[0][1].name)
+        from ivr.engine.readings import fill
+
+        return fill(template, variables)
+
+    def _reply(self, call: Call, received: BackOfficeReply) -> list[CallEvent]:
+        node = self.node(call)
+        action = node.action
+        assert action is not None
+        reply: Reply = received.reply
+        reason = received.reason
+        result = reply.result
+        if result not in action.results:
+            reason = reason or f"unexpected result {result!r}"
+            result = ERROR
+        gives = OPERATIONS[action.operation].gives
+        for name, value in reply.values.items():
+            if name in gives and name not in self.hidden:
+                self._set(call, name, value)
+        call.phase = Phase.LISTENING
+        answered = CallEvent(
+            EventType.REPLY, call.state, operation=action.operation, result=result, reason=reason
+        )
+        if result not in action.results:  # no branch for error (ivr check forbids it)
+            return [answered, *self._transfer(call, [self.menu.messages.transfer], "error")]
+        return [answered, *self._move(call, f"result:{result}")]
+
+    def _switch_trigger(self, call: Call) -> str:
+        switch = self.node(call).switch
+        assert switch is not None
+        value: Any = (call.variables or {}).get(switch.variable)
+        said = None if value is None else str(value)
+        return f"case:{said}" if said is not None and said in switch.cases else "default"
 
 
 def _commands(phrases: Mapping[str, tuple[str, ...]], kind: ActionKind) -> list[Choice]:

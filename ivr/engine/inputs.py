@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ivr.engine.backoffice import Reply
 from ivr.errors import InvalidKey
 
 TELEPHONE_KEYS = frozenset("0123456789*#")
@@ -55,7 +56,16 @@ class HangUp:
     """The caller put the phone down."""
 
 
-CallInput = KeyPress | Utterance | NoInput | PromptsFinished | HangUp
+@dataclass(frozen=True, slots=True)
+class BackOfficeReply:
+    """The back office answered an action node's request (or failed: ``error``)."""
+
+    reply: Reply
+    reason: str | None = None
+    """Why the result is ``error`` when the back office gave none: unavailable, timeout."""
+
+
+CallInput = KeyPress | Utterance | NoInput | PromptsFinished | HangUp | BackOfficeReply
 """What the engine handles."""
 
 CallerAction = KeyPress | Utterance | HangUp | SpeechStarted

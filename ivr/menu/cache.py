@@ -40,7 +40,7 @@ from ivr.limits import GUIDE_FILE_BYTES, MENU_FILE_BYTES
 if TYPE_CHECKING:
     from ivr.menu.model import Menu
 
-FORMAT = 1
+FORMAT = 2
 """Bump when what a checked menu is changes outside the hashed sources."""
 
 

@@ -21,16 +21,20 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 
 from ivr.limits import (
+    BACKOFFICE_SECONDS,
+    COLLECT_DIGITS,
     GUIDE_FILE_BYTES,
     MENU_NODES,
+    PATTERN_CHARS,
     PROCEDURE_STEPS,
     PROMPT_CHARS,
     TIMER_SECONDS,
 )
+from ivr.menu import templates
 from ivr.menu.phrases import DEFAULT_GLOBAL_PHRASES, normalize
 from ivr.menu.problems import MAX_PROBLEMS, MenuInvalid, MenuProblem, excerpt, shorten
 from ivr.menu.source import line_of, read_limited
-from ivr.menu.tree import find_parents, tree_leaves
+from ivr.menu.tree import find_parents, flow_targets, tree_leaves
 
 if TYPE_CHECKING:
     from ivr.menu.model import Menu
@@ -59,8 +63,17 @@ TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
 """The messages ivr fills in (str.format), and the placeholders each may use. The other
 messages are said exactly as written, braces and all."""
 
-TIMERS = ("no_input_timeout", "end_of_speech")
+TIMERS = ("no_input_timeout", "end_of_speech", "first_digit_timeout", "inter_digit_timeout")
 """Settings that are seconds on a timer."""
+
+BACKOFFICE_TIMERS = ("timeout", "hold_after")
+"""An action node's seconds, bounded by BACKOFFICE_SECONDS."""
+
+KIND_FIELDS = ("options", "answer", "steps", "collect", "operation", "switch")
+"""The field that makes a node a menu, answer, procedure, collect, action or switch node."""
+
+BUILT_IN_VARIABLES = frozenset({"caller_id"})
+"""Call variables every call has (``caller_id``: the calling number, when known)."""
 
 
 def check_document(document: Any, path: Path) -> list[MenuProblem]:
@@ -223,6 +236,7 @@ class _Linter:
     def problems(self) -> Iterable[MenuProblem]:
         yield from self._values()
         yield from self._templates()
+        yield from self._self_service()
         yield from self._targets()
         yield from self._reachability()
         yield from self._node_kinds()
@@ -244,6 +258,18 @@ class _Linter:
                 stack += [([*location, index], item) for index, item in enumerate(value)]
             elif isinstance(value, float) and not math.isfinite(value):
                 yield self.problem(location, f"{where}: {value} is not a finite number")
+            elif (
+                isinstance(value, int | float)
+                and len(location) == 3
+                and location[0] == "nodes"
+                and location[-1] in BACKOFFICE_TIMERS
+            ):
+                if value > BACKOFFICE_SECONDS:
+                    yield self.problem(
+                        location,
+                        f"{where}: {value:g} s is longer than {BACKOFFICE_SECONDS:g} s "
+                        "(limit BACKOFFICE_SECONDS)",
+                    )
             elif isinstance(value, int | float) and location and location[-1] in TIMERS:
                 if value > TIMER_SECONDS:
                     yield self.problem(
@@ -295,8 +321,19 @@ class _Linter:
         if "target" in failure:
             yield ["settings", "on_max_failures", "target"], failure["target"]
         for node_id, node in self.nodes.items():
+            here = ["nodes", node_id]
             for key, target in node.get("options", {}).items():
-                yield ["nodes", node_id, "options", key], target
+                yield [*here, "options", key], target
+            if "collect" in node:
+                yield [*here, "collect", "next"], node["collect"]["next"]
+            if "operation" in node:
+                for result, target in node.get("results", {}).items():
+                    yield [*here, "results", result], target
+            if "switch" in node:
+                for value, target in node.get("cases", {}).items():
+                    yield [*here, "cases", value], target
+                if "default" in node:
+                    yield [*here, "default"], node["default"]
             failure = node.get("settings", {}).get("on_max_failures", {})
             if "target" in failure:
                 yield ["nodes", node_id, "settings", "on_max_failures", "target"], failure["target"]
@@ -306,7 +343,7 @@ class _Linter:
         frontier = [self.doc["start"]]
         while frontier:
             node = self.nodes.get(frontier.pop(), {})
-            for target in node.get("options", {}).values():
+            for target in [*node.get("options", {}).values(), *flow_targets(node)]:
                 if target not in reached:
                     reached.add(target)
                     frontier.append(target)
@@ -320,17 +357,33 @@ class _Linter:
     def _node_kinds(self) -> Iterable[MenuProblem]:
         for node_id, node in self.nodes.items():
             here = ["nodes", node_id]
-            kinds = [k for k in ("options", "answer", "steps") if k in node]
+            kinds = [k for k in KIND_FIELDS if k in node]
             if not kinds:
                 yield self.problem(here, f"node {node_id!r} has no options, answer or steps")
             elif len(kinds) > 1:
                 yield self.problem(here, f"node {node_id!r} has both {kinds[0]} and {kinds[1]}")
             elif kinds == ["options"] and "prompt" not in node:
                 yield self.problem(here, f"menu {node_id!r} has options but no prompt")
-            if kinds != ["options"]:
+            if kinds == ["collect"] and "prompt" not in node:
+                yield self.problem(here, f"collect node {node_id!r} has no prompt")
+            if kinds not in (["options"], ["collect"]):
                 for field in ("prompt", "short_prompt"):
                     if field in node:
-                        yield self.problem([*here, field], f"{field} is only for menus")
+                        yield self.problem(
+                            [*here, field], f"{field} is only for menus and collect nodes"
+                        )
+            if kinds != ["operation"]:
+                for field in ("with", "results", "timeout", "hold_prompt", "hold_after"):
+                    if field in node:
+                        yield self.problem([*here, field], f"{field} is only for action nodes")
+            elif "results" not in node:
+                yield self.problem(here, f"action node {node_id!r} has no results")
+            if kinds != ["switch"]:
+                for field in ("cases", "default"):
+                    if field in node:
+                        yield self.problem([*here, field], f"{field} is only for switch nodes")
+            elif "default" not in node:
+                yield self.problem(here, f"switch node {node_id!r} has no default")
             if kinds != ["steps"]:
                 for field in ("intro", "closing", "step_ordinal"):
                     if field in node:
@@ -378,6 +431,8 @@ class _Linter:
             allowed = global_keys | set(options)
             if "steps" in node:
                 allowed |= step_keys
+            if "collect" in node:  # 请输入…以井号键结束, 按星号键重新输入: any key is allowed
+                allowed |= set("0123456789*#")
             for field in ("prompt", "short_prompt", "answer", "intro", "closing"):
                 if field in node:
                     yield from self._unknown_keys([*here, field], node[field], allowed)
@@ -429,8 +484,8 @@ class _Linter:
             yield self.problem(["guide"], f"cannot read guide {str(guide_path)!r}: {reason}")
             return
         for node_id, node in self.nodes.items():
-            if "options" in node:
-                continue
+            if "answer" not in node and "steps" not in node:
+                continue  # menus and self-service nodes say what the caller asked for
             here = ["nodes", node_id]
             if "source" not in node:
                 yield self.problem(here, f"{node_id!r} names no source in the guide")
@@ -444,6 +499,229 @@ class _Linter:
                         where or [*here, "source"],
                         f"source {source!r}: the guide has no {missing!r} there",
                     )
+
+    # -- self-service nodes -----------------------------------------------------------------
+
+    def _self_service(self) -> Iterable[MenuProblem]:
+        """Collect settings in range, operations the back office has with the values they
+        take and a branch for every result, templates naming variables some node sets and
+        no sensitive one, switches on known variables and not in a loop of their own."""
+        from ivr.engine.backoffice import ERROR, OPERATIONS
+
+        known = set(BUILT_IN_VARIABLES)
+        hidden: set[str] = set()
+        for node in self.nodes.values():
+            if "collect" in node:
+                known.add(node["collect"]["store"])
+                if node["collect"].get("sensitive"):
+                    hidden.add(node["collect"]["store"])
+            if node.get("operation") in OPERATIONS:
+                known.update(OPERATIONS[node["operation"]].gives)
+        surely = self._set_on_every_way(known)
+        for node_id, node in self.nodes.items():
+            here = ["nodes", node_id]
+            sure = surely.get(node_id, known)
+            if "collect" in node:
+                yield from self._collect(here, node["collect"])
+            if "operation" in node:
+                name = node["operation"]
+                operation = OPERATIONS.get(name)
+                if operation is None:
+                    names = ", ".join(OPERATIONS)
+                    yield self.problem(
+                        [*here, "operation"],
+                        f"unknown operation {shorten(name, 40)!r} (the back office has: {names})",
+                    )
+                else:
+                    yield from self._action(here, node, operation, ERROR)
+            for field in templates.TEMPLATE_FIELDS:
+                if isinstance(node.get(field), str):
+                    yield from self._template(
+                        [*here, field], node[field], known, hidden, sure, spoken=True
+                    )
+            for name, value in node.get("with", {}).items():
+                yield from self._template(
+                    [*here, "with", name], str(value), known, hidden, sure, spoken=False
+                )
+            if "switch" in node and node["switch"] not in known:
+                yield self.problem(
+                    [*here, "switch"], f"switch on {node['switch']!r}, which no node sets"
+                )
+            if "switch" in node and node["switch"] in hidden:
+                yield self.problem(
+                    [*here, "switch"], f"switch on the sensitive variable {node['switch']!r}"
+                )
+        yield from self._switch_loops()
+
+    def _collect(self, here: list[Any], collect: Mapping[str, Any]) -> Iterable[MenuProblem]:
+        at = [*here, "collect"]
+        low, high = collect.get("min_length", 1), collect.get("max_length", 20)
+        for name, value in (("min_length", low), ("max_length", high)):
+            if value > COLLECT_DIGITS:
+                yield self.problem(
+                    [*at, name],
+                    f"{name} {value} is more than {COLLECT_DIGITS} digits (limit COLLECT_DIGITS)",
+                )
+        if low > high:
+            yield self.problem([*at, "min_length"], f"min_length {low} is above max_length {high}")
+        terminator = collect.get("terminator", "#")
+        if terminator.isdigit():
+            yield self.problem(
+                [*at, "terminator"], f"terminator {terminator!r} is a digit: it could not be keyed"
+            )
+        pattern = collect.get("pattern")
+        if pattern is not None:
+            if len(pattern) > PATTERN_CHARS:
+                yield self.problem(
+                    [*at, "pattern"],
+                    f"pattern: {len(pattern)} characters; at most {PATTERN_CHARS} "
+                    "(limit PATTERN_CHARS)",
+                )
+            else:
+                try:
+                    re.compile(pattern)
+                except re.error as error:
+                    yield self.problem(
+                        [*at, "pattern"], f"bad regular expression {excerpt(pattern)}: {error}"
+                    )
+
+    def _action(
+        self, here: list[Any], node: Mapping[str, Any], operation: Any, error: str
+    ) -> Iterable[MenuProblem]:
+        name = operation.name
+        given = node.get("with", {})
+        for value in given:
+            if value not in operation.takes:
+                takes = ", ".join(operation.takes)
+                yield self.problem(
+                    [*here, "with", value],
+                    f"{name} does not take {shorten(str(value), 40)!r} (it takes: {takes})",
+                )
+        for value in operation.takes:
+            if value not in given:
+                yield self.problem(
+                    [*here, "with"] if "with" in node else here,
+                    f"{name} takes {value!r}: give it in with",
+                )
+        results = node.get("results", {})
+        possible = (*operation.results, error)
+        for result in results:
+            if result not in possible:
+                yield self.problem(
+                    [*here, "results", result],
+                    f"{name} has no result {shorten(str(result), 40)!r} "
+                    f"(its results: {', '.join(possible)})",
+                )
+        if "results" in node:
+            for result in possible:
+                if result not in results:
+                    yield self.problem(
+                        [*here, "results"], f"result {result!r} of {name} is not branched on"
+                    )
+
+    def _template(
+        self,
+        location: list[Any],
+        text: str,
+        known: set[str],
+        hidden: set[str],
+        sure: set[str],
+        *,
+        spoken: bool,
+    ) -> Iterable[MenuProblem]:
+        where = "/".join(str(part) for part in location)
+        try:
+            found = templates.fields(text)
+        except templates.TemplateError as error:
+            yield self.problem(location, f"{where}: {error}")
+            return
+        for field in found:
+            if field.name not in known:
+                yield self.problem(
+                    location, f"{where}: unknown variable {{{field.name}}}: no node sets it"
+                )
+            elif field.name not in sure:
+                yield self.problem(
+                    location,
+                    f"{where}: {{{field.name}}} is not set on every way to this node "
+                    "(it would be read as nothing)",
+                )
+            elif spoken and field.name in hidden:
+                yield self.problem(
+                    location,
+                    f"{where}: {{{field.name}}} is sensitive (a collect node marks it): "
+                    "it must never be said",
+                )
+
+    def _set_on_every_way(self, known: set[str]) -> dict[str, set[str]]:
+        """The variables set on every way a call can enter each node: the intersection, over
+        every edge into it (options, next, results, cases, failure gotos, back, finish,
+        main, shortcuts), of what is set before the edge plus what the edge sets (a collect
+        node's ``next`` its variable, an action's results but ``error`` its values)."""
+        from ivr.engine.backoffice import ERROR, OPERATIONS
+
+        if known == BUILT_IN_VARIABLES:
+            return {}  # no node sets a variable: nothing to follow
+        start = self.doc["start"]
+        parents = find_parents(self.doc)
+        default_failure = self.doc.get("settings", {}).get("on_max_failures", {})
+        edges: list[tuple[str, str, frozenset[str]]] = []
+        none: frozenset[str] = frozenset()
+        for node_id, node in self.nodes.items():
+            targets = [*node.get("options", {}).values(), *flow_targets(node)]
+            if "collect" in node:
+                store = frozenset({node["collect"]["store"]})
+                edges.append((node_id, node["collect"]["next"], store))
+                targets.remove(node["collect"]["next"])
+            if "operation" in node and node["operation"] in OPERATIONS:
+                gives = frozenset(OPERATIONS[node["operation"]].gives)
+                for result, target in node.get("results", {}).items():
+                    edges.append((node_id, target, gives if result != ERROR else none))
+                targets = [*node.get("options", {}).values()]
+            failure = node.get("settings", {}).get("on_max_failures", default_failure)
+            if failure.get("action") == "goto" and "target" in failure:
+                targets.append(failure["target"])
+            if node_id in parents:
+                targets.append(parents[node_id])
+            if node_id != start:
+                targets.append(start)
+            if node.get("shortcuts"):
+                targets += self._leaves_below(node_id)
+            edges += [(node_id, target, none) for target in targets if isinstance(target, str)]
+        universe = set(known)
+        surely: dict[str, set[str]] = {node_id: set(universe) for node_id in self.nodes}
+        surely[start] = set(BUILT_IN_VARIABLES)
+        changed = True
+        while changed:
+            changed = False
+            for source, target, given in edges:
+                if target not in surely or target == start:
+                    continue
+                narrowed = surely[target] & (surely[source] | given)
+                if narrowed != surely[target]:
+                    surely[target] = narrowed
+                    changed = True
+        return surely
+
+    def _switch_loops(self) -> Iterable[MenuProblem]:
+        """Switch nodes move on at once: a loop of them alone would never wait."""
+        switches = {
+            node_id: [*node.get("cases", {}).values(), node.get("default")]
+            for node_id, node in self.nodes.items()
+            if "switch" in node
+        }
+        for start in switches:
+            seen, frontier = {start}, list(switches[start])
+            while frontier:
+                target = frontier.pop()
+                if target == start:
+                    yield self.problem(
+                        ["nodes", start], f"switch {start!r} leads back to itself through switches"
+                    )
+                    break
+                if target in switches and target not in seen:
+                    seen.add(target)
+                    frontier += switches[target]
 
     def _leaves_below(self, node_id: str) -> list[str]:
         """A shortcuts menu's leaves, as the engine finds them (Menu.descendants)."""

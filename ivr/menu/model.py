@@ -1,9 +1,12 @@
 """The menu file as frozen dataclasses: what the engine plays and the checker validates.
 
 A menu is a tree of nodes. A node with ``options`` is a menu, one with ``answer`` a short
-spoken answer, one with ``steps`` a procedure read step by step. Every node but the start
-has a parent: the first menu (in breadth-first order from the start) that offers it, which
-is where "返回上一级" and the end of an answer lead.
+spoken answer, one with ``steps`` a procedure read step by step; the self-service nodes
+gather and act: ``collect`` gathers digits into a call variable, ``operation`` asks the back
+office and branches on its result, ``switch`` branches on a variable's value. Every node but
+the start has a parent: the first menu (in breadth-first order from the start) that offers
+it, which is where "返回上一级" and the end of an answer lead; a node reached through a
+collect, action or switch node has that node's parent (the flow is one step of its menu).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ivr.menu.phrases import (
     DEFAULT_STEP_PHRASES,
     Phrases,
 )
+from ivr.menu.templates import is_template
 from ivr.menu.tree import find_parents, tree_leaves
 
 
@@ -29,6 +33,73 @@ class NodeKind(StrEnum):
     MENU = "menu"
     ANSWER = "answer"
     PROCEDURE = "procedure"
+    COLLECT = "collect"
+    """Gathers digits (keyed or spoken) into a call variable, then goes to ``next``."""
+    ACTION = "action"
+    """Asks the back office to perform an operation and branches on its result."""
+    SWITCH = "switch"
+    """Branches on a call variable's value at once (nothing is said)."""
+
+
+FLOW_KINDS = frozenset({NodeKind.COLLECT, NodeKind.ACTION, NodeKind.SWITCH})
+"""Nodes that lead on by themselves (``next``, ``results``, ``cases``), not by options."""
+
+MASK = "******"
+"""What a sensitive value (a PIN, a code) is written and shown as, everywhere."""
+
+INTER_DIGIT_TIMEOUT = 3.0
+"""Seconds between two digits before the entry counts as finished: VoiceXML platforms use
+1-3 s, FreeSWITCH half the no-input timeout (2.5 s at 5 s); 3 s gives a caller reading an
+11-digit number off a card time to find the next digit."""
+BACKOFFICE_TIMEOUT = 5.0
+"""Seconds an action waits for the back office before its result is ``error``."""
+HOLD_AFTER = 1.0
+"""Seconds of silence before an action's ``hold_prompt`` is said (a reply sooner: none)."""
+
+
+@dataclass(frozen=True)
+class Collect:
+    """A collect node's entry: how many digits, how it ends, how it is checked and kept."""
+
+    store: str
+    """The call variable the digits are stored in."""
+    next: str
+    """The node the call goes to once a valid entry is stored."""
+    min_length: int = 1
+    max_length: int = 20
+    """Reaching it ends the entry at once (FreeSWITCH ``max_digits``)."""
+    terminator: str | None = "#"
+    """The key that ends the entry early; None: only the length or the timeout end it."""
+    first_digit_timeout: float | None = None
+    """Seconds for the first digit after the prompt; None: the node's no-input timeout."""
+    inter_digit_timeout: float = INTER_DIGIT_TIMEOUT
+    pattern: str | None = None
+    """A regular expression the whole entry must match (``1[3-9][0-9]{9}``)."""
+    sensitive: bool = False
+    """A PIN, code or ID number: never said back, logged or shown in clear (``MASK``)."""
+
+
+@dataclass(frozen=True)
+class BackOfficeAction:
+    """An action node: the operation, the values it is given, where each result leads."""
+
+    operation: str
+    values: Mapping[str, str]
+    """Name the operation takes -> a template of call variables (``"{account_id}"``)."""
+    results: Mapping[str, str]
+    """Result (and ``error``) -> node."""
+    timeout: float = BACKOFFICE_TIMEOUT
+    hold_prompt: str = ""
+    hold_after: float = HOLD_AFTER
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A switch node: the variable, the node for each of its values, and the default."""
+
+    variable: str
+    cases: Mapping[str, str]
+    default: str
 
 
 class GlobalAction(StrEnum):
@@ -147,6 +218,20 @@ class Node:
     """Menu: callers may name any answer or procedure below it."""
     sources: tuple[str, ...] = ()
     """Answer and procedure: the guide sections its content comes from (heading › item)."""
+    collect: Collect | None = None
+    action: BackOfficeAction | None = None
+    switch: Switch | None = None
+
+    def targets(self) -> list[str]:
+        """Every node this one leads to: options, ``next``, results, cases."""
+        found = list(self.options.values())
+        if self.collect is not None:
+            found.append(self.collect.next)
+        if self.action is not None:
+            found += self.action.results.values()
+        if self.switch is not None:
+            found += [*self.switch.cases.values(), self.switch.default]
+        return found
 
 
 @dataclass(frozen=True)
@@ -226,7 +311,7 @@ class Menu:
             or any(f.action is FailureActionKind.HANGUP for f in failures),
             # the engine's reprompt outside a menu, also in an answer after a declined
             # confirmation
-            "step_hint": any(node.kind is not NodeKind.MENU for node in nodes),
+            "step_hint": any(node.kind in (NodeKind.ANSWER, NodeKind.PROCEDURE) for node in nodes),
             "step_ordinal": any(
                 node.kind is NodeKind.PROCEDURE and not node.step_ordinal for node in nodes
             ),
@@ -242,14 +327,16 @@ class Menu:
         The ID says where the text is said, not what it says, so an edited text keeps its
         ID (and a recording of the old text can be found out): ``<node>.greeting`` (the
         start node), ``<node>.menu``, ``.short``, ``.answer``, ``.intro``, ``.step.<n>``
-        (1-based), ``.closing``, ``.failure`` (its own ``on_max_failures`` prompt),
+        (1-based), ``.closing``, ``.hold`` (an action's hold prompt), ``.failure`` (its own
+        ``on_max_failures`` prompt),
         ``.confirm``; the messages are ``global.<name>``. Templates are filled in: each
         step with its ordinal (``第二步：…``) and each confirmation with what it names, so
         every ID is one concrete recording (``<node>.confirm`` names the node,
         ``global.confirm.<command>`` and ``global.confirm.step_<command>`` a spoken
         command). A text said in several places is listed once, at its first place in
         this order; a message the menu cannot say (the first-step notice without
-        procedures) is not listed. Node ids are ``[a-z][a-z0-9_]*``, so IDs never contain ``/``.
+        procedures) is not listed, nor a node text with a ``{variable}`` (known only in a
+        call). Node ids are ``[a-z][a-z0-9_]*``, so IDs never contain ``/``.
         """
         m = self.messages
         nodes = list(self.nodes.values())
@@ -263,17 +350,22 @@ class Menu:
         ]
         for node in nodes:
             n = node.id
-            listed += [
+            own = [
                 Prompt(f"{n}.menu", n, node.prompt),
                 Prompt(f"{n}.short", n, node.short_prompt),
                 Prompt(f"{n}.answer", n, node.answer),
                 Prompt(f"{n}.intro", n, node.intro),
             ]
+            # a template's text is known only in a call: nothing to record or render ahead
+            listed += [p for p in own if not is_template(p.text)]
             listed += [
                 Prompt(f"{n}.step.{i + 1}", n, self.step_text(node, i))
                 for i in range(len(node.steps))
             ]
-            listed.append(Prompt(f"{n}.closing", n, node.closing))
+            if not is_template(node.closing):
+                listed.append(Prompt(f"{n}.closing", n, node.closing))
+            if node.action is not None and not is_template(node.action.hold_prompt):
+                listed.append(Prompt(f"{n}.hold", n, node.action.hold_prompt))
             listed.append(Prompt(f"{n}.failure", n, node.settings.on_max_failures.prompt or ""))
             if node.parent or n in chosen:
                 listed.append(Prompt(f"{n}.confirm", n, self.confirm_text(node)))
@@ -403,6 +495,12 @@ def _node(node_id: str, raw: Mapping[str, Any], defaults: Settings, parent: str 
         kind = NodeKind.MENU
     elif "steps" in raw:
         kind = NodeKind.PROCEDURE
+    elif "collect" in raw:
+        kind = NodeKind.COLLECT
+    elif "operation" in raw:
+        kind = NodeKind.ACTION
+    elif "switch" in raw:
+        kind = NodeKind.SWITCH
     else:
         kind = NodeKind.ANSWER
     prompt = raw.get("prompt", "")
@@ -423,6 +521,35 @@ def _node(node_id: str, raw: Mapping[str, Any], defaults: Settings, parent: str 
         phrases=tuple(raw.get("phrases", [raw["title"]])),
         shortcuts=raw.get("shortcuts", False),
         sources=_as_tuple(raw.get("source", ())),
+        collect=_collect(raw["collect"]) if "collect" in raw else None,
+        action=_action(raw) if "operation" in raw else None,
+        switch=_switch(raw) if "switch" in raw else None,
+    )
+
+
+def _collect(raw: Mapping[str, Any]) -> Collect:
+    values = dict(raw)
+    if "terminator" in values and values["terminator"] == "none":
+        values["terminator"] = None
+    return Collect(**values)
+
+
+def _action(raw: Mapping[str, Any]) -> BackOfficeAction:
+    return BackOfficeAction(
+        operation=raw["operation"],
+        values=MappingProxyType({str(k): str(v) for k, v in raw.get("with", {}).items()}),
+        results=MappingProxyType({str(k): v for k, v in raw["results"].items()}),
+        timeout=raw.get("timeout", BACKOFFICE_TIMEOUT),
+        hold_prompt=raw.get("hold_prompt", ""),
+        hold_after=raw.get("hold_after", HOLD_AFTER),
+    )
+
+
+def _switch(raw: Mapping[str, Any]) -> Switch:
+    return Switch(
+        variable=raw["switch"],
+        cases=MappingProxyType({str(k): v for k, v in raw.get("cases", {}).items()}),
+        default=raw["default"],
     )
 
 

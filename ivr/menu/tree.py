@@ -15,7 +15,9 @@ def find_parents(document: Mapping[str, Any]) -> dict[str, str]:
     """Map each reachable node to the first menu offering it, breadth-first from the start.
 
     This is the menu's tree: options that lead back up (a link to an ancestor, a node that
-    offers itself) are edges of the call, not of the tree, so the tree has no cycle.
+    offers itself) are edges of the call, not of the tree, so the tree has no cycle. A
+    collect, action or switch node is a step of its menu, not a level: the nodes it leads
+    to (``next``, ``results``, ``cases``, ``default``) get its own parent.
     """
     nodes = document.get("nodes", {})
     start = document.get("start")
@@ -28,12 +30,34 @@ def find_parents(document: Mapping[str, Any]) -> dict[str, str]:
         if not isinstance(raw, Mapping):
             continue
         options = raw.get("options", {})
-        for target in options.values() if isinstance(options, Mapping) else ():
+        parent = current
+        targets: list[Any] = list(options.values()) if isinstance(options, Mapping) else []
+        if not targets:
+            targets = flow_targets(raw)
+            parent = parents.get(current)
+        for target in targets:
             if isinstance(target, str) and target not in seen:
                 seen.add(target)
-                parents[target] = current
+                if parent is not None:
+                    parents[target] = parent
                 queue.append(target)
     return parents
+
+
+def flow_targets(raw: Mapping[str, Any]) -> list[Any]:
+    """The nodes a collect, action or switch node of a document leads to (any shape)."""
+    found: list[Any] = []
+    collect = raw.get("collect")
+    if isinstance(collect, Mapping):
+        found.append(collect.get("next"))
+    results = raw.get("results")
+    if "operation" in raw and isinstance(results, Mapping):
+        found += results.values()
+    cases = raw.get("cases")
+    if "switch" in raw:
+        found += cases.values() if isinstance(cases, Mapping) else []
+        found.append(raw.get("default"))
+    return found
 
 
 def tree_leaves(

@@ -7,6 +7,7 @@ Both are call listeners. The WAV needs the caller's audio too: callers that have
 
 from __future__ import annotations
 
+import math
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,13 @@ def describe(event: CallEvent, words: Words | None = None) -> str:
             return f"{hotline}{event.text}"
         case EventType.KEY:
             return caller + words.t_key.format(key=event.key)
+        case EventType.DIGITS:
+            return aside + words.t_digits.format(text=event.text)
+        case EventType.REQUEST:
+            return aside + words.t_request.format(operation=event.operation)
+        case EventType.REPLY:
+            reason = f" ({event.reason})" if event.reason else ""
+            return aside + words.t_reply.format(result=event.result) + reason
         case EventType.UTTERANCE:
             decision = words.decisions.get(str(event.decision), str(event.decision))
             if event.phrase:
@@ -77,6 +85,8 @@ def describe(event: CallEvent, words: Words | None = None) -> str:
         case EventType.NO_INPUT:
             return aside + words.t_no_input.format(count=event.count)
         case EventType.NO_MATCH:
+            if event.reason == "invalid-entry":
+                return aside + words.t_no_match_entry.format(text=event.text, count=event.count)
             return aside + words.t_no_match.format(count=event.count)
         case EventType.STATE:
             return f"{aside}→ {event.state} {event.text or ''}".rstrip()
@@ -103,21 +113,49 @@ class CallAudio:
         """False when the caller's audio already holds its keys (a whole-call recording)."""
         self._caller: list[tuple[float, npt.NDArray[np.int16]]] = []
         self._hotline: list[tuple[float, npt.NDArray[np.int16]]] = []
+        self._tones: list[tuple[float, npt.NDArray[np.int16]]] = []
+        """The tones of the keys pressed outside sensitive entries (never silenced)."""
+        self._muted: list[tuple[float, float]] = []
+        """Call times the caller's channel is silenced: sensitive entries (PCI "pause")."""
+        self._muted_since: float | None = None
 
     def __call__(self, event: CallEvent, moment: float) -> None:
+        if event.type in (EventType.STATE, EventType.CALL_START, EventType.CALL_END):
+            self._mute(bool(event.sensitive), moment)
         if event.type is EventType.PROMPT and event.text and self.prompt_audio is not None:
             self._cut_hotline(moment)  # a prompt timed by an estimate may run longer
             clip = to_rate(self.prompt_audio(event.text), RATE)
             self._hotline.append((moment, clip.samples))
         elif event.type is EventType.BARGE_IN:
             self._cut_hotline(moment)
-        elif event.type is EventType.KEY and event.key and self.keys_as_tones:
+        elif (
+            event.type is EventType.KEY and event.key and self.keys_as_tones and not event.sensitive
+        ):
             from ivr.audio.dtmf import generate
 
             tone = to_rate(generate(event.key, rate=8000, tone_ms=KEY_TONE_MS, gap_ms=0), RATE)
             start = max(moment, self._keys_free_at)
-            self._caller.append((start, tone.samples))
+            self._tones.append((start, tone.samples))
             self._keys_free_at = start + tone.duration + KEY_GAP
+
+    def _mute(self, sensitive: bool, moment: float) -> None:
+        """A sensitive entry starts (the call entered its node) or ends (it left)."""
+        if sensitive and self._muted_since is None:
+            self._muted_since = moment
+        elif not sensitive and self._muted_since is not None:
+            self._muted.append((self._muted_since, moment))
+            self._muted_since = None
+
+    def _caller_track(self) -> npt.NDArray[np.int16]:
+        """The caller's side: their audio silent wherever a sensitive entry was being
+        collected (a sensitive key makes no tone at all), and the other keys' tones."""
+        speech = _mix(self._caller)
+        spans = self._muted + (
+            [(self._muted_since, math.inf)] if self._muted_since is not None else []
+        )
+        for start, end in spans:
+            speech[int(start * RATE) : int(min(end * RATE, len(speech)))] = 0
+        return _mix([(0.0, speech), *self._tones]) if self._tones else speech
 
     def caller_audio(self, start: float, samples: npt.NDArray[np.int16]) -> None:
         """Audio the caller sent, starting at call time ``start`` (16 kHz mono)."""
@@ -137,14 +175,14 @@ class CallAudio:
         """
         from ivr.audio.wav import write_wav
 
-        track = _mix(self._caller)
+        track = self._caller_track()
         padding = max(int(until * RATE) - len(track), 0)
         clip = AudioClip(np.concatenate([track, np.zeros(padding, np.int16)]), RATE)
         write_replacing(path, lambda partial: write_wav(partial, clip))
 
     def write(self, path: Path) -> None:
         """The stereo WAV, complete or not at all: an OSError leaves no file at ``path``."""
-        left = _mix(self._caller)
+        left = self._caller_track()
         right = _mix(self._hotline)
         length = max(len(left), len(right))
         stereo = np.zeros((length, 2), np.int16)

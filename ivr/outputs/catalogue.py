@@ -76,6 +76,25 @@ class Words:
     t_no_match: str
     t_transfer: str
     t_call_end: str
+    # -- self-service nodes --------------------------------------------------------------
+    collect_digits: str
+    """The collect node's panel: ``{low}``-``{high}`` digits."""
+    collect_end: str
+    collect_restart: str
+    digits: str
+    """An entry taken: ``{text}`` (``******`` when sensitive)."""
+    no_match_entry: str
+    """An invalid entry: ``{text}``, ``{count}``."""
+    request: str
+    """``{operation}`` asked of the back office."""
+    reply: str
+    """Its ``{result}``."""
+    working: str
+    """The status line while the back office works."""
+    t_digits: str
+    t_no_match_entry: str
+    t_request: str
+    t_reply: str
     decisions: dict[str, str] = field(default_factory=dict)
     """accept, confirm, reject (``ivr.engine.matching.Verdict``) as the transcript says them."""
     outcomes: dict[Outcome, str] = field(default_factory=dict)
@@ -127,6 +146,18 @@ ZH_CN = Words(
     t_no_match="（无效输入，第{count}次）",
     t_transfer="（转接人工客服）",
     t_call_end="（通话结束：{outcome}，在 {state}）",
+    collect_digits="输入 {low}–{high} 位数字",
+    collect_end="结束输入",
+    collect_restart="清空重输",
+    digits="✓ 输入 {text}",
+    no_match_entry="✗ 输入无效 {text}（第{count}次）",
+    request="⇄ 后台：{operation}",
+    reply="⇄ 结果：{result}",
+    working="⇄ 后台处理中",
+    t_digits="（输入完成：{text}）",
+    t_no_match_entry="（输入无效：{text}，第{count}次）",
+    t_request="（后台：{operation}）",
+    t_reply="（后台结果：{result}）",
     decisions={"accept": "接受", "confirm": "待确认", "reject": "未识别"},
     outcomes={
         Outcome.TRANSFERRED: "已转人工",
@@ -187,6 +218,18 @@ KO_KR = Words(
     t_no_match="(인식 실패, {count}번째)",
     t_transfer="(상담원 연결)",
     t_call_end="(통화 종료: {outcome}, {state}에서)",
+    collect_digits="숫자 {low}–{high}자리 입력",
+    collect_end="입력 끝",
+    collect_restart="지우고 다시 입력",
+    digits="✓ 입력 {text}",
+    no_match_entry="✗ 잘못된 입력 {text} ({count}번째)",
+    request="⇄ 백오피스: {operation}",
+    reply="⇄ 결과: {result}",
+    working="⇄ 백오피스 처리 중",
+    t_digits="(입력 완료: {text})",
+    t_no_match_entry="(잘못된 입력: {text}, {count}번째)",
+    t_request="(백오피스: {operation})",
+    t_reply="(백오피스 결과: {result})",
     decisions={"accept": "인식", "confirm": "확인 필요", "reject": "인식 실패"},
     outcomes={
         Outcome.TRANSFERRED: "상담원 연결됨",
@@ -247,6 +290,18 @@ EN = Words(
     t_no_match="(no match, {count})",
     t_transfer="(transferred to an agent)",
     t_call_end="(call ended: {outcome} in {state})",
+    collect_digits="enter {low}–{high} digits",
+    collect_end="end of entry",
+    collect_restart="clear and start again",
+    digits="✓ entered {text}",
+    no_match_entry="✗ invalid entry {text} (#{count})",
+    request="⇄ back office: {operation}",
+    reply="⇄ result: {result}",
+    working="⇄ back office working",
+    t_digits="(entry: {text})",
+    t_no_match_entry="(invalid entry: {text}, #{count})",
+    t_request="(back office: {operation})",
+    t_reply="(back office result: {result})",
     decisions={"accept": "accept", "confirm": "to confirm", "reject": "reject"},
     outcomes={
         Outcome.TRANSFERRED: "transferred",

@@ -132,7 +132,8 @@ class ConsoleView:
             case EventType.STATE | EventType.CALL_START:
                 self._show_node(event.state)
             case EventType.PROMPT:
-                style = "bold" if event.kind in (PromptKind.MENU, PromptKind.STEP) else ""
+                bold = (PromptKind.MENU, PromptKind.STEP, PromptKind.COLLECT)
+                style = "bold" if event.kind in bold else ""
                 line = Text(f"{moment:7.2f}s ", style="dim")
                 line.append(f"🔊 {event.text}", style=style)
                 # Chinese has no spaces to break at: let the terminal wrap, not rich.
@@ -142,12 +143,21 @@ class ConsoleView:
                 self._print(stamp, words.key.format(key=event.key), "green")
             case EventType.UTTERANCE:
                 self._print(stamp, self.heard(event), "green")
+            case EventType.DIGITS:
+                self._print(stamp, words.digits.format(text=event.text), "green")
+            case EventType.REQUEST:
+                self._print(stamp, words.request.format(operation=event.operation), "dim")
+            case EventType.REPLY:
+                reason = f" ({event.reason})" if event.reason else ""
+                self._print(stamp, words.reply.format(result=event.result) + reason, "dim")
             case EventType.BARGE_IN:
                 self._print(stamp, words.barge_in, "dim")
             case EventType.NO_INPUT:
                 self._print(stamp, words.no_input.format(count=event.count), "yellow")
             case EventType.NO_MATCH:
-                if event.key is None:  # nothing pressed: speech that was not recognized
+                if event.reason == "invalid-entry":
+                    text = words.no_match_entry.format(text=event.text, count=event.count)
+                elif event.key is None:  # nothing pressed: speech that was not recognized
                     text = words.no_match_speech.format(count=event.count)
                 else:
                     text = words.no_match_key.format(key=event.key, count=event.count)
@@ -198,7 +208,7 @@ class ConsoleView:
             self.close()
         if self.console.quiet or self.live or not changed:
             return
-        if activity in ("listening", "recognizing"):
+        if activity in ("listening", "recognizing", "working"):
             self._print(f"[dim]{now:7.2f}s[/]", self.status_text(now), "dim")
 
     def status_text(self, now: float) -> str:
@@ -213,6 +223,8 @@ class ConsoleView:
             said = words.recognizing
         elif activity == "closing":
             said = words.closing
+        elif activity == "working":
+            said = words.working
         else:
             return ""
         node = self.menu.nodes.get(self.node or "")
@@ -231,10 +243,19 @@ class ConsoleView:
 
     def _show_node(self, node_id: str) -> None:
         node = self.menu.nodes.get(node_id)
-        if node is None:
-            return
+        if node is None or node.kind in (NodeKind.ACTION, NodeKind.SWITCH):
+            return  # they say nothing and take no keys: the request and reply lines show them
         words = self.words
         lines = Table.grid(padding=(0, 2))
+        taken: set[str] = set()
+        if node.collect is not None:
+            collect = node.collect
+            digits = words.collect_digits.format(low=collect.min_length, high=collect.max_length)
+            lines.add_row("[cyan]0-9[/]", escape(digits))
+            if collect.terminator is not None:
+                lines.add_row(f"[cyan]{collect.terminator}[/]", escape(words.collect_end))
+            lines.add_row("[cyan]*[/]", escape(words.collect_restart))
+            taken = {*"0123456789*", collect.terminator or "*"}
         if node.kind is NodeKind.MENU:
             for key, target in node.options.items():
                 lines.add_row(f"[cyan]{key}[/]", escape(self.menu.nodes[target].title))
@@ -244,6 +265,8 @@ class ConsoleView:
             lines.add_row(f"[cyan]{keys.repeat}[/]", escape(words.repeat_step))
             lines.add_row(f"[cyan]{keys.previous}[/]", escape(words.previous_step))
         for key, action in self.menu.global_keys.items():
+            if key in taken:
+                continue  # a digit, the terminator or * of the entry
             if node.parent is None and action in (GlobalAction.BACK, GlobalAction.MAIN):
                 action = GlobalAction.REPEAT  # there is no level above the start menu
             lines.add_row(f"[cyan]{key}[/]", escape(words.globals[action]))

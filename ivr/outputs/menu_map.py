@@ -34,6 +34,14 @@ class EdgeKind(enum.StrEnum):
     MAIN = "main"
     GOTO = "goto"
     END = "end"
+    NEXT = "next"
+    """A collect node's valid entry, to its ``next`` node."""
+    RESULT = "result"
+    """An action node's result (``result:verified``), to its node."""
+    CASE = "case"
+    """A switch node's value (``case:余额不足``), to its node."""
+    DEFAULT = "default"
+    """A switch node's other values."""
 
 
 @dataclass(frozen=True, order=True)
@@ -82,6 +90,12 @@ def edge_label(menu: Menu, edge: Edge) -> str:
             return "main"
         case EdgeKind.GOTO:
             return "max failures"
+        case EdgeKind.NEXT:
+            return "entered"
+        case EdgeKind.CASE:
+            return f"= {edge.argument}"
+        case EdgeKind.DEFAULT:
+            return "else"
     return edge.argument
 
 
@@ -225,11 +239,17 @@ _MERMAID_SHAPES = {
     NodeKind.MENU: ("[", "]"),
     NodeKind.ANSWER: ("(", ")"),
     NodeKind.PROCEDURE: ("[[", "]]"),
+    NodeKind.COLLECT: ("[/", "/]"),
+    NodeKind.ACTION: ("[(", ")]"),
+    NodeKind.SWITCH: ("{", "}"),
 }
 _DOT_SHAPES: dict[NodeKind, dict[str, str]] = {
     NodeKind.MENU: {"shape": "box"},
     NodeKind.ANSWER: {"shape": "box", "style": "rounded"},
     NodeKind.PROCEDURE: {"shape": "box", "peripheries": "2"},
+    NodeKind.COLLECT: {"shape": "parallelogram"},
+    NodeKind.ACTION: {"shape": "cylinder"},
+    NodeKind.SWITCH: {"shape": "diamond"},
 }
 _DOT_ARROWS: dict[str, dict[str, str]] = {
     SOLID: {},

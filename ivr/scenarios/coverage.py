@@ -20,6 +20,10 @@ between the same two nodes, the cause decides, as the engine did:
 * a ``no-input``/``no-match`` event that reached the node's maximum means ``goto``;
 * with no input since the last prompt (an answer that played to its end) it is ``finish``.
 
+From an action node the ``reply`` event's result names the edge (``result:<result>``);
+a collect node leaves by ``next``, a switch by ``case:<value>`` or ``default`` (two cases
+to the same node are told apart by nothing in the log: the first is counted).
+
 A ``call-end`` event is the edge ``end:<outcome>`` from the node it names. Error paths
 are counted per node from the events themselves: ``no-input``, ``no-match``,
 ``max-failures`` (the count reached the node's limit) and ``barge-in``.
@@ -56,7 +60,17 @@ class ErrorPath(enum.StrEnum):
     BARGE_IN = "barge-in"
 
 
-_AUTOMATIC = (EdgeKind.SELECT, EdgeKind.SHORTCUT, EdgeKind.FINISH, EdgeKind.BACK, EdgeKind.MAIN)
+_AUTOMATIC = (
+    EdgeKind.SELECT,
+    EdgeKind.SHORTCUT,
+    EdgeKind.FINISH,
+    EdgeKind.BACK,
+    EdgeKind.MAIN,
+    EdgeKind.NEXT,
+    EdgeKind.RESULT,
+    EdgeKind.CASE,
+    EdgeKind.DEFAULT,
+)
 """Preference among parallel edges when the cause names none of them."""
 
 _GLOBAL_ACTIONS = frozenset(action.value for action in GlobalAction)
@@ -101,6 +115,7 @@ class Coverage:
         cause: CallEvent | None = None
         confirming: CallEvent | None = None
         failure: CallEvent | None = None
+        reply: str | None = None
         moved_since_cause = False
         for item in events:
             event = item[1] if isinstance(item, tuple) else item
@@ -120,13 +135,19 @@ class Coverage:
                         failure = event
                 case EventType.BARGE_IN:
                     self.errors[(event.state, ErrorPath.BARGE_IN)] += 1
+                case EventType.REPLY:
+                    reply = event.result
                 case EventType.PROMPT:
                     if moved_since_cause and event.kind is not PromptKind.NOTICE:
                         cause = None  # what follows is the new node's own doing
                 case EventType.STATE:
                     source = node if node is not None else self.menu.start
                     intent = self._intent(source, cause, confirming, failure)
-                    edge = self._explain(source, event.state, intent, cause)
+                    if reply is not None and self.menu.nodes[source].kind is NodeKind.ACTION:
+                        edge = self._result_edge(source, event.state, reply)
+                    else:
+                        edge = self._explain(source, event.state, intent, cause)
+                    reply = None
                     if edge is not None:
                         self.taken[edge] += 1
                     self.entered[event.state] += 1
@@ -198,6 +219,13 @@ class Coverage:
             return EdgeKind.BACK
         if action is GlobalAction.MAIN:
             return EdgeKind.MAIN
+        return None
+
+    def _result_edge(self, source: str, dest: str, result: str) -> Edge | None:
+        edge = Edge(source, f"result:{result}", dest)
+        if edge in self._declared:
+            return edge
+        self.unexplained.append(f"{source} -> {dest} ({result})")
         return None
 
     def _explain(

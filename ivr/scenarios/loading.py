@@ -189,6 +189,8 @@ class _Builder:
             recording=recording,
             spoken_prompts=self.doc.get("prompts") == "spoken",
             recording_speech=bool(self.doc.get("speech", False)),
+            caller_id=self.doc.get("caller_id"),
+            backoffice=_backoffice(self.doc.get("backoffice")),
         )
 
     def _numbers(self) -> None:
@@ -204,7 +206,7 @@ class _Builder:
                 self.problem(location, f"{_where(location)}: {value} is not a finite number")
             elif (
                 isinstance(value, int | float)
-                and location[-1:] in (["silence"], ["think_time"], ["max_duration"])
+                and location[-1:] in (["silence"], ["think_time"], ["max_duration"], ["latency"])
                 and value > TIMER_SECONDS
             ):
                 self.problem(
@@ -343,6 +345,17 @@ def compile_pattern(pattern: str) -> regex.Pattern[str]:
                 "(limit PATTERN_REPEATS)"
             )
     return regex.compile(pattern)
+
+
+def _backoffice(value: Any) -> Mapping[str, Any] | None:
+    """A scenario's ``backoffice`` as data for the in-memory back office."""
+    if value is None:
+        return None
+    if value == "demo":
+        return {}
+    if value == "down":
+        return {"down": True}
+    return dict(value)
 
 
 def _texts(value: Any) -> tuple[str, ...]:

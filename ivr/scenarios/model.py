@@ -6,13 +6,15 @@ Plain data: every other module of the package (and coverage) reads it; it import
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import regex
 
 from ivr.engine.events import CallEvent, EventType, Outcome
-from ivr.menu.model import Menu
+from ivr.menu.model import MASK, Menu
 from ivr.menu.problems import MenuProblem, printable
 
 SUFFIX = ".call.yaml"
@@ -64,15 +66,16 @@ class Turn:
     def spoken(self) -> bool:
         return self.kind in (TurnKind.SAY, TurnKind.PLAY)
 
-    def describe(self) -> str:
-        """The turn as the scenario file says it: ``press "12"``, ``say "셋"``."""
+    def describe(self, masked: bool = False) -> str:
+        """The turn as the scenario file says it: ``press "12"``, ``say "셋"``; ``masked``
+        (it keyed or said a sensitive entry, a PIN): ``press "******"``."""
         if self.kind is TurnKind.PRESS:
-            return f'press "{self.keys}"'
+            return f'press "{MASK if masked else self.keys}"'
         if self.kind is TurnKind.SILENCE:
             return f"silence {self.seconds:g} s"
         barge = "!" if self.barge_in else ""
         if self.kind is TurnKind.SAY:
-            return f'say "{barge}{self.text}"'
+            return f'say "{barge}{MASK if masked else self.text}"'
         if self.kind is TurnKind.PLAY:
             return f"play {barge}{self.audio.name if self.audio else ''}"
         return "hangup"
@@ -105,6 +108,12 @@ class Scenario:
     spoken_prompts: bool = False
     """The recording was made with prompts timed by their rendered length."""
     recording_speech: bool = False
+    caller_id: str | None = None
+    """The calling number: the call variable ``caller_id``."""
+    backoffice: Mapping[str, Any] | None = None
+    """What the in-memory back office holds (``ivr.drivers.memory.from_data``): the file's
+    ``backoffice`` (``demo``: ``{}``, ``down``: ``{"down": True}``); None: none given (the
+    demo data, if the menu has action nodes)."""
 
     @property
     def spoken(self) -> bool:

@@ -28,6 +28,7 @@ LineModel = Callable[["AudioClip"], "AudioClip"]
 
 if TYPE_CHECKING:
     from ivr.audio.wav import AudioClip
+    from ivr.drivers.memory import MemoryBackOffice
     from ivr.hearing.tracker import UtteranceTracker
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
@@ -179,7 +180,15 @@ def _play(
             if call_audio is not None:
                 caller.audio_sink = call_audio.caller_audio
             flow = CallFlow(scenario.menu)
-            call = Session(flow, caller, SilentPlayer(), clock, listeners).run()
+            call = Session(
+                flow,
+                caller,
+                SilentPlayer(),
+                clock,
+                listeners,
+                backoffice=backoffice(scenario),
+                caller_id=scenario.caller_id,
+            ).run()
             starts = caller.starts
         if call_audio is not None and artifacts is not None:
             call_audio.write(artifacts / "call.wav")
@@ -187,6 +196,18 @@ def _play(
     result.duration = events[-1][0] if events else clock.now()
     result.failures = check(scenario, events, starts)
     result.status = Status.FAILED if result.failures else Status.PASSED
+
+
+def backoffice(scenario: Scenario) -> MemoryBackOffice | None:
+    """The in-memory back office of a scenario: its data, or the demo data for a menu with
+    action nodes; None for a menu without them."""
+    from ivr.drivers.memory import from_data
+
+    if scenario.backoffice is not None:
+        return from_data(scenario.backoffice)
+    if any(node.action is not None for node in scenario.menu.nodes.values()):
+        return from_data({})
+    return None
 
 
 def _artifacts(
@@ -232,7 +253,15 @@ def _replay(
     player: PromptPlayer = SilentPlayer()
     if scenario.spoken_prompts:
         player = RenderingPlayer(_prompt_files(menu))
-    call = Session(CallFlow(menu), caller, player, clock, listeners).run()
+    call = Session(
+        CallFlow(menu),
+        caller,
+        player,
+        clock,
+        listeners,
+        backoffice=backoffice(scenario),
+        caller_id=scenario.caller_id,
+    ).run()
     if caller.read_error is not None:  # the caller hung up there; the scenario is in error
         raise caller.read_error
     return call

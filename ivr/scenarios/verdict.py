@@ -30,9 +30,12 @@ def check(
     bounds = [0] + [index for index, _ in starts[1:]] + [len(events)]
     state = scenario.menu.start
     budget = _Budget(PATTERN_SECONDS)
+    sensitive = any(
+        node.collect is not None and node.collect.sensitive for node in scenario.menu.nodes.values()
+    )  # a turn never played could have been a PIN: not quoted in such a menu
     for position, turn in enumerate(scenario.turns):
         if position >= len(starts):
-            failures.append(_not_reached(turn, events))
+            failures.append(_not_reached(turn, events, sensitive))
             continue
         window = [event for _, event in events[bounds[position] : bounds[position + 1]]]
         failures += _check_turn(turn, window, state, budget)
@@ -41,14 +44,17 @@ def check(
     return failures
 
 
-def _not_reached(turn: Turn, events: Sequence[tuple[float, CallEvent]]) -> Failure:
+def _not_reached(
+    turn: Turn, events: Sequence[tuple[float, CallEvent]], masked: bool = False
+) -> Failure:
     ended = [(t, e) for t, e in events if e.type is EventType.CALL_END]
     if ended:
         moment, end = ended[-1]
         heard = f"nothing: the call had ended ({end.outcome} at {moment:.1f} s in {end.state})"
     else:
         heard = "nothing: the hotline never waited for this turn"
-    return Failure(turn.number, turn.describe(), turn.line, "the turn to be played", heard)
+    action = turn.describe(masked=masked)
+    return Failure(turn.number, action, turn.line, "the turn to be played", heard)
 
 
 class _Budget:
@@ -78,8 +84,11 @@ def _check_turn(
     failures: list[Failure] = []
     expect = turn.expect
 
+    # a turn that keyed or said a sensitive entry is never quoted (the PIN is in the file)
+    action = turn.describe(masked=any(e.sensitive for e in window))
+
     def fail(expected: str, heard: str) -> None:
-        failures.append(Failure(turn.number, turn.describe(), turn.line, expected, heard))
+        failures.append(Failure(turn.number, action, turn.line, expected, heard))
 
     entered = [e.state for e in window if e.type is EventType.STATE]
     if expect.states and not _in_order(expect.states, entered):
