@@ -230,7 +230,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write a pyinstrument HTML profile here")
     args = parser.parse_args()
     calls = args.calls or (500 if args.quick else CALLS_TARGET)
-    seconds = args.seconds or (5.0 if args.quick else 60.0)
+    seconds = args.seconds or (3.0 if args.quick else 60.0)
     ramp = args.ramp if args.ramp is not None else (1.0 if args.quick else 10.0)
     if ramp >= seconds:
         parser.error("--ramp must be shorter than --seconds")
@@ -248,7 +248,7 @@ def main() -> None:
     else:
         measured = measure()
     traced = traced_memory(flow, calls, ramp, args.seed)
-    most = capacity(flow, calls, ramp, args.seed, span=30.0 if args.quick else 120.0)
+    most = capacity(flow, calls, ramp, args.seed, span=10.0 if args.quick else 120.0)
     print(
         f"Machine: {platform.machine()}, Python {platform.python_version()}; "
         f"{calls:,} callers for {seconds:g} s; median CPU "

@@ -21,7 +21,8 @@ callback (the wait for the device's next block), underruns, and the machine's lo
 
 Run: python benchmarks/prompt_latency.py [--quick] [--json FILE] [--presses N] [--block-ms MS].
 Needs PulseAudio (apt-get install pulseaudio pulseaudio-utils) and espeak-ng. The full run
-(200 presses) takes about 4.5 minutes of real call time; --quick (20 presses) about 35 s.
+(200 presses) takes about 4.5 minutes of real call time; --quick (3 presses, the last after
+the prompts ended) about 25 s, most of it that wait and rendering the prompts.
 """
 
 from __future__ import annotations
@@ -264,12 +265,12 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = arguments(__doc__ or "")
-    parser.add_argument("--presses", type=int, help="keys to time (default 200, quick 20)")
+    parser.add_argument("--presses", type=int, help="keys to time (default 200, quick 3)")
     parser.add_argument(
         "--after-end-every",
         type=int,
         metavar="N",
-        help="every Nth key waits for the prompts to end (default 40, quick 20)",
+        help="every Nth key waits for the prompts to end (default 40, quick 3)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -280,8 +281,8 @@ def main() -> None:
         help="prompts only on disk (PromptCache.prefetch), not loaded into memory first",
     )  # fmt: skip
     args = parser.parse_args()
-    wanted = args.presses or (20 if args.quick else 200)
-    after_end_every = args.after_end_every or (20 if args.quick else 40)
+    wanted = args.presses or (3 if args.quick else 200)
+    after_end_every = args.after_end_every or (3 if args.quick else 40)
     menu = load(WALLET)
     flow = CallFlow(menu)
     load_before = os.getloadavg()[0]

@@ -155,7 +155,7 @@ def main() -> None:
         Figure(
             "memory per extra recognizer, closed grammar",
             "MiB",
-            [per_recognizer(True, 10 if args.quick else 100)],
+            [per_recognizer(True, 3 if args.quick else 100)],
         )
     )
     figures.append(

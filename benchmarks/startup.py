@@ -6,7 +6,7 @@ on a 60 s and a 10-minute 8 kHz WAV (keys in quiet noise) against ``multimon-ng 
 on the same files (multimon-ng reads a WAV through sox, as a user would run it). Each round
 runs every command once, one after the other, so a busy machine slows all of them alike;
 figures are medians. ``--baseline DIR`` also times the same commands with ``PYTHONPATH=DIR``
-(a checkout of an older commit), alternating with the current code. ``--quick`` (three rounds,
+(a checkout of an older commit), alternating with the current code. ``--quick`` (one round,
 the 60 s file only) proves the script works; it judges nothing.
 """
 
@@ -60,10 +60,10 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
 
 def main() -> None:
     parser = arguments(__doc__ or "")
-    parser.add_argument("--runs", type=int, help="rounds of every command (15; quick 3)")
+    parser.add_argument("--runs", type=int, help="rounds of every command (15; quick 1)")
     parser.add_argument("--baseline", type=Path, metavar="DIR", help="also time this checkout")
     args = parser.parse_args()
-    runs = args.runs or (3 if args.quick else 15)
+    runs = args.runs or (1 if args.quick else 15)
     missing = [tool for tool in ("multimon-ng", "sox") if shutil.which(tool) is None]
     if missing:
         sys.exit(f"missing: {', '.join(missing)} (apt-get install {' '.join(missing)})")

@@ -283,7 +283,7 @@ def main() -> None:
     parser.add_argument("--max", type=int, help="largest N tried (default 512)")
     parser.add_argument("--refine", type=int, help="halvings between the last good and bad N")
     args = parser.parse_args()
-    seconds = args.seconds or (3.0 if args.quick else 15.0)
+    seconds = args.seconds or (1.5 if args.quick else 15.0)
     largest = args.max or (2 if args.quick else 512)
     refine = args.refine if args.refine is not None else (0 if args.quick else 3)
 
@@ -297,7 +297,7 @@ def main() -> None:
     model_mib = rss_mib() - before
     with tempfile.TemporaryDirectory() as folder:
         line = make_line(folder)
-    scaling = gil_scaling(model, flow, line, 1.0 if args.quick else 3.0)
+    scaling = gil_scaling(model, flow, line, 0.5 if args.quick else 3.0)
     print(f"2 threads / 1 thread throughput: {scaling:.2f}x", flush=True)
     runs = search(model, flow, line, seconds, largest, refine)
 

@@ -10,12 +10,16 @@ from pathlib import Path
 import pytest
 
 from ivr.menu.model import Menu, load
+from tests.pulse import isolate
 
 # The suite never writes into the user's own cache (checked menus, prompts, vocabularies):
-# this process and every ivr it starts use a cache of their own, removed at exit.
+# each test process (every pytest-xdist worker) and every ivr it starts use a cache of their
+# own, removed at exit.
 _CACHE = tempfile.mkdtemp(prefix="ivr-tests-cache-")
 os.environ["XDG_CACHE_HOME"] = _CACHE
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+# ... and a PulseAudio of their own (tests/pulse.py), started by the pulse_server fixture.
+isolate()
 
 
 ROOT = Path(__file__).resolve().parent.parent

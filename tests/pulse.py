@@ -8,18 +8,31 @@ Use the ``pulse_server`` fixture: import it into a test module
 (``from tests.pulse import pulse_server``) or register this module as a plugin in
 conftest.py (``pytest_plugins = ["tests.pulse"]``). It fails (never skips) when
 PulseAudio is not installed, because CI installs it.
+
+Each test process has a PulseAudio of its own (``isolate()``, called by tests/conftest.py):
+its socket, state and cookie in a private folder named by ``PULSE_RUNTIME_PATH`` /
+``PULSE_SERVER``, which every ``ivr``, ``parec`` or ``pactl`` the tests start inherits. So
+pytest-xdist workers, and test runs in other checkouts on the same machine, never play into
+or record from one another's sinks, and the suite never touches the user's own server.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
 import logging
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 
 import numpy as np
@@ -39,6 +52,23 @@ class PulseUnavailable(RuntimeError):
     """PulseAudio could not be installed-checked, started or configured."""
 
 
+def isolate() -> Path:
+    """Point this process (and every process it starts) at a PulseAudio of its own.
+
+    Sets the variables libpulse, ``pactl``, ``parec`` and ``pulseaudio`` itself read to a
+    new private folder (removed at exit). Nothing runs there until ``start_pulseaudio()``.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ivr-pulse-"))  # mode 0700, as PulseAudio wants
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["PULSE_RUNTIME_PATH"] = str(folder)  # socket and pid file
+    os.environ["PULSE_STATE_PATH"] = str(folder)  # the daemon's databases
+    os.environ["PULSE_COOKIE"] = str(folder / "cookie")
+    os.environ["PULSE_SERVER"] = f"unix:{folder / 'native'}"
+    for name in ("PULSE_SINK", "PULSE_SOURCE"):
+        os.environ.pop(name, None)
+    return folder
+
+
 def _pactl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=10, check=check)
 
@@ -55,6 +85,7 @@ class PulseServer:
     """A PulseAudio daemon with the simulator's null sinks; ``started`` if we launched it."""
 
     started: bool
+    process: subprocess.Popen[bytes] | None = None
     speaker_sink: str = SPEAKER_SINK
     speaker_monitor: str = f"{SPEAKER_SINK}.monitor"
     caller_sink: str = CALLER_SINK
@@ -63,9 +94,23 @@ class PulseServer:
 
     def stop(self) -> None:
         """Stop the daemon if this helper started it; leave anyone else's running."""
-        if self.started:
-            subprocess.run(["pulseaudio", "--kill"], capture_output=True, timeout=10)
-            self.started = False
+        if self.started and self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.started = False
+
+
+def _die_with_parent() -> None:
+    """In the child: be sent SIGTERM when the process that started it ends (Linux).
+
+    A test process that is killed (a worker crash, Ctrl-C twice) leaves no daemon behind.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def start_pulseaudio() -> PulseServer:
@@ -76,25 +121,32 @@ def start_pulseaudio() -> PulseServer:
             f"{', '.join(missing)} not found: apt-get install -y --no-install-recommends "
             f"{APT_PACKAGES}"
         )
-    started = False
+    process = None
     if not _server_running():
-        proc = subprocess.run(
-            [
-                "pulseaudio", "-D", "--exit-idle-time=-1", "--disallow-exit",
-                "--enable-memfd=no", "-n",
-                "-L", "module-native-protocol-unix", "-L", "module-always-sink",
-            ],
-            capture_output=True, text=True, timeout=20,
-        )  # fmt: skip
-        deadline = time.monotonic() + 5.0
-        while not _server_running():
-            if time.monotonic() > deadline:
-                raise PulseUnavailable(
-                    f"pulseaudio did not start (exit {proc.returncode}): {proc.stderr.strip()}"
-                )
-            time.sleep(0.05)
-        started = True
-    server = PulseServer(started=started)
+        # In the foreground, as our child: stopped by stop(), or when this process ends.
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
+                [
+                    "pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
+                    "--enable-memfd=no", "-n",
+                    "-L", "module-native-protocol-unix", "-L", "module-always-sink",
+                ],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )  # fmt: skip
+            deadline = time.monotonic() + 10.0
+            while not _server_running():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    process.wait(10)
+                    errors.seek(0)
+                    said = errors.read().decode(errors="replace").strip().splitlines()
+                    raise PulseUnavailable(
+                        f"pulseaudio did not start (exit {process.returncode}): "
+                        f"{said[-1] if said else 'no output'}"
+                    )
+                time.sleep(0.05)
+    server = PulseServer(started=process is not None, process=process)
     sinks = _pactl("list", "short", "sinks").stdout
     sources = _pactl("list", "short", "sources").stdout
     wanted = [
@@ -110,7 +162,7 @@ def start_pulseaudio() -> PulseServer:
             server.modules.append(_pactl("load-module", *module, *extra).stdout.strip())
     _pactl("set-default-sink", SPEAKER_SINK)
     _pactl("set-default-source", MIC_SOURCE)
-    if started:
+    if server.started:
         _refresh_portaudio()
     return server
 

@@ -1,4 +1,8 @@
-"""The benchmarks run (quick mode): they prove they work, they never judge speed here."""
+"""The benchmarks run (quick mode): they prove they work, they never judge speed here.
+
+Every script runs once, through the aggregator (``benchmarks/report.py --quick``) as
+``scripts/bench --quick`` runs it, in a few groups that pytest-xdist can run side by side.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +10,45 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.report import SCRIPTS
 from tests.conftest import ROOT
-from tests.pulse import PulseServer
 from tests.pulse import pulse_server as pulse_server  # session fixture, used by name
 
+GROUPS = [  # about the same time each; several in one run check the gathering
+    ("prompt_latency",),
+    ("streams",),
+    ("speech", "keypad"),
+    ("recorded", "dtmf"),
+    ("load", "startup"),
+    ("backoffice",),  # SQLite and PostgreSQL (the test command's private server)
+]
+NEEDS_PULSE = {"prompt_latency"}
 
-def test_every_benchmark_runs_and_reports(pulse_server: PulseServer, tmp_path: Path) -> None:
+
+def test_the_groups_run_every_benchmark_once() -> None:
+    assert sorted(name for group in GROUPS for name in group) == sorted(SCRIPTS)
+
+
+@pytest.mark.parametrize("names", GROUPS, ids="+".join)
+def test_benchmarks_run_and_report(
+    names: tuple[str, ...], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if NEEDS_PULSE & set(names):
+        request.getfixturevalue("pulse_server")  # this worker's own PulseAudio
     out = tmp_path / "benchmarks.md"
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "report.py"), "--quick", "--out", str(out)],
+        [sys.executable, str(ROOT / "benchmarks" / "report.py"), "--quick", "--out", str(out),
+         *names],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     text = out.read_text("utf-8")
     assert "- CPU:" in text and "## Targets" in text
-    for title in SCRIPTS.values():
-        section = text.split(f"## {title}", 1)
-        assert len(section) == 2, f"no section {title!r}"
+    for name in names:
+        section = text.split(f"## {SCRIPTS[name]}", 1)
+        assert len(section) == 2, f"no section {SCRIPTS[name]!r}"
         body = section[1].split("\n## ", 1)[0]
         assert "Failed:" not in body, body
         assert "| measure |" in body
-
-
-def test_the_backoffice_benchmark_runs_quick(tmp_path: Path) -> None:
-    """The back-office benchmark alone (SQLite and PostgreSQL), quick: ``-k backoffice``."""
-    out = tmp_path / "figures.json"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "backoffice.py"), "--quick", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    names = out.read_text("utf-8")
-    assert "sqlite: find_account p95" in names and "postgresql: tickets filed per second" in names

@@ -119,7 +119,7 @@ class Terminal:
         os.close(slave)
         self.output = ""
 
-    def expect(self, text: str, timeout: float = 15.0) -> float:
+    def expect(self, text: str, timeout: float = 30.0) -> float:
         """Wait until ``text`` has been printed; return when it appeared (monotonic)."""
         deadline = time.monotonic() + timeout
         while text not in self.output:

@@ -850,7 +850,7 @@ def run_download(body: bytes, url: str, dest: Path) -> subprocess.Popen[str]:
     """`ivr models download` in its own process, with our archive as the official one."""
     code = DOWNLOAD_AS_SMALL_CN.format(name=NAME)
     args = [str(len(body)), hashlib.sha256(body).hexdigest(), url]
-    env = {**os.environ, "IVR_MODELS_DIR": str(dest), "COLUMNS": "120"}
+    env = {**os.environ, "IVR_MODELS_DIR": str(dest), "COLUMNS": "1000"}  # paths unwrapped
     return subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdout=subprocess.PIPE,
