@@ -329,3 +329,51 @@ def test_noise_is_not_an_utterance(model: VoskModel) -> None:
     tracker.expect(tuple(MAIN))
     heard = _hear(tracker, AudioClip(np.zeros(16000, np.int16), 16000))
     assert heard is None
+
+
+# --- the second pass (syllable loop) ------------------------------------------------------
+
+
+def test_the_loop_is_the_common_open_syllables_of_the_model(model: VoskModel) -> None:
+    from ivr.hearing.rejection import loop_words, margin_confidence
+
+    loop = loop_words(model.vocabulary)
+    assert 300 <= len(loop) <= 399 and "가" in loop and "오" in loop
+    assert "셋" not in loop and "각" not in loop  # a final consonant
+    assert loop_words(["a", "找回", "셋"]) == []
+    assert margin_confidence(0.0) == 0.5
+    assert margin_confidence(2.0) > 0.85 and margin_confidence(-2.0) < 0.15
+    assert margin_confidence(1e9) == 1.0 and margin_confidence(-1e9) < 1e-20
+
+
+def test_the_second_pass_caps_the_confidence_of_what_free_syllables_explain_better(
+    model: VoskModel, tmp_path: Path
+) -> None:
+    """The real recognizer with the loop beside the menu grammar: a menu word keeps its
+    confidence, a sentence forced onto menu words does not; the same audio, the same margin."""
+    from ivr.hearing.rejection import Rejection
+
+    recognizer = VoskRecognizer(model, rejection=Rejection.second_pass())
+    tracker = UtteranceTracker(recognizer)
+    margins: dict[str, set[float | None]] = {}
+    for text in ("상담원", "오늘 날씨가 좋네요"):
+        clip = join(silence(0.3), korean_clip(text, tmp_path, rate=195), silence(1.2))
+        for _ in range(2):
+            recognizer.set_grammar(MAIN)
+            data = clip.samples.astype("<i2").tobytes()
+            heard: Recognition | None = None
+            for start in range(0, len(data), 640):
+                if recognizer.accept(data[start : start + 640]):
+                    heard = recognizer.result()
+                    break
+            heard = heard or recognizer.result()
+            assert heard.words and heard.margin is not None
+            margins.setdefault(text, set()).add(heard.margin)
+    assert all(len(m) == 1 for m in margins.values()), margins
+    (agent,) = margins["상담원"]
+    (weather,) = margins["오늘 날씨가 좋네요"]
+    assert agent > 1.0 > weather
+    assert tracker.recognizer is recognizer
+    off = VoskRecognizer(model)  # calls: the bare grammar, no margin
+    off.set_grammar(MAIN)
+    assert off.rejection == Rejection.off()

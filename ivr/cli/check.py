@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             err.print(line, markup=False)
         if args.model is not None:
-            from ivr.hearing.phrase_check import phrases_missing_from_model
+            from ivr.hearing.phrase_check import confusable_phrases, phrases_missing_from_model
 
             try:
                 model = common.model(menu, args.model)
@@ -40,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
                 err.print(f"ivr check: {error}", markup=False)
                 return 1
             for problem in phrases_missing_from_model(menu, model):
+                failed = True
+                err.print(str(problem), markup=False)
+            for problem in confusable_phrases(menu, model.path.name):
                 failed = True
                 err.print(str(problem), markup=False)
     if not failed:

@@ -320,6 +320,9 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="set the menu's thresholds to the recommended ones, for this model",
     )
+    speech_eval.add_argument(
+        "--second-pass", action="store_true", help="check each result against a syllable loop"
+    )
     speech_eval.add_argument("--quiet", action="store_true", help="print no tables")
     speech_eval.set_defaults(
         run="speech_eval:run", outputs=(("json", "--json", FILE), ("chart", "--chart", FILE))

