@@ -545,6 +545,24 @@ def _import_vosk() -> Any:
         raise ModelLoadError("the vosk package is not installed: pip install vosk") from None
 
 
+@functools.cache
+def _exit_safe_model(vosk: Any) -> Any:
+    """vosk.Model whose finalizer does nothing once the interpreter is shutting down.
+
+    vosk 0.3.45 frees a model in ``__del__`` through the module global ``_c``, which Python
+    has already set to None when a model outlives the modules at exit: every process that
+    held a model to the end printed "Exception ignored in: Model.__del__ … AttributeError".
+    The process is ending, so its memory goes back anyway.
+    """
+
+    class Model(vosk.Model):  # type: ignore[misc]
+        def __del__(self) -> None:
+            if getattr(vosk, "_c", None) is not None:
+                super().__del__()
+
+    return Model
+
+
 class VoskModel:
     """A Vosk model directory, loaded once and shared by every recognizer (~500 MB)."""
 
@@ -559,7 +577,7 @@ class VoskModel:
         vosk = _import_vosk()
         vosk.SetLogLevel(-1)
         try:
-            self.native: Any = vosk.Model(str(self.path))
+            self.native: Any = _exit_safe_model(vosk)(str(self.path))
         except Exception as exc:  # vosk raises a bare Exception
             raise ModelLoadError(f"{self.path}: Vosk cannot load the model ({exc})") from None
         self._vosk = vosk
