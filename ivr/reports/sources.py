@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from ivr.errors import IvrError
 
@@ -101,10 +102,10 @@ def _binary(line: bytes) -> bool:
     return b"\x00" in line or not line.lstrip()[:1].isascii()
 
 
-def _lines(stream: Iterable[bytes] | object, limit: int) -> Iterator[tuple[bytes, bool]]:
+def _lines(stream: BinaryIO, limit: int) -> Iterator[tuple[bytes, bool]]:
     """Each line (without its end) and whether it was read whole: a longer line yields its
     first ``limit`` bytes, the rest skipped in chunks (never all in memory)."""
-    read = stream.readline  # type: ignore[attr-defined]
+    read = stream.readline
     while True:
         line: bytes = read(limit + 1)
         if not line:
@@ -140,7 +141,8 @@ def _why_unusable(line: bytes, complete: bool, limit: int) -> str | None:
         ok = (
             isinstance(value, str)
             if kind == "a string"
-            else isinstance(value, int | float) and not isinstance(value, bool)
+            else isinstance(value, int | float)
+            and not isinstance(value, bool)
             and math.isfinite(value)
         )
         if not ok:

@@ -237,7 +237,9 @@ def _load(con: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> None:
 def _drop_unusable(con: duckdb.DuckDBPyConnection, problems: Problems) -> int:
     """Count the rows DuckDB could not read whole, say where they are, keep the rest."""
     usable = "t IS NOT NULL AND type IS NOT NULL AND state IS NOT NULL AND isfinite(t)"
-    bad = con.execute(f"SELECT file, count(*) FROM raw WHERE NOT ({usable}) GROUP BY file").fetchall()
+    bad = con.execute(
+        f"SELECT file, count(*) FROM raw WHERE NOT ({usable}) GROUP BY file"
+    ).fetchall()
     con.execute(f"CREATE TEMP TABLE ev AS SELECT * FROM raw WHERE {usable}")
     con.execute("DROP TABLE raw")
     for file, _ in sorted(bad):
@@ -262,16 +264,22 @@ def _figures(con: duckdb.DuckDBPyConnection, s: Summary, shape: MenuShape | None
                min(seconds) FILTER (type = 'hangup' AND seconds IS NOT NULL) AS gave_up_after
         FROM ev GROUP BY file, call
     """)
-    s.calls, s.ended = con.execute("SELECT count(*), count(outcome) FROM calls").fetchone() or (0, 0)
+    s.calls, s.ended = con.execute("SELECT count(*), count(outcome) FROM calls").fetchone() or (
+        0,
+        0,
+    )
     if not s.calls:
         return
     rows = con.execute("SELECT outcome, count(*) FROM calls WHERE outcome IS NOT NULL GROUP BY 1")
     s.outcomes = dict(sorted(rows.fetchall(), key=lambda r: -r[1]))
     rows = con.execute("SELECT transfer, count(*) FROM calls WHERE transfer IS NOT NULL GROUP BY 1")
     s.transfers = dict(sorted(rows.fetchall(), key=lambda r: -r[1]))
-    s.transfers_without_queue = _one(con, """
+    s.transfers_without_queue = _one(
+        con,
+        """
         SELECT count(*) FROM calls WHERE outcome = 'transferred' AND NOT queued
-            AND answered_after IS NULL AND refused IS NULL""")
+            AND answered_after IS NULL AND refused IS NULL""",
+    )
     _queue(con, s.queue)
     _nodes(con, s, shape)
 

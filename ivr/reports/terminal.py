@@ -26,13 +26,15 @@ def seconds(value: float | None) -> str:
 def headline(s: Summary) -> list[tuple[str, str]]:
     """The figures at the top of both the terminal and the HTML report, as (name, value)."""
     q = s.queue
+    without_end = f" ({s.calls - s.ended:,} without an end)" if s.calls != s.ended else ""
     rows = [
-        ("calls", f"{s.calls:,}" + (f" ({s.calls - s.ended:,} without an end)" if s.calls != s.ended else "")),
+        ("calls", f"{s.calls:,}{without_end}"),
         ("containment (ended without an agent)", f"{share(s.containment)} ({s.contained:,})"),
-        *((f"outcome: {name}", f"{count:,} ({share(count, s.ended)})") for name, count in s.outcomes.items()),
-        *((f"transfers: {reason}", f"{count:,} ({share(count, s.calls)})") for reason, count in s.transfers.items()),
-        ("abandoned in the menu", f"{s.abandoned_in_menu:,} ({share(s.abandoned_in_menu, s.calls)})"),
-    ]  # fmt: skip
+    ]
+    rows += [(f"outcome: {o}", f"{n:,} ({share(n, s.ended)})") for o, n in s.outcomes.items()]
+    rows += [(f"transfers: {r}", f"{n:,} ({share(n, s.calls)})") for r, n in s.transfers.items()]
+    abandoned = s.abandoned_in_menu
+    rows.append(("abandoned in the menu", f"{abandoned:,} ({share(abandoned, s.calls)})"))
     if q.entered or q.closed or q.full:
         rows += [
             ("queue: entered", f"{q.entered:,}"),
@@ -67,11 +69,23 @@ def print_report(s: Summary, console: Console) -> None:
     for level in s.funnel:
         members = ", ".join(f"{n} {share(c, s.calls)}" for n, c in level.nodes[:6])
         more = f" +{len(level.nodes) - 6}" if len(level.nodes) > 6 else ""
-        funnel.add_row(str(level.level), f"{level.calls:,}", share(level.calls, s.calls), members + more)
+        funnel.add_row(
+            str(level.level), f"{level.calls:,}", share(level.calls, s.calls), members + more
+        )
     console.print(funnel)
 
     nodes = Table(title="Nodes")
-    for name in ("level", "node", "reached", "p50", "p90", "visits", "no-input", "no-match", "abandoned"):
+    for name in (
+        "level",
+        "node",
+        "reached",
+        "p50",
+        "p90",
+        "visits",
+        "no-input",
+        "no-match",
+        "abandoned",
+    ):
         nodes.add_column(name, justify="left" if name == "node" else "right")
     for n in s.nodes:
         label = f"{n.node} {n.title}".strip()
