@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "outputs": {"menu", "engine", "audio"},
     "wiring": {"menu", "engine", "hearing", "prompts", "outputs", "backoffice"},
     "backoffice": {"engine"},
+    "reports": {"menu", "engine", "outputs"},
     "scenarios": {
         "menu",
         "engine",
@@ -52,6 +53,7 @@ ALLOWED: dict[str, set[str]] = {
         "wiring",
         "scenarios",
         "backoffice",
+        "reports",
     },
 }
 """Layer -> the layers it may import (besides itself and BASE). Keep equal to docs/design.md."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("vosk", "soxr")
+HEAVY = ("vosk", "soxr", "duckdb")  # duckdb: only ivr report loads it
 
 _PROBE = """
 import sys

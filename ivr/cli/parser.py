@@ -357,6 +357,26 @@ def parser() -> argparse.ArgumentParser:
     accounts.add_argument("--case", choices=DEMO_CASES, help="only the callers with this case")
     accounts.add_argument("--db", metavar="URL", help=DB_HELP)
     accounts.set_defaults(run="db:accounts")
+
+    report = commands.add_parser(
+        "report", help="figures from call logs: containment, drop-off, waits, the funnel"
+    )
+    report.add_argument(
+        "logs",
+        nargs="+",
+        type=Path,
+        metavar="LOG",
+        help="call logs (JSON Lines) or folders searched for *.jsonl",
+    )
+    report.add_argument("--menu", type=Path, default=None, help=MENU_HELP)
+    report.add_argument(
+        "--html", type=Path, metavar="FILE", help="write a self-contained HTML report"
+    )
+    report.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
+    report.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    report.set_defaults(
+        run="report:run", outputs=(("html", "--html", FILE), ("json", "--json", FILE))
+    )
     return parser
 
 

@@ -1,0 +1,103 @@
+"""The report as rich tables on the terminal: headline figures, the queue, the funnel and
+every node."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ivr.reports.summary import SERVICE_SECONDS, Summary
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def share(part: float | None, whole: float | None = None) -> str:
+    """``part`` as a percentage (of ``whole`` if given); "–" when undefined."""
+    if part is None or (whole is not None and not whole):
+        return "–"
+    value = part / whole if whole is not None else part
+    return f"{100 * value:.1f} %"
+
+
+def seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f} s"
+
+
+def headline(s: Summary) -> list[tuple[str, str]]:
+    """The figures at the top of both the terminal and the HTML report, as (name, value)."""
+    q = s.queue
+    without_end = f" ({s.calls - s.ended:,} without an end)" if s.calls != s.ended else ""
+    rows = [
+        ("calls", f"{s.calls:,}{without_end}"),
+        ("containment (ended without an agent)", f"{share(s.containment)} ({s.contained:,})"),
+    ]
+    rows += [(f"outcome: {o}", f"{n:,} ({share(n, s.ended)})") for o, n in s.outcomes.items()]
+    rows += [(f"transfers: {r}", f"{n:,} ({share(n, s.calls)})") for r, n in s.transfers.items()]
+    abandoned = s.abandoned_in_menu
+    rows.append(("abandoned in the menu", f"{abandoned:,} ({share(abandoned, s.calls)})"))
+    if q.entered or q.closed or q.full:
+        rows += [
+            ("queue: entered", f"{q.entered:,}"),
+            ("queue: answered", f"{q.answered:,} ({share(q.answered, q.entered)})"),
+            ("queue: abandoned", f"{q.abandoned:,} ({share(q.abandoned, q.entered)})"),
+            ("queue: callback", f"{q.callback:,} ({share(q.callback, q.entered)})"),
+            ("queue: refused (closed / full)", f"{q.closed:,} / {q.full:,}"),
+            ("queue: average wait", seconds(q.average_wait)),
+            ("queue: average speed of answer", seconds(q.average_answer)),
+            (f"service level (answered within {SERVICE_SECONDS:g} s)", share(q.service_level)),
+        ]
+    if s.transfers_without_queue:
+        rows.append(("transfers without queue data", f"{s.transfers_without_queue:,}"))
+    return rows
+
+
+def print_report(s: Summary, console: Console) -> None:
+    from rich.table import Table
+
+    top = Table(title=f"Call logs: {s.files:,} files, {s.calls:,} calls", show_header=False)
+    top.add_column("figure")
+    top.add_column("value", justify="right")
+    for name, value in headline(s):
+        top.add_row(name, value)
+    console.print(top)
+
+    funnel = Table(title=f"Funnel from {s.start or 'the start'}")
+    funnel.add_column("level", justify="right")
+    funnel.add_column("calls", justify="right")
+    funnel.add_column("share", justify="right")
+    funnel.add_column("nodes (share of calls)")
+    for level in s.funnel:
+        members = ", ".join(f"{n} {share(c, s.calls)}" for n, c in level.nodes[:6])
+        more = f" +{len(level.nodes) - 6}" if len(level.nodes) > 6 else ""
+        funnel.add_row(
+            str(level.level), f"{level.calls:,}", share(level.calls, s.calls), members + more
+        )
+    console.print(funnel)
+
+    nodes = Table(title="Nodes")
+    for name in (
+        "level",
+        "node",
+        "reached",
+        "p50",
+        "p90",
+        "visits",
+        "no-input",
+        "no-match",
+        "abandoned",
+    ):
+        nodes.add_column(name, justify="left" if name == "node" else "right")
+    for n in s.nodes:
+        label = f"{n.node} {n.title}".strip()
+        nodes.add_row(
+            "–" if n.level is None else str(n.level),
+            label,
+            share(n.reached, s.calls),
+            seconds(n.p50),
+            seconds(n.p90),
+            f"{n.visits:,}",
+            share(n.no_input_rate),
+            share(n.no_match_rate),
+            f"{n.abandoned:,}",
+        )
+    console.print(nodes)
