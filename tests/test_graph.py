@@ -16,12 +16,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ivr.cli import main
-from ivr.cli.graph import key_paths, menu_diagram, named_at, reach_times, svg
+from ivr.cli.graph import key_paths, menu_diagram, named_at, reach_times
 from ivr.drivers.testing import run_script
 from ivr.engine.events import EventType
 from ivr.engine.flow import CallFlow
 from ivr.menu.model import Menu, NodeKind, load
-from ivr.outputs.menu_map import EdgeKind, machine_edges, mermaid_quote, mermaid_unescape
+from ivr.outputs.menu_map import EdgeKind, machine_edges, mermaid_quote, mermaid_unescape, svg
 from ivr.prompts.player import estimated_duration
 from tests.conftest import ROOT, WALLET
 

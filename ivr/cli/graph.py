@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ivr.cli.common import default_menu, load
-from ivr.errors import IvrError
 
 if TYPE_CHECKING:
     from ivr.clock import VirtualClock
@@ -36,14 +35,6 @@ if TYPE_CHECKING:
     from ivr.outputs.menu_map import Diagram
 
 Duration = Callable[[str], float]
-
-
-class GraphvizMissing(IvrError):
-    """``--format svg`` without Graphviz's ``dot`` on the PATH."""
-
-
-class GraphvizFailed(IvrError):
-    """``dot`` ran and failed."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "dot":
         text = diagram.dot()
     else:
+        from ivr.outputs.menu_map import svg
+
         text = svg(diagram.dot())
     out: Path | None = args.out
     if out is None:
@@ -267,19 +260,3 @@ def assumptions() -> list[str]:
 
 
 # -- SVG ---------------------------------------------------------------------------------------
-
-
-def svg(source: str) -> str:
-    """The DOT source laid out by Graphviz's ``dot``, as SVG text."""
-    from ivr.outputs.menu_map import graphviz_package
-
-    graphviz = graphviz_package()
-    try:
-        return str(graphviz.pipe_string("dot", "svg", source, encoding="utf-8"))
-    except graphviz.ExecutableNotFound:
-        raise GraphvizMissing(
-            "Graphviz's dot is not installed: install graphviz (apt-get install graphviz)"
-        ) from None
-    except graphviz.CalledProcessError as error:
-        detail = " ".join(str(error.stderr or "").split()) or str(error)
-        raise GraphvizFailed(f"dot failed: {detail}") from None

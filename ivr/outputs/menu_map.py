@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ivr.errors import IvrError
 from ivr.menu.model import GlobalAction, Menu, NodeKind
 
 if TYPE_CHECKING:
@@ -345,3 +346,26 @@ def _dot_style(style: str) -> dict[str, str]:
     if styles:
         attrs["style"] = ",".join(styles)
     return attrs
+
+
+class GraphvizMissing(IvrError):
+    """A picture needs Graphviz's ``dot``, and it is not installed."""
+
+
+class GraphvizFailed(IvrError):
+    """``dot`` ran and failed."""
+
+
+def svg(source: str) -> str:
+    """The DOT source laid out by Graphviz's ``dot``, as SVG text (``ivr graph``, the heat
+    map of ``ivr report``)."""
+    graphviz = graphviz_package()
+    try:
+        return str(graphviz.pipe_string("dot", "svg", source, encoding="utf-8"))
+    except graphviz.ExecutableNotFound:
+        raise GraphvizMissing(
+            "Graphviz's dot is not installed: install graphviz (apt-get install graphviz)"
+        ) from None
+    except graphviz.CalledProcessError as error:
+        detail = " ".join(str(error.stderr or "").split()) or str(error)
+        raise GraphvizFailed(f"dot failed: {detail}") from None

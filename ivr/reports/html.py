@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr.errors import IvrError
 from ivr.reports.summary import Summary
 from ivr.reports.terminal import headline, seconds, share
 
@@ -126,24 +125,10 @@ def charts(s: Summary) -> list[tuple[str, str]]:
 def heat_svg(menu: Menu, s: Summary) -> str:
     """The heat map laid out by Graphviz's ``dot``, as inline SVG (no XML prolog, doctype
     or namespace URLs)."""
-    from ivr.outputs.menu_map import graphviz_package
+    from ivr.outputs.menu_map import svg
     from ivr.reports.heatmap import heat_diagram
 
-    graphviz = graphviz_package()
-    source = heat_diagram(menu, s).dot()
-    try:
-        return strip_svg(str(graphviz.pipe_string("dot", "svg", source, encoding="utf-8")))
-    except graphviz.ExecutableNotFound:
-        raise GraphvizMissing(
-            "Graphviz's dot is not installed: install graphviz (apt-get install graphviz)"
-        ) from None
-    except graphviz.CalledProcessError as error:
-        detail = " ".join(str(error.stderr or "").split()) or str(error)
-        raise GraphvizMissing(f"dot failed: {detail}") from None
-
-
-class GraphvizMissing(IvrError):
-    """The heat map needs Graphviz's ``dot``, absent or failing."""
+    return strip_svg(svg(heat_diagram(menu, s).dot()))
 
 
 def page(s: Summary, heat: str | None, problems: list[str]) -> str:
