@@ -8,16 +8,13 @@ standard input is not a terminal (a pipe, a test harness), characters are read a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import sys
-import termios
 import threading
-import tty
 from types import TracebackType
-from typing import Any
 
+from ivr.callers.terminal import Cbreak
 from ivr.clock import Clock
 from ivr.engine.inputs import TELEPHONE_KEYS, CallerAction, HangUp, KeyPress
 
@@ -37,16 +34,10 @@ class KeyboardCaller:
         self.fd = sys.stdin.fileno() if stream_fd is None else stream_fd
         self._keys: queue.Queue[CallerAction] = queue.Queue() if inputs is None else inputs
         """Shared with the microphone when both are live."""
-        self._saved_mode: list[Any] | None = None
+        self._terminal = Cbreak(self.fd)
 
     def __enter__(self) -> KeyboardCaller:
-        if os.isatty(self.fd):
-            self._saved_mode = termios.tcgetattr(self.fd)
-            try:
-                tty.setcbreak(self.fd)
-            except BaseException:  # a signal right here must not leave cbreak mode behind
-                self.restore()
-                raise
+        self._terminal.enter()
         threading.Thread(target=self._read_keys, name="keypad", daemon=True).start()
         return self
 
@@ -59,11 +50,8 @@ class KeyboardCaller:
         self.restore()
 
     def restore(self) -> None:
-        """Put the terminal back as it was; a terminal that is gone (hung up) is left be."""
-        saved, self._saved_mode = self._saved_mode, None
-        if saved is not None:
-            with contextlib.suppress(termios.error, OSError):
-                termios.tcsetattr(self.fd, termios.TCSADRAIN, saved)
+        """Put the terminal back as it was."""
+        self._terminal.restore()
 
     def _read_keys(self) -> None:
         while True:

@@ -14,16 +14,14 @@ up. Otherwise lines are read as the terminal or pipe gives them.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import os
 import queue
 import sys
-import termios
 import threading
-import tty
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TextIO
 
+from ivr.callers.terminal import Cbreak
 from ivr.clock import Clock
 from ivr.engine.inputs import TELEPHONE_KEYS, HangUp, KeyPress, Utterance
 
@@ -81,7 +79,7 @@ class TypedCaller:
         self._inputs: queue.Queue[KeyPress | Utterance | HangUp] = queue.Queue()
         self.editor = LineEditor()
         self._edits = edits_line and _is_terminal(self.stream)
-        self._saved_mode: list[Any] | None = None
+        self._terminal: Cbreak | None = None
         if not self._edits:
             threading.Thread(target=self._read_lines, name="typed-caller", daemon=True).start()
 
@@ -92,13 +90,8 @@ class TypedCaller:
 
     def __enter__(self) -> TypedCaller:
         if self._edits:
-            fd = self.stream.fileno()
-            self._saved_mode = termios.tcgetattr(fd)
-            try:
-                tty.setcbreak(fd)
-            except BaseException:  # a signal right here must not leave cbreak mode behind
-                self.restore()
-                raise
+            self._terminal = Cbreak(self.stream.fileno())
+            self._terminal.enter()
             threading.Thread(target=self._read_chars, name="typed-caller", daemon=True).start()
         return self
 
@@ -111,11 +104,9 @@ class TypedCaller:
         self.restore()
 
     def restore(self) -> None:
-        """Put the terminal back as it was; a terminal that is gone is left be."""
-        saved, self._saved_mode = self._saved_mode, None
-        if saved is not None:
-            with contextlib.suppress(termios.error, OSError, ValueError):
-                termios.tcsetattr(self.stream.fileno(), termios.TCSADRAIN, saved)
+        """Put the terminal back as it was."""
+        if self._terminal is not None:
+            self._terminal.restore()
 
     def _read_lines(self) -> None:
         for line in self.stream:
