@@ -338,6 +338,8 @@ class WebCall:
             self.send({"type": "error", "error": "the call failed on the server; see its log"})
         finally:
             self.record.done.set()
+            if self.finished is not None:
+                self.finished(self)  # the line is free before the page hears the call ended
             self.send(
                 {
                     "type": "ended",
@@ -349,8 +351,6 @@ class WebCall:
                     },
                 }
             )
-            if self.finished is not None:
-                self.finished(self)
 
     def _warn(self, message: str) -> None:
         log.warning("web call: cannot write %s", message)
