@@ -23,6 +23,7 @@ GROUPS = [  # about the same time each; several in one run check the gathering
     ("recorded", "dtmf"),
     ("load", "startup"),
     ("backoffice",),  # SQLite and PostgreSQL (the test command's private server)
+    ("web",),  # ivr serve in a process of its own, scripted WebSocket clients
 ]
 NEEDS_PULSE = {"prompt_latency"}
 
