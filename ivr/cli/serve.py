@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             markup=False,
         )
     if hotline.speech_problem is not None:
-        err.print(f"ivr serve: {hotline.speech_problem} — keys only", markup=False)
+        err.print(f"ivr serve: {hotline.speech_problem}", markup=False)
     if hotline.map_problem is not None:
         err.print(f"ivr serve: no menu map: {hotline.map_problem}", markup=False)
     hotline.prepare_prompts()
