@@ -46,6 +46,32 @@ def _speed(text: str) -> float:
     return value
 
 
+def _port(text: str) -> int:
+    """``ivr serve --port``: a TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, not {text}")
+    return value
+
+
+MAX_WEB_CALLS = 1000
+"""``ivr serve --max-calls``: one thread per call; measured in benchmarks/web.py."""
+
+
+def _max_calls(text: str) -> int:
+    """``ivr serve --max-calls``: 1 to `MAX_WEB_CALLS`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= MAX_WEB_CALLS:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_WEB_CALLS}, not {text}")
+    return value
+
+
 class _Version(argparse.Action):
     """``--version``: the installed package's version, read only when asked for (importing
     importlib.metadata would slow every ``ivr`` start, ``--help`` included)."""
@@ -377,6 +403,38 @@ def parser() -> argparse.ArgumentParser:
     report.set_defaults(
         run="report:run", outputs=(("html", "--html", FILE), ("json", "--json", FILE))
     )
+
+    serve = commands.add_parser(
+        "serve", help="the web phone: call the hotline from a browser, the menu map beside it"
+    )
+    serve.add_argument("--menu", type=Path, default=None, help=MENU_HELP)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only; "
+        "another address is warned about)",
+    )
+    serve.add_argument(
+        "--port", type=_port, default=8000, help="TCP port to listen on (default: 8000)"
+    )
+    serve.add_argument(
+        "--max-calls",
+        type=_max_calls,
+        default=20,
+        metavar="N",
+        help="at most N calls at once; one more is told the lines are busy (default: 20)",
+    )
+    serve.add_argument(
+        "--model", metavar="M", help="speech model for the microphone: a directory or a package"
+    )
+    serve.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="keep each call's call.jsonl, transcript.txt and call.wav here "
+        "(default: a new temporary folder)",
+    )
+    serve.set_defaults(run="serve:run", outputs=(("out", "--out", FOLDER),))
     return parser
 
 

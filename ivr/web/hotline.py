@@ -1,0 +1,169 @@
+"""What one ``ivr serve`` process holds: the menu, its prompts, the speech model, the
+calls placed and the limit on calls at once. Plain Python: the app (``ivr.web.app``) puts
+HTTP and WebSockets around it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ivr.errors import IvrError
+from ivr.web.calls import ARTIFACTS, CallRecord, PromptAudio, Send, WebCall
+
+if TYPE_CHECKING:
+    from ivr.engine.backoffice import BackOffice
+    from ivr.hearing.tracker import UtteranceTracker
+    from ivr.menu.model import Menu
+    from ivr.prompts.recordings import PromptFiles
+
+log = logging.getLogger(__name__)
+
+
+class Busy(IvrError):
+    """Every line is taken: ``--max-calls`` calls are going on."""
+
+
+class Hotline:
+    """The server's calls: placed, going on, and their files by token."""
+
+    def __init__(
+        self,
+        menu: Menu,
+        files: PromptFiles,
+        out: Path,
+        *,
+        max_calls: int = 20,
+        model: str | None = None,
+    ) -> None:
+        self.menu = menu
+        self.prompts = PromptAudio(files)
+        self.out = out
+        self.max_calls = max_calls
+        self.calls: dict[str, CallRecord] = {}
+        """Every call placed, by its token."""
+        self.active: set[WebCall] = set()
+        self._lock = threading.Lock()
+        self._count = 0
+        self._stop = threading.Event()
+        self._model_path, self.speech_problem = self._find_model(model)
+        self.map_svg, self.map_problem = menu_map(menu)
+
+    def _find_model(self, model: str | None) -> tuple[Path | None, str | None]:
+        """The speech model for the menu, or the one line saying why there is none (keys
+        keep working, as ``ivr call --mic`` without a model)."""
+        from ivr import wiring
+
+        try:
+            return wiring.model_path(model, self.menu), None
+        except IvrError as error:
+            return None, str(error)
+
+    def tracker(self) -> UtteranceTracker:
+        """A recognizer for one call, on the model loaded once for the whole server."""
+        from ivr import wiring
+
+        assert self._model_path is not None
+        return wiring.tracker(self._model_path, shared=True)
+
+    def prepare_prompts(self) -> threading.Thread:
+        """Render and time every prompt in the background, so a key costs no rendering."""
+        thread = threading.Thread(
+            target=self.prompts.prepare,
+            args=(self.menu.prompt_texts(), self._stop),
+            name="web-prompts",
+            daemon=True,
+        )
+        thread.start()
+        return thread
+
+    def place(self, send: Send, caller_id: str = "") -> WebCall:
+        """Start a call; `Busy` when ``max_calls`` are going on."""
+        with self._lock:
+            if len(self.active) >= self.max_calls:
+                raise Busy(f"all {self.max_calls} lines are busy; try again later")
+            self._count += 1
+            record = CallRecord(self.out / f"call-{self._count:05d}")
+            call = WebCall(
+                self.menu,
+                self.prompts,
+                record,
+                send,
+                caller_id=caller_id or None,
+                tracker=self.tracker if self._model_path is not None else None,
+                backoffice=backoffice(self.menu),
+                finished=self._finished,
+            )
+            self.active.add(call)
+            self.calls[record.token] = record
+        call.start()
+        return call
+
+    def _finished(self, call: WebCall) -> None:
+        with self._lock:
+            self.active.discard(call)
+
+    def artifact(self, token: str, name: str) -> Path | None:
+        """A file of a finished call: only the names in ``ARTIFACTS``, only by the call's
+        token, only once the call is over; None otherwise."""
+        record = self.calls.get(token)
+        if record is None or name not in ARTIFACTS or not record.done.is_set():
+            return None
+        path = record.folder / name
+        return path if path.is_file() else None
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Hang up every call and wait for their files to be written."""
+        self._stop.set()
+        with self._lock:
+            calls = list(self.active)
+        for call in calls:
+            call.caller.hang_up()
+        for call in calls:
+            call.thread.join(timeout)
+
+
+def backoffice(menu: Menu) -> BackOffice | None:
+    """The back office of a menu with action nodes: the in-memory demo data, as ``ivr call``."""
+    if not any(node.action is not None for node in menu.nodes.values()):
+        return None
+    from ivr.drivers.memory import demo
+
+    return demo()
+
+
+def menu_map(menu: Menu) -> tuple[str | None, str | None]:
+    """The menu as an SVG map (``ivr.outputs.menu_map`` laid out by Graphviz's ``dot``), or
+    the line saying why there is none."""
+    from ivr.engine.flow import CallFlow
+    from ivr.outputs.menu_map import (
+        Diagram,
+        EdgeKind,
+        Link,
+        edge_label,
+        global_keys_line,
+        graphviz_package,
+        machine_edges,
+    )
+
+    drawn = {
+        EdgeKind.SELECT,
+        EdgeKind.GOTO,
+        EdgeKind.NEXT,
+        EdgeKind.RESULT,
+        EdgeKind.CASE,
+        EdgeKind.DEFAULT,
+    }
+    order = {node: index for index, node in enumerate(menu.nodes)}
+    edges = sorted(machine_edges(CallFlow(menu)), key=lambda edge: order[edge.source])
+    links = [Link(edge, edge_label(menu, edge)) for edge in edges if edge.kind in drawn]
+    legend = [f"global keys: {global_keys_line(menu) or 'none'}"]
+    diagram = Diagram(menu, links, legend=legend)
+    graphviz = graphviz_package()
+    try:
+        return str(graphviz.pipe_string("dot", "svg", diagram.dot(), encoding="utf-8")), None
+    except graphviz.ExecutableNotFound:
+        return None, "Graphviz's dot is not installed: install graphviz (apt-get install graphviz)"
+    except graphviz.CalledProcessError as error:
+        return None, f"dot failed: {' '.join(str(error.stderr or '').split())}"

@@ -1,0 +1,427 @@
+"""The web phone's server (``ivr serve``) at the protocol level: a plain WebSocket client
+(Starlette's TestClient) places calls, presses keys, sends bad messages and floods, and
+fetches (or fails to fetch) the calls' files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from ivr.clock import VirtualClock
+from ivr.drivers.session import Session
+from ivr.engine.flow import CallFlow
+from ivr.engine.inputs import CallerAction, HangUp, KeyPress
+from ivr.menu.model import Menu
+from ivr.outputs.call_log import CallLog
+from ivr.prompts.player import RenderingPlayer
+from ivr.web import protocol
+from ivr.web.app import create_app
+from ivr.web.hotline import Hotline
+from ivr.web.protocol import FRAME_BYTES, Bucket, Message, Problem, read_text
+from tests.web_helpers import ToneFiles, until, until_state
+
+
+@pytest.fixture
+def hotline(wallet: Menu, tmp_path: Path) -> Iterator[Hotline]:
+    line = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", max_calls=3)
+    yield line
+    line.close()
+
+
+@pytest.fixture
+def client(hotline: Hotline) -> Iterator[TestClient]:
+    with TestClient(create_app(hotline)) as test_client:
+        yield test_client
+
+
+def _call(ws: Any, caller_id: str = "") -> None:
+    assert ws.receive_json()["type"] == "ready"
+    ws.send_json({"type": "call", "caller_id": caller_id})
+    until(ws, "play")
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def _without_times(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "t"} for r in records]
+
+
+def _press_1_2(ws: Any) -> list[dict[str, Any]]:
+    """Call, press 1 and 2 each while the node's first prompt plays, hang up; the last
+    message is ``ended``."""
+    _call(ws)
+    ws.send_json({"type": "key", "key": "1"})
+    until_state(ws, "account")
+    until(ws, "play")
+    ws.send_json({"type": "key", "key": "2"})
+    until_state(ws, "password_recovery")
+    until(ws, "play")
+    ws.send_json({"type": "hangup"})
+    return until(ws, "ended")
+
+
+# -- messages -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"type": "key", "key": "#"}', Message("key", key="#")),
+        (
+            '{"type": "call", "caller_id": "+8613800138000"}',
+            Message("call", caller_id="+8613800138000"),
+        ),
+        ('{"type": "call"}', Message("call")),
+        ('{"type": "mic", "on": true}', Message("mic", on=True)),
+        ('{"type": "hangup"}', Message("hangup")),
+    ],
+)
+def test_valid_messages_are_read(text: str, expected: Message) -> None:
+    assert read_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[1, 2]",
+        '{"key": "1"}',
+        '{"type": 3}',
+        '{"type": "key", "key": "A"}',
+        '{"type": "key", "key": "12"}',
+        '{"type": "key"}',
+        '{"type": "call", "caller_id": "138; rm -rf"}',
+        '{"type": "call", "caller_id": "1234567890123456789012"}',
+        '{"type": "mic", "on": "yes"}',
+        '{"type": "dial"}',
+    ],
+)
+def test_malformed_messages_get_an_error_and_keep_the_socket(text: str) -> None:
+    checked = read_text(text)
+    assert isinstance(checked, Problem) and checked.close is None, checked
+
+
+def test_an_oversized_message_closes_the_socket() -> None:
+    checked = read_text('{"type": "key", "key": "1", "x": "' + "a" * 600 + '"}')
+    assert isinstance(checked, Problem) and checked.close == protocol.TOO_LARGE
+
+
+def test_audio_frames_must_be_20_ms() -> None:
+    assert protocol.check_frame(bytes(FRAME_BYTES)) is None
+    short = protocol.check_frame(bytes(FRAME_BYTES - 2))
+    assert short is not None and short.close is None
+    large = protocol.check_frame(bytes(FRAME_BYTES + 2))
+    assert large is not None and large.close == protocol.TOO_LARGE
+
+
+def test_the_bucket_refuses_a_flood_and_refills() -> None:
+    now = [0.0]
+    bucket = Bucket(rate=10, burst=3, clock=lambda: now[0])
+    assert [bucket.take() for _ in range(4)] == [True, True, True, False]
+    now[0] += 0.1  # one more token
+    assert [bucket.take(), bucket.take()] == [True, False]
+
+
+# -- calls ------------------------------------------------------------------------------------
+
+
+def test_keys_lead_through_the_menu_and_the_log_holds_them(
+    client: TestClient, hotline: Hotline
+) -> None:
+    with client.websocket_connect("/ws") as ws:
+        messages = _press_1_2(ws)
+    ended = messages[-1]
+    assert ended["outcome"] == "abandoned"
+    assert sorted(ended["downloads"]) == ["call.jsonl", "call.wav", "transcript.txt"]
+    log = client.get(ended["downloads"]["call.jsonl"])
+    assert log.status_code == 200
+    keys = [r["key"] for r in map(json.loads, log.text.splitlines()) if r["type"] == "key"]
+    assert keys == ["1", "2"]
+    transcript = client.get(ended["downloads"]["transcript.txt"]).text
+    assert "如果您忘记了密码" in transcript
+    wav = client.get(ended["downloads"]["call.wav"])
+    assert wav.headers["content-type"] == "audio/wav" and wav.content[:4] == b"RIFF"
+
+
+def test_the_page_is_told_which_prompt_to_play_and_can_fetch_it(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_json({"type": "call"})
+        play = until(ws, "play")[-1]
+        assert play["text"].startswith("您好") or play["text"]
+        audio = client.get(play["url"])
+        assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
+        ws.send_json({"type": "key", "key": "1"})
+        assert "stop" in [m["type"] for m in until(ws, "play")], "barge-in stops the prompt"
+        ws.send_json({"type": "hangup"})
+        until(ws, "ended")
+    assert client.get("/prompts/" + "0" * 24 + ".wav").status_code == 404
+
+
+def test_a_web_call_logs_what_a_session_with_the_same_keys_logs(
+    client: TestClient, hotline: Hotline, wallet: Menu, tmp_path: Path
+) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ended = _press_1_2(ws)[-1]
+    web = _records(next(hotline.out.glob("call-*")) / "call.jsonl")
+    assert client.get(ended["downloads"]["call.jsonl"]).text.splitlines() == [
+        json.dumps(r, ensure_ascii=False) for r in web
+    ]
+
+    clock = VirtualClock()
+
+    class Keys:
+        """Each action the moment the hotline starts to wait: a key on a prompt's start."""
+
+        def __init__(self) -> None:
+            self.actions: list[CallerAction] = [KeyPress("1"), KeyPress("2"), HangUp()]
+
+        def expect(self, phrases: tuple[str, ...], end_of_speech: float | None) -> None:
+            pass
+
+        def next_input(self, until: float, listening: bool) -> CallerAction | None:
+            if self.actions:
+                return self.actions.pop(0)
+            clock.sleep_until(until)
+            return None
+
+    log_path = tmp_path / "console.jsonl"
+    log = CallLog(log_path)
+    player = RenderingPlayer(hotline.prompts.files)
+    Session(CallFlow(wallet), Keys(), player, clock, [log]).run()
+    log.close()
+    console = _records(log_path)
+    assert _without_times(web) == _without_times(console)
+    assert [r["type"] for r in web].count("barge-in") == 2
+
+
+def test_the_caller_id_is_the_call_variable(client: TestClient, hotline: Hotline) -> None:
+    with client.websocket_connect("/ws") as ws:
+        _call(ws, caller_id="13800138000")
+        ws.send_json({"type": "hangup"})
+        until(ws, "ended")
+    assert hotline.calls  # placed; the engine got the number (no action node reads it here)
+    call = next(iter(hotline.calls.values()))
+    assert call.done.is_set()
+
+
+# -- bad messages, floods, the limit ---------------------------------------------------------
+
+
+def test_bad_messages_get_errors_and_the_call_goes_on(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_json({"type": "key", "key": "1"})
+        assert "no call yet" in until(ws, "error")[-1]["error"]
+        ws.send_json({"type": "call"})
+        until(ws, "play")
+        for bad in ["{oops", '{"type": "dial"}', '{"type": "key", "key": "x"}']:
+            ws.send_text(bad)
+            assert until(ws, "error")[-1]["error"]
+        ws.send_json({"type": "call"})
+        assert "placed its call" in until(ws, "error")[-1]["error"]
+        ws.send_bytes(bytes(FRAME_BYTES))
+        assert "microphone" in until(ws, "error")[-1]["error"]
+        ws.send_bytes(bytes(100))
+        assert "100 bytes" in until(ws, "error")[-1]["error"]
+        ws.send_json({"type": "key", "key": "1"})
+        until_state(ws, "account")
+        ws.send_json({"type": "hangup"})
+        assert until(ws, "ended")[-1]["outcome"] == "abandoned"
+
+
+@pytest.mark.parametrize(
+    ("send", "code"),
+    [
+        (lambda ws: ws.send_text('{"type": "key", "key": "1", "pad": "' + "x" * 1000 + '"}'), 1009),
+        (lambda ws: ws.send_bytes(bytes(FRAME_BYTES * 4)), 1009),
+    ],
+    ids=["long-text", "large-frame"],
+)
+def test_oversized_messages_close_the_socket_and_the_log_is_kept(
+    client: TestClient, hotline: Hotline, send: Any, code: int
+) -> None:
+    with client.websocket_connect("/ws") as ws:
+        _call(ws)
+        send(ws)
+        assert "too l" in until(ws, "error")[-1]["error"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            until(ws, "never")
+        assert closed.value.code == code
+    _wait_ended(hotline)
+    records = _records(next(hotline.out.glob("call-*")) / "call.jsonl")
+    assert records[-1]["type"] == "call-end" and records[-1]["outcome"] == "abandoned"
+
+
+def _wait_ended(hotline: Hotline) -> None:
+    for record in hotline.calls.values():
+        assert record.done.wait(30), "the call did not end"
+
+
+def test_a_flood_closes_that_call_only(client: TestClient, hotline: Hotline) -> None:
+    with client.websocket_connect("/ws") as calm, client.websocket_connect("/ws") as flood:
+        _call(calm)
+        _call(flood)
+        for _ in range(300):
+            flood.send_json({"type": "key", "key": "*"})
+        errors = []
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                message = flood.receive_json()
+                if message["type"] == "error":
+                    errors.append(message["error"])
+        assert closed.value.code == protocol.POLICY
+        assert any("too many messages" in e for e in errors)
+        calm.send_json({"type": "key", "key": "1"})
+        until_state(calm, "account")
+        calm.send_json({"type": "hangup"})
+        until(calm, "ended")
+    _wait_ended(hotline)
+    logs = sorted(hotline.out.glob("call-*/call.jsonl"))
+    assert len(logs) == 2 and all(_records(p)[-1]["type"] == "call-end" for p in logs)
+
+
+def test_the_call_limit_says_busy_and_frees_the_line(wallet: Menu, tmp_path: Path) -> None:
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "p"), tmp_path / "calls", max_calls=1)
+    with TestClient(create_app(hotline)) as client:
+        with client.websocket_connect("/ws") as first:
+            _call(first)
+            with client.websocket_connect("/ws") as second:
+                assert second.receive_json()["type"] == "ready"
+                second.send_json({"type": "call"})
+                busy = until(second, "busy")[-1]
+                assert "1 lines are busy" in busy["error"]
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    second.receive_json()
+                assert closed.value.code == 1013
+            first.send_json({"type": "hangup"})
+            until(first, "ended")
+        with client.websocket_connect("/ws") as third:
+            _call(third)
+            third.send_json({"type": "hangup"})
+            until(third, "ended")
+    assert len(hotline.calls) == 2
+
+
+def test_the_socket_going_away_hangs_up_and_keeps_the_log(
+    client: TestClient, hotline: Hotline
+) -> None:
+    with client.websocket_connect("/ws") as ws:
+        _call(ws)
+        ws.send_json({"type": "key", "key": "1"})
+        until_state(ws, "account")
+    _wait_ended(hotline)
+    records = _records(next(hotline.out.glob("call-*")) / "call.jsonl")
+    assert records[-2]["type"] == "hangup" and records[-1]["type"] == "call-end"
+
+
+def test_the_microphone_without_a_model_says_so_and_keys_keep_working(
+    client: TestClient, hotline: Hotline
+) -> None:
+    assert hotline.speech_problem is not None and "ivr models download" in hotline.speech_problem
+    assert client.get("/hotline.json").json()["speech"] == hotline.speech_problem
+    with client.websocket_connect("/ws") as ws:
+        _call(ws)
+        ws.send_json({"type": "mic", "on": True})
+        assert until(ws, "error")[-1]["error"] == hotline.speech_problem
+        ws.send_json({"type": "key", "key": "1"})
+        until_state(ws, "account")
+        ws.send_json({"type": "hangup"})
+        until(ws, "ended")
+
+
+# -- downloads --------------------------------------------------------------------------------
+
+
+def test_downloads_are_only_that_calls_files(client: TestClient, hotline: Hotline) -> None:
+    with client.websocket_connect("/ws") as ws:
+        _call(ws)
+        token = next(iter(hotline.calls))
+        assert client.get(f"/calls/{token}/call.jsonl").status_code == 404, "not before the end"
+        ws.send_json({"type": "hangup"})
+        ended = until(ws, "ended")[-1]
+    with client.websocket_connect("/ws") as ws:
+        other = _press_1_2(ws)[-1]
+    assert ended["downloads"]["call.jsonl"] != other["downloads"]["call.jsonl"]
+    first = client.get(ended["downloads"]["call.jsonl"]).text
+    second = client.get(other["downloads"]["call.jsonl"]).text
+    assert '"key": "2"' in second and '"key"' not in first
+    (hotline.out / "secret.txt").write_text("secret")
+    for path in [
+        f"/calls/{token}/secret.txt",
+        f"/calls/{token}/../secret.txt",
+        f"/calls/{token}/..%2Fsecret.txt",
+        f"/calls/{token}/%2e%2e%2fsecret.txt",
+        f"/calls/{token}/..%2F..%2Fcall-00002%2Fcall.jsonl",
+        f"/calls/..%2Fcalls/{token}/call.jsonl",
+        f"/calls/{token[:-1]}/call.jsonl",
+        "/calls//call.jsonl",
+        "/calls/call-00001/call.jsonl",
+        "/static/../hotline.py",
+        "/static/%2e%2e/hotline.py",
+        "/static/..%2Fhotline.py",
+    ]:
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "secret" not in response.text and "import" not in response.text, path
+
+
+def test_the_page_its_scripts_and_the_map_are_served(client: TestClient, wallet: Menu) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/phone.js" in page.text
+    assert "http" not in page.text.replace("http-equiv", ""), "nothing from another host"
+    for name in ["phone.js", "phone.css", "mic-worklet.js"]:
+        assert client.get(f"/static/{name}").status_code == 200, name
+    svg = client.get("/map.svg")
+    assert svg.headers["content-type"].startswith("image/svg+xml")
+    assert "<title>n_password_recovery</title>" in svg.text
+    assert client.get("/hotline.json").json()["nodes"]["password_recovery"] == "n_password_recovery"
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def _serve_args(**options: Any) -> argparse.Namespace:
+    from ivr.cli.parser import parser
+
+    args = parser().parse_args(["serve", *options.pop("argv", [])])
+    return args
+
+
+def test_serve_binds_to_loopback_and_warns_about_any_other_address(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import uvicorn
+
+    from ivr.cli import serve
+
+    ran: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.append(kw))
+    monkeypatch.setattr("ivr.web.hotline.Hotline.prepare_prompts", lambda self: None)
+    args = _serve_args(argv=["--out", str(tmp_path), "--port", "0"])
+    assert args.host == "127.0.0.1" and args.max_calls == 20
+    assert serve.run(args) == 0
+    assert ran[-1]["host"] == "127.0.0.1"
+    assert "warning" not in capsys.readouterr().err
+    args = _serve_args(argv=["--out", str(tmp_path), "--host", "0.0.0.0", "--max-calls", "2"])
+    assert serve.run(args) == 0
+    assert ran[-1]["host"] == "0.0.0.0"
+    assert "warning: listening on 0.0.0.0" in capsys.readouterr().err
+    assert serve.is_loopback("::1") and serve.is_loopback("localhost")
+    assert not serve.is_loopback("192.168.1.2") and not serve.is_loopback("example.org")
+
+
+@pytest.mark.parametrize("bad", [["--max-calls", "0"], ["--port", "70000"], ["--port", "x"]])
+def test_serve_refuses_bad_options(bad: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _serve_args(argv=bad)
+    assert exit_.value.code == 2

@@ -1,0 +1,236 @@
+"""The web phone in a real browser: Debian's headless Chromium (``chromium`` and
+``chromium-driver``, installed by scripts/setup) driven by Selenium against ``ivr serve``'s
+app on a free port. A missing Chromium fails these tests: setup installs it.
+
+A screenshot of the page in each state is kept under the test's temporary folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from ivr.menu.model import Menu, load
+from ivr.web.app import create_app
+from ivr.web.hotline import Hotline
+from tests.speech.korean import join, korean_model_dir, say_korean, silence
+from tests.web_helpers import ToneFiles
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+DRIVER = "/usr/bin/chromedriver"
+WAIT = 60.0
+"""How long a browser step may take before the test fails (not a speed check)."""
+
+
+class Server:
+    """``create_app(hotline)`` under uvicorn in a thread, on a free port of 127.0.0.1."""
+
+    def __init__(self, hotline: Hotline) -> None:
+        self.hotline = hotline
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        config = uvicorn.Config(create_app(hotline), log_level="warning", ws_max_size=65536)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        deadline = time.monotonic() + WAIT
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(WAIT)
+        self.socket.close()
+
+
+def chromium(microphone: Path | None = None) -> webdriver.Chrome:
+    """Headless Chromium; with ``microphone``, its fake microphone plays that WAV (looped)."""
+    assert shutil.which("chromium") and Path(DRIVER).exists(), (
+        "Chromium is missing: scripts/setup installs chromium and chromium-driver"
+    )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+        "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--lang=zh-CN",
+    ]:
+        options.add_argument(argument)
+    if microphone is not None:
+        options.add_argument(f"--use-file-for-fake-audio-capture={microphone}")
+    return webdriver.Chrome(options=options, service=Service(DRIVER))
+
+
+@pytest.fixture
+def browser_factory() -> Iterator[Callable[..., webdriver.Chrome]]:
+    opened: list[webdriver.Chrome] = []
+
+    def make(microphone: Path | None = None) -> webdriver.Chrome:
+        opened.append(chromium(microphone))
+        return opened[-1]
+
+    yield make
+    for driver in opened:
+        driver.quit()
+
+
+def _until(driver: webdriver.Chrome, script: str, what: str) -> Any:
+    """Wait until ``script`` (a JS expression) is truthy; its value."""
+    return WebDriverWait(driver, WAIT).until(
+        lambda d: d.execute_script(f"return {script}"), message=what
+    )
+
+
+def _shot(driver: webdriver.Chrome, folder: Path, name: str) -> Path:
+    path = folder / f"web-{name}.png"
+    assert driver.save_screenshot(str(path)), name
+    return path
+
+
+def _log(hotline: Hotline) -> list[dict[str, Any]]:
+    path = next(hotline.out.glob("call-*/call.jsonl"))
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def _open(driver: webdriver.Chrome, server: Server, menu: Menu) -> None:
+    driver.get(server.url)
+    _until(
+        driver,
+        f"document.getElementById('title').textContent === {json.dumps(menu.title)}",
+        "title",
+    )
+    _until(driver, "document.querySelectorAll('#map g.node').length > 3", "the map")
+
+
+def test_keys_in_the_page_light_the_map_and_fetch_the_wav(
+    wallet: Menu, tmp_path: Path, browser_factory: Callable[..., webdriver.Chrome]
+) -> None:
+    from ivr.cli.common import prompt_cache
+
+    hotline = Hotline(wallet, prompt_cache(wallet), tmp_path / "calls")
+    with Server(hotline) as server:
+        driver = browser_factory()
+        _open(driver, server, wallet)
+        _shot(driver, tmp_path, "1-ready")
+        driver.find_element(By.ID, "caller-id").send_keys("13800138000")
+        driver.find_element(By.ID, "call").click()
+        _until(driver, "window.phone.played.length > 0", "the greeting plays in the page")
+        driver.find_element(By.CSS_SELECTOR, "#keypad button[data-key='1']").click()  # mouse
+        _until(driver, "document.body.dataset.node === 'account'", "the account menu")
+        driver.find_element(By.TAG_NAME, "body").send_keys("2")  # keyboard
+        _until(driver, "document.body.dataset.node === 'password_recovery'", "找回密码")
+        lit = driver.find_element(By.CSS_SELECTOR, "#map g.node.current title")
+        assert lit.get_attribute("textContent") == "n_password_recovery"
+        assert "找回密码" in driver.find_element(By.ID, "current-node").text
+        taken = driver.find_elements(By.CSS_SELECTOR, "#map g.edge.taken title")
+        assert [t.get_attribute("textContent") for t in taken] == [
+            "n_main->n_account",
+            "n_account->n_password_recovery",
+        ]
+        first_step = wallet.nodes["password_recovery"].steps[0]
+        _until(
+            driver,
+            f"document.getElementById('transcript').textContent.includes({json.dumps(first_step)})",
+            "the transcript shows the first words of 找回密码",
+        )
+        intro = wallet.nodes["password_recovery"].intro
+        url = f"/prompts/{hotline.prompts.id_of(intro)}.wav"
+        assert driver.execute_script(f"return window.phone.played.includes({json.dumps(url)})")
+        _until(driver, "window.phone.playing !== null", "the first step's audio plays")
+        _shot(driver, tmp_path, "2-password-recovery")
+        keys = [r["key"] for r in _log(hotline) if r["type"] == "key"]
+        assert keys == ["1", "2"]
+        driver.find_element(By.ID, "hangup").click()
+        link = WebDriverWait(driver, WAIT).until(
+            lambda d: d.find_element(By.ID, "download-call-wav"), message="the WAV's link"
+        )
+        _shot(driver, tmp_path, "3-ended")
+        head = driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(arguments[0]).then(r => r.arrayBuffer())"
+            ".then(b => done([b.byteLength, String.fromCharCode(...new Uint8Array(b, 0, 4))]));",
+            link.get_attribute("href"),
+        )
+        assert head[1] == "RIFF" and head[0] > 44
+        assert {r["type"] for r in _log(hotline)} >= {"barge-in", "hangup", "call-end"}
+
+
+def test_speech_through_the_fake_microphone_takes_the_spoken_choice(
+    tmp_path: Path, browser_factory: Callable[..., webdriver.Chrome]
+) -> None:
+    menu = load(ROOT / "tests" / "menus" / "korean.ko-KR.yaml")
+    speech = tmp_path / "caller.wav"
+    say_korean("셋", tmp_path / "word.wav")
+    from ivr.audio.wav import read_wav, write_wav
+
+    write_wav(speech, join(silence(1.5), read_wav(tmp_path / "word.wav"), silence(2.5)))
+    hotline = Hotline(
+        menu,
+        ToneFiles(tmp_path / "prompts"),
+        tmp_path / "calls",
+        model=str(korean_model_dir()),
+    )
+    assert hotline.speech_problem is None
+    with Server(hotline) as server:
+        driver = browser_factory(speech)
+        _open(driver, server, menu)
+        driver.find_element(By.ID, "call").click()
+        _until(driver, "window.phone.inCall", "the call")
+        driver.find_element(By.ID, "mic").click()
+        _until(driver, "window.phone.micOn", "the microphone")
+        _until(driver, "window.phone.path.includes('three')", "셋 taken by speech")
+        _shot(driver, tmp_path, "4-speech")
+        driver.find_element(By.ID, "hangup").click()
+        _until(driver, "document.getElementById('download-call-jsonl') !== null", "ended")
+    heard = [r for r in _log(hotline) if r["type"] == "utterance"]
+    assert any(r.get("phrase") == "셋" and r.get("decision") == "accept" for r in heard), heard
+    assert any(r["type"] == "state" and r["state"] == "three" for r in _log(hotline))
+
+
+def test_the_page_says_why_the_microphone_cannot_be_heard(
+    wallet: Menu, tmp_path: Path, browser_factory: Callable[..., webdriver.Chrome]
+) -> None:
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls")
+    assert hotline.speech_problem is not None
+    with Server(hotline) as server:
+        driver = browser_factory()
+        _open(driver, server, wallet)
+        driver.find_element(By.ID, "call").click()
+        _until(driver, "window.phone.inCall", "the call")
+        driver.find_element(By.ID, "mic").click()
+        message = _until(driver, "document.getElementById('message').textContent", "a message")
+        assert message == hotline.speech_problem
+        driver.find_element(By.TAG_NAME, "body").send_keys("1")
+        _until(driver, "document.body.dataset.node === 'account'", "keys still work")
+        _shot(driver, tmp_path, "5-no-model")
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)

@@ -1,0 +1,61 @@
+"""Helpers for the web phone's tests (ivr serve): prompt files without a synthesizer, a
+Hotline on a menu, reading a call's messages off a WebSocket."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ivr.audio.wav import AudioClip, write_wav
+from ivr.prompts.player import estimated_duration
+
+
+class ToneFiles:
+    """Prompt files without a synthesizer: each prompt a quiet tone of the length a text-only
+    call gives it (0.33 s a character), so timings are those of ``ivr call --text``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def get(self, text: str) -> Path:
+        path = self.folder / (hashlib.sha256(text.encode()).hexdigest()[:16] + ".wav")
+        if not path.exists():
+            n = round(estimated_duration(text) * 8000)
+            tone = (np.sin(np.arange(n) * 2 * np.pi * 440 / 8000) * 3000).astype(np.int16)
+            write_wav(path, AudioClip(tone, 8000))
+        return path
+
+    def is_cached(self, text: str) -> bool:
+        return True
+
+
+def until(ws: Any, kind: str, limit: int = 2000) -> list[dict[str, Any]]:
+    """Messages from ``ws`` up to and including the first of type ``kind``."""
+    seen = []
+    for _ in range(limit):
+        message = ws.receive_json()
+        seen.append(message)
+        if message["type"] == kind:
+            return seen
+    raise AssertionError(f"no {kind!r} in {limit} messages: {seen[-5:]}")
+
+
+def until_state(ws: Any, node: str) -> list[dict[str, Any]]:
+    """Messages up to the ``state`` event entering ``node``."""
+    seen = []
+    for _ in range(2000):
+        message = ws.receive_json()
+        seen.append(message)
+        record = message.get("record", {})
+        if (
+            message["type"] == "event"
+            and record.get("type") == "state"
+            and record.get("state") == node
+        ):
+            return seen
+        assert message["type"] != "ended", seen[-5:]
+    raise AssertionError(f"never entered {node}")
