@@ -119,10 +119,11 @@ class Terminal:
         os.close(slave)
         self.output = ""
 
-    def expect(self, text: str, timeout: float = 30.0) -> float:
-        """Wait until ``text`` has been printed; return when it appeared (monotonic)."""
+    def expect(self, text: str, timeout: float = 30.0, since: int = 0) -> float:
+        """Wait until ``text`` has been printed (after the first ``since`` characters of the
+        output); return when it appeared (monotonic)."""
         deadline = time.monotonic() + timeout
-        while text not in self.output:
+        while text not in self.output[since:]:
             remaining = deadline - time.monotonic()
             assert remaining > 0, f"{text!r} not shown; got:\n{self.output}"
             ready, _, _ = select.select([self.master], [], [], remaining)
@@ -131,7 +132,7 @@ class Terminal:
                     self.output += os.read(self.master, 4096).decode("utf-8", "replace")
                 except OSError:
                     break
-        assert text in self.output, self.output
+        assert text in self.output[since:], self.output
         return time.monotonic()
 
     def press(self, key: str) -> None:

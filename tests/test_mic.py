@@ -71,7 +71,8 @@ def test_half_duplex_ignores_speech_during_prompts(
     term.expect("셋 또는 오라고")
     play_into_microphone(wav)  # during the prompt: not heard
     term.expect("입력이 없습니다", timeout=20)  # the no-input reprompt: nothing was taken
-    time.sleep(len("입력이 없습니다.셋 또는 오라고 말씀하세요.") * 0.33 + 0.3)  # reprompt said
+    reprompt = len(term.output)
+    term.expect("⏳ 입력 대기", timeout=20, since=reprompt)  # the reprompt said: listening
     play_into_microphone(wav)  # while listening: heard
     term.expect("셋을 선택하셨습니다", timeout=20)
     term.press("q")
