@@ -156,7 +156,7 @@ class SimulatedCentre:
         self._waiting.append(_Waiter(line, now))
         position = len(self._waiting)
         self._waiting[-1].told = position
-        return QueueNews("enter", position, self.estimate(position, now))
+        return QueueNews("enter", position, round(self.estimate(position, now), 3))
 
     def leave(self, line: object, now: float) -> None:
         """``line`` leaves the queue (hung up, or took a callback); the others move up."""

@@ -354,7 +354,7 @@ class CallTimeline:
         self.reply = self.hold_at = None
         if self.queued is not None:
             self.queued.left = True
-        self._handle(QueueNews("agent", seconds=waited), now)
+        self._handle(QueueNews("agent", seconds=round(waited, 3)), now)
         self._advance(now)
 
     def moved(self, now: float, position: int) -> bool:
@@ -484,7 +484,7 @@ class CallTimeline:
         assert spec is not None and self.centre is not None
         queued.announced = position = queued.position
         self._schedule_announcement(queued, spec.announce_every, spec.prompts.hold, now)
-        estimate = self.centre.estimate(position, now)
+        estimate = round(self.centre.estimate(position, now), 3)
         self._handle(QueueNews("position", position, estimate), now)
 
     def _schedule_announcement(self, queued: InQueue, every: float, hold: str, now: float) -> None:
@@ -550,14 +550,23 @@ class CallTimeline:
             self._report(key, now)
         events = self.driver.flow.handle(call, received)
         queued = self.queued
-        if queued is not None:  # the wait itself on the call's last queue events
-            waited = now - queued.joined
-            events = [
-                replace(event, seconds=waited)
-                if event.type in _WAITED and event.seconds is None
-                else event
-                for event in events
-            ]
+        if queued is not None or self.centre is not None:  # the wait on its last events
+            waited = 0.0 if queued is None else round(now - queued.joined, 3)
+            events = (
+                [
+                    replace(event, seconds=waited)
+                    if event.type is EventType.CALLBACK and event.seconds is None
+                    else event
+                    for event in events
+                ]
+                if queued is None
+                else [
+                    replace(event, seconds=waited)
+                    if event.type in _WAITED and event.seconds is None
+                    else event
+                    for event in events
+                ]
+            )
         self.queue.extend(events)
         self.listening_since = now
         if not call.ended:

@@ -28,6 +28,7 @@ LineModel = Callable[["AudioClip"], "AudioClip"]
 
 if TYPE_CHECKING:
     from ivr.audio.wav import AudioClip
+    from ivr.drivers.centre import SimulatedCentre
     from ivr.drivers.memory import MemoryBackOffice
     from ivr.hearing.tracker import UtteranceTracker
     from ivr.menu.model import Menu
@@ -188,6 +189,7 @@ def _play(
                 listeners,
                 backoffice=backoffice(scenario),
                 caller_id=scenario.caller_id,
+                centre=centre(scenario),
             ).run()
             starts = caller.starts
         if call_audio is not None and artifacts is not None:
@@ -196,6 +198,16 @@ def _play(
     result.duration = events[-1][0] if events else clock.now()
     result.failures = check(scenario, events, starts)
     result.status = Status.FAILED if result.failures else Status.PASSED
+
+
+def centre(scenario: Scenario) -> SimulatedCentre | None:
+    """The contact centre of a scenario whose menu declares one: simulated around the call
+    at the scenario's ``time``, seeded, so the queue it meets is the same every run."""
+    if scenario.menu.contact_centre is None:
+        return None
+    from ivr.drivers.session import simulated_centre
+
+    return simulated_centre(CallFlow(scenario.menu), scenario.time)
 
 
 def backoffice(scenario: Scenario) -> MemoryBackOffice | None:
@@ -261,6 +273,7 @@ def _replay(
         listeners,
         backoffice=backoffice(scenario),
         caller_id=scenario.caller_id,
+        centre=centre(scenario),
     ).run()
     if caller.read_error is not None:  # the caller hung up there; the scenario is in error
         raise caller.read_error
