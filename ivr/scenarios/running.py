@@ -217,7 +217,8 @@ def backoffice(scenario: Scenario) -> MemoryBackOffice | None:
 
     if scenario.backoffice is not None:
         return from_data(scenario.backoffice)
-    if any(node.action is not None for node in scenario.menu.nodes.values()):
+    menu = scenario.menu
+    if menu.contact_centre is not None or any(n.action is not None for n in menu.nodes.values()):
         return from_data({})
     return None
 
