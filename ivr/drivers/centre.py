@@ -140,8 +140,9 @@ class SimulatedCentre:
     # -- the queue ---------------------------------------------------------------------------
 
     def join(self, line: object, now: float) -> QueueNews:
-        """``line`` asks for an agent at ``now``: closed, full, answered at once, or queued."""
-        self.advance(now)
+        """``line`` asks for an agent at ``now``: closed, full, answered at once, or queued.
+        What happened to the others by then stays for the next `advance`."""
+        self._news = self.advance(now)
         moment = self.moment(now)
         if not queueing.is_open(self.spec, moment):
             opens = queueing.next_opening(self.spec, moment)
