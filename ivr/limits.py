@@ -31,6 +31,18 @@ COLLECT_DIGITS: Final = 32
 """Most digits a collect node may gather (an 18-digit ID number, a 19-digit card number)."""
 BACKOFFICE_SECONDS: Final = 60.0
 """Longest a back-office action may wait for its reply (its ``timeout``)."""
+QUEUE_AGENTS: Final = 10_000
+"""Most agents a contact centre may declare on duty at one time."""
+QUEUE_LENGTH: Final = 10_000
+"""Longest queue a contact centre may declare (``max_queue``)."""
+HANDLE_SECONDS: Final = 86_400.0
+"""Longest average handle time a contact centre may declare (a day)."""
+
+# ----- simulations (ivr simulate) -----
+SIMULATED_CALLS: Final = 10_000_000
+"""Most calls one ``ivr simulate`` run may place."""
+POPULATION_INTENTS: Final = 1_000
+"""Most intents one population file may list."""
 
 # ----- audio files -----
 SAMPLE_RATE_MIN: Final = 4_000

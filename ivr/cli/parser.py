@@ -435,7 +435,57 @@ def parser() -> argparse.ArgumentParser:
         "(default: a new temporary folder)",
     )
     serve.set_defaults(run="serve:run", outputs=(("out", "--out", FOLDER),))
+
+    simulate = commands.add_parser(
+        "simulate", help="a caller population through the menu on a virtual clock: logs, summary"
+    )
+    simulate.add_argument("--menu", type=Path, default=None, help=MENU_HELP)
+    simulate.add_argument(
+        "--calls", type=_calls, required=True, metavar="N", help="how many callers (1 or more)"
+    )
+    simulate.add_argument(
+        "--population",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="who calls, why and how (menus/population.sample.yaml)",
+    )
+    simulate.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write each menu's call logs here as JSON lines (<menu>.jsonl, with call ids)",
+    )
+    simulate.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        metavar="S",
+        help="the same seed, the same callers (default 1)",
+    )
+    simulate.add_argument(
+        "--compare",
+        type=Path,
+        metavar="MENU",
+        help="also run the same callers (same seed) through this menu; both side by side",
+    )
+    simulate.set_defaults(run="simulate:run", outputs=(("out", "--out", FOLDER),))
     return parser
+
+
+def _calls(text: str) -> int:
+    """--calls: a whole number from 1 to SIMULATED_CALLS."""
+    from ivr.limits import SIMULATED_CALLS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= SIMULATED_CALLS:
+        raise argparse.ArgumentTypeError(
+            f"{value}: from 1 to {SIMULATED_CALLS:,} (limit SIMULATED_CALLS)"
+        )
+    return value
 
 
 _Rule = tuple[str, "Callable[[argparse.Namespace], bool]", str]

@@ -70,6 +70,8 @@ class MemoryBackOffice:
     down: bool = False
     tickets: dict[str, str] = field(default_factory=dict)
     """Call id -> ticket number: one ticket per call, whatever the retries."""
+    callbacks: dict[str, str] = field(default_factory=dict)
+    """Call id -> the number to call back: one per call, whatever the retries."""
     requests: list[Request] = field(default_factory=list)
     """Every request performed, for tests."""
 
@@ -185,6 +187,13 @@ class MemoryBackOffice:
             number = f"{20260001 + len(self.tickets)}"
             self.tickets[request.call_id] = number
         return Reply("filed", {"ticket_number": number})
+
+    def _request_callback(self, values: Mapping[str, Value], request: Request) -> Reply:
+        number = values.get("number")
+        if not isinstance(number, str) or not number:
+            return Reply("error")
+        self.callbacks.setdefault(request.call_id, number)
+        return Reply("stored")
 
 
 def demo() -> MemoryBackOffice:

@@ -26,15 +26,18 @@ from the thread that runs it (listeners and hooks may schedule).
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import itertools
 import logging
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ivr.callers.plan import CallerPlan, Plan
 from ivr.clock import Clock, VirtualClock
+from ivr.drivers.centre import Answered
 from ivr.drivers.timeline import CLOSING, IDLE, LISTENING, CallTimeline, perform
 from ivr.engine.backoffice import BackOffice, Reply, Request
 from ivr.engine.events import CallEvent
@@ -42,7 +45,13 @@ from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted
 from ivr.prompts.player import estimated_duration
 
+if TYPE_CHECKING:
+    from ivr.drivers.centre import SimulatedCentre
+
 log = logging.getLogger(__name__)
+
+DEFAULT_START = dt.datetime(2026, 3, 16, 10, 0)
+"""Call time 0 of a pool's contact centre when none is given: a Monday morning."""
 
 Listener = Callable[[int, CallEvent, float], None]
 """Receives every event of every call: (call id, event, call time)."""
@@ -75,7 +84,8 @@ class _PooledCall(CallTimeline):
         caller: CallerPlan[CallerAction] | None,
         caller_id: str | None = None,
     ) -> None:
-        super().__init__(pool, call_id, variables={"caller_id": caller_id} if caller_id else None)
+        variables = {"caller_id": caller_id} if caller_id else None
+        super().__init__(pool, call_id, variables=variables, centre=pool.centre)
         self.caller = caller
         self.gen = 0
         """Counts the waits: entries made for an earlier wait are stale."""
@@ -99,9 +109,18 @@ class CallPool:
         on_end: EndListener | None = None,
         on_turn: TurnListener | None = None,
         backoffice: BackOffice | None = None,
+        centre: SimulatedCentre | None = None,
     ) -> None:
         self.flow = flow
         self.backoffice = backoffice
+        self.centre = centre
+        """The contact centre every call of the pool queues in (one queue, shared); a menu
+        that declares one and none given: simulated from Monday 2026-03-16 10:00, with no
+        load but the pool's calls."""
+        if centre is None and flow.menu.contact_centre is not None:
+            from ivr.drivers.centre import SimulatedCentre
+
+            self.centre = SimulatedCentre(flow.menu.contact_centre, DEFAULT_START)
         """Performs the action nodes' requests (None: each is an ``error``)."""
         self.clock: Clock = clock if clock is not None else VirtualClock()
         self.duration = duration
@@ -192,8 +211,21 @@ class CallPool:
         heap = self._heap
         clock = self.clock
         pop = heapq.heappop
+        centre = self.centre
         while True:
             self._drop_stale()
+            if centre is not None:
+                due = centre.next_due()
+                if (
+                    due is not None
+                    and (not heap or due < heap[0][0])
+                    and (until is None or due <= until)
+                ):
+                    clock.sleep_until(due)
+                    if self._now is None or due > self._now:
+                        self._now = due
+                    self._centre_news(centre)
+                    continue
             if not heap or (until is not None and heap[0][0] > until):
                 break
             due = heap[0][0]
@@ -211,6 +243,18 @@ class CallPool:
         if until is not None:
             clock.sleep_until(until)
             self._now = until if self._now is None else max(self._now, until)
+
+    def _centre_news(self, centre: SimulatedCentre) -> None:
+        """The centre's agents took calls, or positions changed: tell those calls."""
+        now = self.now
+        for news in centre.advance(now):
+            line = news.line
+            assert isinstance(line, _PooledCall)
+            if isinstance(news, Answered):
+                line.connect(now, news.waited)
+                self._schedule(line)
+            elif line.moved(now, news.position):
+                self._schedule(line)
 
     def _drop_stale(self) -> None:
         """Pop the entries made for waits that are over, so no clock waits for them."""

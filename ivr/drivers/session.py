@@ -9,9 +9,11 @@ timeline, and says the prompts and reports the events the timeline gives it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import random
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ivr.clock import Clock
 from ivr.drivers.timeline import (
@@ -19,6 +21,7 @@ from ivr.drivers.timeline import (
     CLOSING,
     IDLE,
     LISTENING,
+    QUEUE,
     SAYING,
     CallTimeline,
     perform,
@@ -28,6 +31,9 @@ from ivr.engine.events import CallEvent, Outcome
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, SpeechStarted
 from ivr.prompts.player import PromptPlayer
+
+if TYPE_CHECKING:
+    from ivr.drivers.centre import SimulatedCentre
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +100,14 @@ class Session:
         speed: float = 1.0,
         backoffice: BackOffice | None = None,
         caller_id: str | None = None,
+        centre: SimulatedCentre | None = None,
     ) -> None:
         self.flow = flow
+        self.centre = centre
+        """The contact centre a transfer queues in; a menu that declares one and none
+        given: a simulated one with the declared load (`simulated_centre`)."""
+        if centre is None and flow.menu.contact_centre is not None:
+            self.centre = simulated_centre(flow)
         self.caller = caller
         self.player = player
         self.clock = clock
@@ -124,7 +136,7 @@ class Session:
         again: a live call treats it as the hang-up, anything else stops there.
         """
         variables = {"caller_id": self.caller_id} if self.caller_id else None
-        line = CallTimeline(self, speed=self.speed, variables=variables)
+        line = CallTimeline(self, speed=self.speed, variables=variables, centre=self.centre)
         clock, caller = self.clock, self.caller
         try:
             line.answer(clock.now(), self.start)
@@ -135,11 +147,16 @@ class Session:
                     line.time_out(clock.now())
                     self._watch(line, clock.now())
                     continue
-                received = caller.next_input(line.until, listening=wait is LISTENING)
-                if received is None:
-                    line.time_out(clock.now())
-                else:
+                until = line.until
+                due = self._centre_due(line)
+                early = due is not None and due < until and wait is not LISTENING
+                bound = due if early and due is not None else until
+                received = caller.next_input(bound, listening=wait is LISTENING)
+                if received is not None:
                     line.receive(received, clock.now())
+                elif not early:  # else the centre's moment came first: its news below
+                    line.time_out(clock.now())
+                self._centre_news(line, clock.now())
                 self._watch(line, clock.now(), hearing=isinstance(received, SpeechStarted))
         except KeyboardInterrupt:
             if line.call is not None:
@@ -148,6 +165,30 @@ class Session:
             raise
         assert line.call is not None
         return line.call
+
+    def _centre_due(self, line: CallTimeline) -> float | None:
+        """When the centre next has news while the call waits in its queue. A caller's
+        turn (the callback offer) is not cut short for it: a plan asked about a shorter
+        turn would take it as the whole turn."""
+        queued = line.queued
+        if self.centre is None or queued is None or queued.left:
+            return None
+        return self.centre.next_due()
+
+    def _centre_news(self, line: CallTimeline, now: float) -> None:
+        """Play the centre up to ``now`` and tell the call what concerns it."""
+        queued = line.queued
+        if self.centre is None or queued is None or queued.left:
+            return
+        from ivr.drivers.centre import Answered
+
+        for news in self.centre.advance(now):
+            if news.line is not line:
+                continue
+            if isinstance(news, Answered):
+                line.connect(now, news.waited)
+            else:
+                line.moved(now, news.position)
 
     def _watch(self, line: CallTimeline, now: float, hearing: bool = False) -> None:
         """Tell the watchers what the call waits for now, if that changed."""
@@ -161,7 +202,7 @@ class Session:
             activity, until = (RECOGNIZING if hearing else LISTENING_NOW), line.until
         elif wait is CLOSING:
             activity, until = CLOSING_NOW, line.until
-        elif wait is BACKOFFICE:
+        elif wait is BACKOFFICE or wait is QUEUE:
             activity, until = WORKING, line.until
         else:
             activity, until = ENDED, now
@@ -221,6 +262,20 @@ class Session:
         if heard != self._heard:
             self._heard = heard
             self.caller.expect(*heard)
+
+
+def simulated_centre(
+    flow: CallFlow, at: dt.datetime | None = None, seed: int = 0
+) -> SimulatedCentre:
+    """A single call's contact centre: the menu's, with its declared load around the call,
+    call time 0 being ``at`` (default: now, in the centre's time zone)."""
+    from ivr.drivers.centre import SimulatedCentre
+    from ivr.engine.queueing import zone
+
+    spec = flow.menu.contact_centre
+    assert spec is not None
+    moment = at if at is not None else dt.datetime.now(zone(spec.time_zone))
+    return SimulatedCentre(spec, moment, random.Random(seed), background=True)
 
 
 def outcome_of(call: Call) -> Outcome:

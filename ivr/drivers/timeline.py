@@ -56,7 +56,7 @@ from typing import Protocol
 
 from ivr.engine.backoffice import ERROR, BackOffice, BackOfficeUnavailable, Reply, Request, Value
 from ivr.engine.events import CallEvent, EventType, PromptKind
-from ivr.engine.flow import Call, CallFlow, Phase
+from ivr.engine.flow import REQUEST_CALLBACK, Call, CallFlow, Phase
 from ivr.engine.inputs import (
     BackOfficeReply,
     CallerAction,
@@ -65,9 +65,11 @@ from ivr.engine.inputs import (
     KeyPress,
     NoInput,
     PromptsFinished,
+    QueueNews,
     SpeechStarted,
     Utterance,
 )
+from ivr.menu.model import BACKOFFICE_TIMEOUT, HOLD_AFTER
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,66 @@ class Wait(Enum):
     """The end of the last prompts of a call that has ended; nobody listens any more."""
     BACKOFFICE = "backoffice"
     """The back office's reply (or the hold prompt's time); the caller can only hang up."""
+    QUEUE = "queue"
+    """An agent, on hold: until the next announcement, offer or hold prompt, or the centre's
+    news (`CallTimeline.connect`, `moved`). The caller can hang up, and once a callback is
+    offered press its key."""
 
 
 IDLE, SAYING, LISTENING, CLOSING = Wait.IDLE, Wait.SAYING, Wait.LISTENING, Wait.CLOSING
-BACKOFFICE = Wait.BACKOFFICE
+BACKOFFICE, QUEUE = Wait.BACKOFFICE, Wait.QUEUE
+
+_QUEUE_WAITS = frozenset({Phase.QUEUED, Phase.OFFERED})
+
+
+class Centre(Protocol):
+    """The contact centre a call queues in (`ivr.drivers.centre.SimulatedCentre`)."""
+
+    def join(self, line: object, now: float) -> QueueNews:
+        """``line`` asks for an agent at ``now``: closed, full, an agent at once, or queued."""
+        ...
+
+    def leave(self, line: object, now: float) -> None:
+        """``line`` leaves the queue (hung up, or a callback stored)."""
+        ...
+
+    def estimate(self, position: int, now: float) -> float:
+        """The expected wait in seconds at ``position`` (1: next)."""
+        ...
+
+
+class InQueue:
+    """A call's place in the queue, as the timeline times it."""
+
+    __slots__ = (
+        "announced",
+        "hold_at",
+        "joined",
+        "left",
+        "next_announce",
+        "offer_at",
+        "offer_turn",
+        "position",
+    )
+
+    def __init__(self, joined: float, position: int) -> None:
+        self.joined = joined
+        self.position = position
+        """Where the call waits now (1: next), as the centre last said."""
+        self.announced = position
+        """The position last announced."""
+        self.next_announce = joined
+        self.offer_at: float | None = None
+        """When the callback offer is due (None: made, or never)."""
+        self.hold_at: float | None = None
+        """When the hold prompt is due (None: none before the next announcement)."""
+        self.offer_turn = False
+        """The callback offer was just said: the caller's turn, one no-input timeout."""
+        self.left = False
+        """The centre no longer holds the call (answered, or told it left)."""
+
+
+_WAITED = frozenset({EventType.HANGUP, EventType.CALLBACK})
 
 
 class Driver(Protocol):
@@ -152,11 +210,13 @@ class CallTimeline:
     __slots__ = (
         "call",
         "call_key",
+        "centre",
         "driver",
         "hold_at",
         "id",
         "listening_since",
         "queue",
+        "queued",
         "reply",
         "reply_at",
         "speaking",
@@ -173,8 +233,13 @@ class CallTimeline:
         call_id: int = 0,
         speed: float = 1.0,
         variables: Mapping[str, Value] | None = None,
+        centre: Centre | None = None,
     ) -> None:
         self.driver = driver
+        self.centre = centre
+        """The contact centre behind a transfer (a menu that declares one)."""
+        self.queued: InQueue | None = None
+        """The call's place in the queue, once it joined."""
         """Says the prompts, reports the events, and holds the flow (one per driver)."""
         self.id = call_id
         """The driver's name for the call (a pool's call id)."""
@@ -229,6 +294,15 @@ class CallTimeline:
             self._handle(action, now)
             self._advance(now)
             return True
+        if wait is QUEUE:  # on hold: a hang-up, or a key once the callback is offered
+            assert self.call is not None
+            offered = self.call.phase is Phase.OFFERED and isinstance(action, KeyPress)
+            if not (offered or isinstance(action, HangUp)):
+                return False
+            assert isinstance(action, KeyPress | HangUp)
+            self._handle(action, now)
+            self._advance(now)
+            return True
         if wait is SAYING:
             if isinstance(action, SpeechStarted | Utterance) and not self.barge_in_by_speech:
                 return False  # the menu turns speech barge-in off: words over a prompt
@@ -253,6 +327,8 @@ class CallTimeline:
         if wait is LISTENING:
             assert self.call is not None
             self.words_coming = False
+            if self.queued is not None:
+                self.queued.offer_turn = False  # the callback offer not taken: hold again
             # Nothing said after all: a question times out, an answer was just cut short.
             playing = self.call.phase is Phase.PLAYING
             self._handle(PromptsFinished() if playing else NoInput(), now)
@@ -261,9 +337,37 @@ class CallTimeline:
             self.listening_since = now
         elif wait is CLOSING:
             self.speaking = None
-        elif wait is not BACKOFFICE:
+        elif wait is not BACKOFFICE and wait is not QUEUE:
             return
         self._advance(now)
+
+    def connect(self, now: float, waited: float) -> None:
+        """The centre's agent takes the call at ``now`` after ``waited`` seconds in the
+        queue: whatever is being said stops, and the call ends ``transferred``."""
+        call = self.call
+        if call is None or call.ended:
+            return
+        if self.speaking is not None:
+            self.driver.hush(self)
+            self.speaking = None
+        self.queue = [event for event in self.queue if event.type is not PROMPT]
+        self.reply = self.hold_at = None
+        if self.queued is not None:
+            self.queued.left = True
+        self._handle(QueueNews("agent", seconds=round(waited, 3)), now)
+        self._advance(now)
+
+    def moved(self, now: float, position: int) -> bool:
+        """The centre says the call waits at ``position`` now; announced at once when on
+        hold, else when the hold resumes. True if what the call waits for changed."""
+        queued = self.queued
+        if queued is None or self.call is None or self.call.ended:
+            return False
+        queued.position = position
+        if self.wait is not QUEUE:
+            return False
+        self._advance(now)
+        return True
 
     def drop(self, now: float) -> None:
         """The line went dead (Ctrl-C in a live call): the prompt stops and the call ends
@@ -277,6 +381,7 @@ class CallTimeline:
         self.speaking = None
         self.queue = []
         self.reply = self.hold_at = None
+        self._leave_queue(now)
         self.wait = IDLE
 
     def _advance(self, now: float) -> None:
@@ -301,6 +406,7 @@ class CallTimeline:
                 self.until = end if self.speed == 1.0 else now + (end - now) / self.speed
                 continue
             if call.ended:
+                self._leave_queue(now)
                 self.wait = IDLE if self.speaking is None else CLOSING
                 return
             if self.speaking is not None:
@@ -323,9 +429,75 @@ class CallTimeline:
             if call.phase is Phase.PLAYING and not self.words_coming:
                 self._handle(PromptsFinished(), now)
                 continue
+            if call.phase in _QUEUE_WAITS and not (self.queued and self.queued.offer_turn):
+                if self._queue_step(call, now):
+                    continue
+                return
             self.wait = LISTENING
             self.until = self.listening_since + self._turn_timeout(call) / self.speed
             return
+
+    def _queue_step(self, call: Call, now: float) -> bool:
+        """Waiting for an agent and nothing is said: join the queue, announce the position
+        (changed, or at the interval), offer the callback, say the hold prompt, and True;
+        or wait on hold (`QUEUE`) for the next of them, and False."""
+        centre = self.centre
+        assert centre is not None, "a menu with a contact centre needs one to queue in"
+        spec = self.driver.flow.menu.contact_centre
+        assert spec is not None
+        queued = self.queued
+        if queued is None:
+            news = centre.join(self, now)
+            if news.kind == "enter":
+                assert news.position is not None
+                self.queued = queued = InQueue(now, news.position)
+                queued.left = False
+                self._schedule_announcement(queued, spec.announce_every, spec.prompts.hold, now)
+                if spec.callback_after is not None:
+                    queued.offer_at = now + spec.callback_after / self.speed
+            self._handle(news, now)
+            return True
+        if queued.position != queued.announced:
+            self._announce(queued, now)
+            return True
+        due = queued.next_announce
+        if queued.offer_at is not None and queued.offer_at < due:
+            due = queued.offer_at
+        if queued.hold_at is not None and queued.hold_at < due:
+            due = queued.hold_at
+        if now < due:
+            self.wait, self.until = QUEUE, due
+            return False
+        if due == queued.offer_at:
+            queued.offer_at = None
+            self._handle(QueueNews("offer"), now)
+            queued.offer_turn = call.phase is Phase.OFFERED
+        elif due == queued.hold_at:
+            queued.hold_at = None
+            self._handle(QueueNews("hold"), now)
+        else:
+            self._announce(queued, now)
+        return True
+
+    def _announce(self, queued: InQueue, now: float) -> None:
+        spec = self.driver.flow.menu.contact_centre
+        assert spec is not None and self.centre is not None
+        queued.announced = position = queued.position
+        self._schedule_announcement(queued, spec.announce_every, spec.prompts.hold, now)
+        estimate = round(self.centre.estimate(position, now), 3)
+        self._handle(QueueNews("position", position, estimate), now)
+
+    def _schedule_announcement(self, queued: InQueue, every: float, hold: str, now: float) -> None:
+        queued.next_announce = now + every / self.speed
+        queued.hold_at = now + every / 2 / self.speed if hold else None
+
+    def _leave_queue(self, now: float) -> None:
+        """The call ended while the centre holds it: it leaves the queue."""
+        queued = self.queued
+        if queued is not None and not queued.left:
+            queued.left = True
+            assert self.centre is not None
+            self.centre.leave(self, now)
 
     def _turn_timeout(self, call: Call) -> float:
         """The seconds the caller has from the start of their turn: in a collect node the
@@ -342,19 +514,22 @@ class CallTimeline:
     def _ask(self, event: CallEvent, now: float) -> None:
         """Have the driver perform an action node's request; wait for its reply (at most
         the node's timeout), with the hold prompt if it is slow."""
-        assert event.request is not None
-        action = self.driver.flow.node(self.call).action if self.call is not None else None
-        assert action is not None
+        assert event.request is not None and self.call is not None
+        operation = event.operation or ""
+        action = None if operation == REQUEST_CALLBACK else self.driver.flow.node(self.call).action
+        timeout = BACKOFFICE_TIMEOUT if action is None else action.timeout
+        hold_prompt = "" if action is None else action.hold_prompt
+        hold_after = HOLD_AFTER if action is None else action.hold_after
         if not self.call_key:
             self.call_key = uuid.uuid4().hex
         request = replace(event.request, call_id=self.call_key)
         reply, delay, reason = self.driver.ask(self, request, now)
-        if delay > action.timeout:
-            reply, delay, reason = Reply(ERROR), action.timeout, "timeout"
-        self.reply = BackOfficeReply(reply, reason)
+        if delay > timeout:
+            reply, delay, reason = Reply(ERROR), timeout, "timeout"
+        self.reply = BackOfficeReply(reply, reason, operation)
         self.reply_at = now + delay / self.speed
-        slow = action.hold_prompt and delay > action.hold_after
-        self.hold_at = now + action.hold_after / self.speed if slow else None
+        slow = hold_prompt and delay > hold_after
+        self.hold_at = now + hold_after / self.speed if slow else None
 
     def _hold_prompt(self, call: Call) -> CallEvent:
         action = self.driver.flow.node(call).action
@@ -373,7 +548,26 @@ class CallTimeline:
             sensitive = True if self.driver.flow.sensitive(call) else None
             key = CallEvent(EventType.KEY, call.state, key=received.key, sensitive=sensitive)
             self._report(key, now)
-        self.queue.extend(self.driver.flow.handle(call, received))
+        events = self.driver.flow.handle(call, received)
+        queued = self.queued
+        if queued is not None or self.centre is not None:  # the wait on its last events
+            waited = 0.0 if queued is None else round(now - queued.joined, 3)
+            events = (
+                [
+                    replace(event, seconds=waited)
+                    if event.type is EventType.CALLBACK and event.seconds is None
+                    else event
+                    for event in events
+                ]
+                if queued is None
+                else [
+                    replace(event, seconds=waited)
+                    if event.type in _WAITED and event.seconds is None
+                    else event
+                    for event in events
+                ]
+            )
+        self.queue.extend(events)
         self.listening_since = now
         if not call.ended:
             self.driver.changed(self)

@@ -101,6 +101,11 @@ OPERATIONS: Mapping[str, Operation] = {
             gives=("merchant", "amount", "date", "invoice_status"),
         ),
         Operation(
+            "request_callback",
+            takes=("number",),
+            results=("stored",),
+        ),
+        Operation(
             "file_ticket",
             takes=("account_id", "category", "voice_message"),
             results=("filed",),
@@ -108,7 +113,9 @@ OPERATIONS: Mapping[str, Operation] = {
         ),
     )
 }
-"""Every operation a back office performs. ``account_id`` may be None in ``file_ticket``
+"""Every operation a back office performs. ``request_callback`` stores the number to call
+back for the request's call id (idempotent: a retry stores nothing new); the queue asks it
+when a caller accepts a callback. ``account_id`` may be None in ``file_ticket``
 (an unverified caller); ``voice_message`` is the path of the recorded message or None.
 Every operation may also reply ``ERROR``."""
 

@@ -30,6 +30,13 @@ class EventType(StrEnum):
     """The engine asks the back office to perform an operation (the driver does)."""
     REPLY = "reply"
     """The back office's result (or ``error``: unavailable, or no reply in time)."""
+    QUEUE = "queue"
+    """The contact centre: ``enter``, ``position`` (count, seconds: the estimate), ``closed``,
+    ``full``."""
+    AGENT = "agent"
+    """An agent answers after ``seconds`` in the queue."""
+    CALLBACK = "callback"
+    """The caller accepted a callback after ``seconds`` in the queue (stored)."""
 
 
 class PromptKind(StrEnum):
@@ -49,7 +56,9 @@ class PromptKind(StrEnum):
     COLLECT = "collect"
     """A collect node asks for digits."""
     HOLD = "hold"
-    """An action's hold prompt: the back office is slow."""
+    """An action's hold prompt (the back office is slow), or the queue's hold prompt."""
+    QUEUE = "queue"
+    """The contact centre speaks: position and estimate, closed, full, the offers."""
 
 
 class Outcome(StrEnum):
@@ -59,6 +68,8 @@ class Outcome(StrEnum):
     """The caller hung up."""
     DISCONNECTED = "disconnected"
     """The hotline hung up (the hangup action)."""
+    CALLBACK = "callback"
+    """The caller left a number to be called back (a menu with a contact centre)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +101,8 @@ class CallEvent:
     and for entering it: `masked` hides the values; None otherwise (not logged)."""
     request: Request | None = None
     """Requests: what to ask the back office. Never recorded (it may hold a PIN)."""
+    seconds: float | None = None
+    """Queue events: the estimated wait, or the wait itself (agent, callback, hang-up)."""
 
     def masked(self) -> CallEvent:
         """The event as anything outside the engine may see it: a sensitive event's key,

@@ -56,16 +56,20 @@ from ivr.engine.inputs import (
     KeyPress,
     NoInput,
     PromptsFinished,
+    QueueNews,
     Utterance,
 )
 from ivr.engine.matching import Action, ActionKind, Choice, Verdict, decide, match
-from ivr.menu.model import FailureActionKind, GlobalAction, Menu, Node, NodeKind
+from ivr.menu.model import ContactCentre, FailureActionKind, GlobalAction, Menu, Node, NodeKind
 from ivr.menu.phrases import normalize
 from ivr.menu.templates import fields, is_template, parse
 
 logging.getLogger("transitions").setLevel(logging.WARNING)
 
 _END_STATES = {outcome: f"end:{outcome}" for outcome in Outcome}
+
+REQUEST_CALLBACK = "request_callback"
+"""The back-office operation that stores a callback (the queue's, not an action node's)."""
 """Final machine states; ':' cannot occur in a node id, so they never clash with one."""
 
 
@@ -77,7 +81,13 @@ class Phase(StrEnum):
     CONFIRMING = "confirming"
     """An uncertain spoken choice waits for yes or no."""
     WAITING = "waiting"
-    """An action node waits for the back office's reply."""
+    """An action node waits for the back office's reply (or the queue's callback request)."""
+    QUEUED = "queued"
+    """Waiting for an agent in the contact centre's queue (keys are not heard)."""
+    OFFERED = "offered"
+    """In the queue, a callback offered: the callback key is heard."""
+    NO_AGENT = "no-agent"
+    """Closed or full: self-service or a callback offered, the caller's turn."""
     ENDED = "ended"
 
 
@@ -178,7 +188,12 @@ class CallFlow:
     def _build_machine(menu: Menu) -> Machine:
         """Every edge a call can take, declared once: the graph coverage and diagrams use."""
         states: list[str | State] = list(menu.nodes)
-        states += [State(name, final=True) for name in _END_STATES.values()]
+        ends = {
+            outcome: state
+            for outcome, state in _END_STATES.items()
+            if outcome is not Outcome.CALLBACK or menu.contact_centre is not None
+        }
+        states += [State(name, final=True) for name in ends.values()]
         machine = Machine(
             model=None,
             states=states,
@@ -216,8 +231,10 @@ class CallFlow:
             if node.id != menu.start and node.kind not in (NodeKind.ACTION, NodeKind.SWITCH)
         ]
         machine.add_transition("main", below_start, menu.start)
-        for outcome, end_state in _END_STATES.items():
+        for outcome, end_state in ends.items():
             machine.add_transition(f"end:{outcome}", nodes, end_state)
+        if menu.contact_centre is not None:  # no agent now: back to the start menu
+            machine.add_transition("self-service", nodes, menu.start)
         return machine
 
     # -- public API -------------------------------------------------------------------
@@ -264,6 +281,10 @@ class CallFlow:
             case Utterance():
                 return self._utterance(call, received)
             case NoInput():
+                if call.phase in _QUEUE_WAITS:
+                    return []  # the callback offer was not taken: the caller waits on
+                if call.phase is Phase.NO_AGENT:
+                    return self._no_agent_failure(call, no_input=True)
                 if call.phase in (Phase.PLAYING, Phase.WAITING):
                     return []
                 if call.digits and call.phase is Phase.LISTENING:
@@ -272,7 +293,13 @@ class CallFlow:
             case PromptsFinished():
                 return self._finish(call) if call.phase is Phase.PLAYING else []
             case BackOfficeReply():
-                return self._reply(call, received) if call.phase is Phase.WAITING else []
+                if call.phase is not Phase.WAITING:
+                    return []
+                if received.operation == REQUEST_CALLBACK:
+                    return self._callback_reply(call, received)
+                return self._reply(call, received)
+            case QueueNews():
+                return self._queue_news(call, received)
         raise TypeError(f"not a call input: {received!r}")
 
     def node(self, call: Call) -> Node:
@@ -291,11 +318,11 @@ class CallFlow:
 
     def choices(self, call: Call) -> tuple[Choice, ...]:
         """The phrases a caller may say now, and what each does."""
-        return self._choices[(call.state, call.phase)]
+        return self._choices.get((call.state, call.phase), ())
 
     def grammar(self, call: Call) -> tuple[str, ...]:
         """The phrases for the recognizer's closed grammar in the call's current state."""
-        return self._grammars[(call.state, call.phase)]
+        return self._grammars.get((call.state, call.phase), ())
 
     def all_grammars(self) -> list[tuple[str, ...]]:
         """Every grammar a call can need, for checking phrases against a model."""
@@ -304,6 +331,8 @@ class CallFlow:
     def _key(self, call: Call, key: str) -> list[CallEvent]:
         if call.phase is Phase.WAITING:
             return []  # the driver does not pass keys while the back office works
+        if call.phase in _QUEUE_PHASES:
+            return self._queue_key(call, key)
         if call.phase is Phase.LISTENING and self.node(call).kind is NodeKind.COLLECT:
             return self._collect_key(call, key)
         action = self._key_action(call, key)
@@ -339,8 +368,8 @@ class CallFlow:
 
     def _utterance(self, call: Call, said: Utterance) -> list[CallEvent]:
         speech = self.menu.speech
-        if call.phase is Phase.WAITING:
-            return []
+        if call.phase is Phase.WAITING or call.phase in _QUEUE_PHASES:
+            return []  # the queue's offers take keys only
         if call.phase is Phase.LISTENING and self.node(call).kind is NodeKind.COLLECT:
             digits = spoken_digits(said.text)
             if digits is not None:
@@ -574,7 +603,152 @@ class CallFlow:
     def _transfer(self, call: Call, notices: list[str], reason: str) -> list[CallEvent]:
         events = [self._prompt(call, text, PromptKind.NOTICE) for text in notices]
         events.append(CallEvent(EventType.TRANSFER, call.state, reason=reason))
+        if self.menu.contact_centre is not None:
+            call.phase = Phase.QUEUED  # the timeline joins the queue once these are said
+            call.pending = None
+            call.digits = ""
+            return events
         return events + self._end(call, Outcome.TRANSFERRED)
+
+    # -- the contact centre's queue ---------------------------------------------------------
+
+    @property
+    def centre(self) -> ContactCentre:
+        centre = self.menu.contact_centre
+        assert centre is not None
+        return centre
+
+    def callback_number(self, call: Call) -> str | None:
+        """The number to call back: the first of ``callback_number``'s variables set."""
+        variables = call.variables or {}
+        for name in self.centre.callback_number:
+            value = variables.get(name)
+            if value is not None and str(value):
+                return str(value)
+        return None
+
+    def _queue_news(self, call: Call, news: QueueNews) -> list[CallEvent]:
+        """Say what the contact centre says about the call (the timeline's news)."""
+        if call.phase not in _QUEUE_WAITS and not (
+            call.phase is Phase.WAITING and news.kind == "agent"
+        ):
+            return []
+        prompts = self.centre.prompts
+        here = call.state
+        kind = news.kind
+        if kind in ("enter", "position"):
+            assert news.position is not None and news.seconds is not None
+            from ivr.engine.queueing import spoken_minutes
+
+            text = prompts.position.format(
+                position=news.position, minutes=spoken_minutes(news.seconds)
+            )
+            queued = CallEvent(
+                EventType.QUEUE, here, reason=kind, count=news.position, seconds=news.seconds
+            )
+            return [queued, self._prompt(call, text, PromptKind.QUEUE)]
+        if kind in ("closed", "full"):
+            said = (
+                prompts.closed.format(opens=news.opens or "") if kind == "closed" else prompts.full
+            )
+            call.phase = Phase.NO_AGENT
+            call.no_input_count = call.no_match_count = 0
+            return [
+                CallEvent(EventType.QUEUE, here, reason=kind),
+                self._prompt(call, said, PromptKind.QUEUE),
+                self._offer(call),
+            ]
+        if kind == "offer":
+            if self.callback_number(call) is None:
+                return []
+            call.phase = Phase.OFFERED
+            return [self._prompt(call, prompts.callback_offer.format(), PromptKind.QUEUE)]
+        if kind == "hold":
+            return [self._prompt(call, prompts.hold.format(), PromptKind.HOLD)]
+        if kind == "agent":
+            answered = CallEvent(EventType.AGENT, here, seconds=news.seconds)
+            return [answered, *self._end(call, Outcome.TRANSFERRED)]
+        raise ValueError(f"unknown queue news {kind!r}")
+
+    def _offer(self, call: Call) -> CallEvent:
+        prompts = self.centre.prompts
+        known = self.callback_number(call) is not None
+        text = prompts.offer if known else prompts.offer_without_callback
+        return self._prompt(call, text.format(), PromptKind.QUEUE)
+
+    def _queue_key(self, call: Call, key: str) -> list[CallEvent]:
+        """In the queue only the callback key does anything (once offered); with no agent
+        to be had, the self-service and callback keys, anything else is a no-match."""
+        centre = self.centre
+        if call.phase is Phase.QUEUED:
+            return []
+        if key == centre.callback_key and self.callback_number(call) is not None:
+            return self._request_callback(call)
+        if call.phase is Phase.OFFERED:
+            return []
+        if key == centre.self_service_key:
+            return self._move(call, "self-service")
+        return self._no_agent_failure(call, no_input=False, key=key)
+
+    def _no_agent_failure(
+        self, call: Call, *, no_input: bool, key: str | None = None
+    ) -> list[CallEvent]:
+        """Silence or a wrong key at the offer: the offer again, up to the node's maxima,
+        then goodbye (a transfer would only meet the closed queue again)."""
+        settings = self.node(call).settings
+        if no_input:
+            call.no_input_count += 1
+            event = CallEvent(EventType.NO_INPUT, call.state, count=call.no_input_count)
+            over = call.no_input_count >= settings.max_no_input
+            notice = self.menu.messages.no_input
+        else:
+            call.no_match_count += 1
+            event = CallEvent(EventType.NO_MATCH, call.state, key=key, count=call.no_match_count)
+            over = call.no_match_count >= settings.max_no_match
+            notice = self.menu.messages.no_match
+        if over:
+            return [event, *self._hang_up(call, [], reason="no-agent")]
+        return [event, self._prompt(call, notice, PromptKind.NOTICE), self._offer(call)]
+
+    def _request_callback(self, call: Call) -> list[CallEvent]:
+        """Ask the back office to store the callback; ``step`` remembers where from (1: the
+        queue, so a failure goes back to waiting; 0: the offer with no agent)."""
+        call.step = 1 if call.phase is Phase.OFFERED else 0
+        call.phase = Phase.WAITING
+        request = Request(
+            REQUEST_CALLBACK,
+            {"number": self.callback_number(call)},
+            call_id="",
+            caller_id=_text((call.variables or {}).get("caller_id")),
+        )
+        return [
+            CallEvent(EventType.REQUEST, call.state, operation=REQUEST_CALLBACK, request=request)
+        ]
+
+    def _callback_reply(self, call: Call, received: BackOfficeReply) -> list[CallEvent]:
+        prompts = self.centre.prompts
+        result = received.reply.result
+        answered = CallEvent(
+            EventType.REPLY,
+            call.state,
+            operation=REQUEST_CALLBACK,
+            result=result,
+            reason=received.reason,
+        )
+        if result == "stored":
+            confirm = self._prompt(call, prompts.callback_confirm.format(), PromptKind.QUEUE)
+            stored = CallEvent(EventType.CALLBACK, call.state)
+            return [answered, stored, confirm, *self._end(call, Outcome.CALLBACK)]
+        failed = self._prompt(call, prompts.callback_failed.format(), PromptKind.QUEUE)
+        if call.step == 1:
+            call.phase = Phase.QUEUED
+            return [answered, failed]
+        call.phase = Phase.NO_AGENT
+        return [
+            answered,
+            failed,
+            self._prompt(call, prompts.offer_without_callback.format(), PromptKind.QUEUE),
+        ]
 
     def _hang_up(self, call: Call, notices: list[str], reason: str) -> list[CallEvent]:
         events = [self._prompt(call, text, PromptKind.NOTICE) for text in notices]
@@ -732,6 +906,15 @@ class CallFlow:
         value: Any = (call.variables or {}).get(switch.variable)
         said = None if value is None else str(value)
         return f"case:{said}" if said is not None and said in switch.cases else "default"
+
+
+_QUEUE_WAITS = frozenset({Phase.QUEUED, Phase.OFFERED})
+"""Waiting for an agent."""
+_QUEUE_PHASES = frozenset({Phase.QUEUED, Phase.OFFERED, Phase.NO_AGENT})
+
+
+def _text(value: Value) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _commands(phrases: Mapping[str, tuple[str, ...]], kind: ActionKind) -> list[Choice]:

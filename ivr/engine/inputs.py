@@ -63,9 +63,26 @@ class BackOfficeReply:
     reply: Reply
     reason: str | None = None
     """Why the result is ``error`` when the back office gave none: unavailable, timeout."""
+    operation: str = ""
+    """The operation replied to; ``request_callback`` is the queue's, not an action node's."""
 
 
-CallInput = KeyPress | Utterance | NoInput | PromptsFinished | HangUp | BackOfficeReply
+@dataclass(frozen=True, slots=True)
+class QueueNews:
+    """What the contact centre says about a call that asked for an agent (the timeline
+    gets it from the centre and hands it to the engine, which says it)."""
+
+    kind: str
+    """``enter``, ``position``, ``closed``, ``full``, ``offer`` (the callback), ``hold``,
+    ``agent`` (an agent answers)."""
+    position: int | None = None
+    seconds: float | None = None
+    """``enter``/``position``: the estimated wait; ``agent``: the wait."""
+    opens: str | None = None
+    """``closed``: when agents are next available, as said (``明天九点``)."""
+
+
+CallInput = KeyPress | Utterance | NoInput | PromptsFinished | HangUp | BackOfficeReply | QueueNews
 """What the engine handles."""
 
 CallerAction = KeyPress | Utterance | HangUp | SpeechStarted

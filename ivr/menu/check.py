@@ -5,6 +5,7 @@ Every problem is located at a line so that ``ivr check`` can print ``path:line: 
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import math
@@ -24,10 +25,13 @@ from ivr.limits import (
     BACKOFFICE_SECONDS,
     COLLECT_DIGITS,
     GUIDE_FILE_BYTES,
+    HANDLE_SECONDS,
     MENU_NODES,
     PATTERN_CHARS,
     PROCEDURE_STEPS,
     PROMPT_CHARS,
+    QUEUE_AGENTS,
+    QUEUE_LENGTH,
     TIMER_SECONDS,
 )
 from ivr.menu import templates
@@ -63,7 +67,14 @@ TEMPLATE_FIELDS: Mapping[str, frozenset[str]] = {
 """The messages ivr fills in (str.format), and the placeholders each may use. The other
 messages are said exactly as written, braces and all."""
 
-TIMERS = ("no_input_timeout", "end_of_speech", "first_digit_timeout", "inter_digit_timeout")
+TIMERS = (
+    "no_input_timeout",
+    "end_of_speech",
+    "first_digit_timeout",
+    "inter_digit_timeout",
+    "announce_every",
+    "callback_after",
+)
 """Settings that are seconds on a timer."""
 
 BACKOFFICE_TIMERS = ("timeout", "hold_after")
@@ -244,6 +255,7 @@ class _Linter:
         yield from self._announcements()
         yield from self._phrase_clashes()
         yield from self._sources()
+        yield from self._contact_centre()
 
     def _values(self) -> Iterable[MenuProblem]:
         """Every number finite, every timer within TIMER_SECONDS, every text short and
@@ -499,6 +511,124 @@ class _Linter:
                         where or [*here, "source"],
                         f"source {source!r}: the guide has no {missing!r} there",
                     )
+
+    # -- the contact centre ---------------------------------------------------------------
+
+    def _contact_centre(self) -> Iterable[MenuProblem]:
+        """A time zone that exists, periods that run forward without overlapping, real
+        holidays, counts and durations within the limits, distinct offer keys that the
+        prompts announce, templates with their own placeholders only, known variables."""
+        centre = self.doc.get("contact_centre")
+        if not isinstance(centre, Mapping):
+            return
+        here = ["contact_centre"]
+        yield from self._time_zone([*here, "time_zone"], centre["time_zone"])
+        for day, periods in centre.get("hours", {}).items():
+            spans = []
+            for index, period in enumerate(periods):
+                start, end = (_minutes(part) for part in period.split("-"))
+                if end <= start:
+                    yield self.problem(
+                        [*here, "hours", day, index],
+                        f"contact_centre/hours/{day}: {period} ends before it starts",
+                    )
+                spans.append((start, end, index, period))
+            spans.sort()
+            for (_, end, _, before), (start, _, index, period) in itertools.pairwise(spans):
+                if start < end:
+                    yield self.problem(
+                        [*here, "hours", day, index],
+                        f"contact_centre/hours/{day}: {period} overlaps {before}",
+                    )
+        for index, day in enumerate(centre.get("holidays", [])):
+            try:
+                dt.date.fromisoformat(day)
+            except ValueError:
+                yield self.problem(
+                    [*here, "holidays", index], f"contact_centre/holidays: {day} is not a date"
+                )
+        for moment, count in centre.get("agents", {}).items():
+            if count > QUEUE_AGENTS:
+                yield self.problem(
+                    [*here, "agents", moment],
+                    f"contact_centre/agents/{moment}: {count} agents; at most {QUEUE_AGENTS} "
+                    "(limit QUEUE_AGENTS)",
+                )
+        if centre.get("max_queue", 0) > QUEUE_LENGTH:
+            yield self.problem(
+                [*here, "max_queue"],
+                f"contact_centre/max_queue: {centre['max_queue']}; at most {QUEUE_LENGTH} "
+                "(limit QUEUE_LENGTH)",
+            )
+        if centre["handle_time"] > HANDLE_SECONDS:
+            yield self.problem(
+                [*here, "handle_time"],
+                f"contact_centre/handle_time: {centre['handle_time']:g} s is longer than "
+                f"{HANDLE_SECONDS:g} s (limit HANDLE_SECONDS)",
+            )
+        yield from self._queue_prompts(here, centre)
+
+    def _time_zone(self, location: list[Any], name: str) -> Iterable[MenuProblem]:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            yield self.problem(
+                location, f"contact_centre/time_zone: unknown time zone {shorten(name, 40)!r}"
+            )
+
+    def _queue_prompts(self, here: list[Any], centre: Mapping[str, Any]) -> Iterable[MenuProblem]:
+        from ivr.menu.model import QueuePrompts
+
+        keys = centre.get("keys", {})
+        own, callback = str(keys.get("self_service", "1")), str(keys.get("callback", "2"))
+        if own == callback:
+            yield self.problem(
+                [*here, "keys"], f"contact_centre/keys: self_service and callback are both {own}"
+            )
+        prompts = {**vars(QueuePrompts()), **centre.get("prompts", {})}
+        allowed = {
+            "position": frozenset({"position", "minutes"}),
+            "closed": frozenset({"opens"}),
+        }
+        announces = {
+            "offer": {own, callback},
+            "offer_without_callback": {own},
+            "callback_offer": {callback},
+        }
+        for name, text in prompts.items():
+            location = [*here, "prompts", name]
+            problem = template_problem(text, allowed.get(name, frozenset()))
+            if problem is not None:
+                yield self.problem(location, f"contact_centre/prompts/{name}: {problem}")
+            extra = announced_keys(text) - announces.get(name, set())
+            for key in sorted(extra):
+                yield self.problem(
+                    location,
+                    f"contact_centre/prompts/{name}: announces key {key}, which does nothing there",
+                )
+        if "position" in centre.get("prompts", {}) and "{position}" not in prompts["position"]:
+            yield self.problem(
+                [*here, "prompts", "position"],
+                "contact_centre/prompts/position: says no {position}",
+            )
+        number = centre.get("callback_number", ["caller_id"])
+        known = set(BUILT_IN_VARIABLES) | {
+            node["collect"]["store"] for node in self.nodes.values() if "collect" in node
+        }
+        hidden = {
+            node["collect"]["store"]
+            for node in self.nodes.values()
+            if "collect" in node and node["collect"].get("sensitive")
+        }
+        for name in [number] if isinstance(number, str) else number:
+            if name not in known or name in hidden:
+                why = "is sensitive" if name in hidden else "is set by no collect node"
+                yield self.problem(
+                    [*here, "callback_number"],
+                    f"contact_centre/callback_number: {name!r} {why}",
+                )
 
     # -- self-service nodes -----------------------------------------------------------------
 
@@ -761,6 +891,11 @@ def template_problem(text: str, allowed: frozenset[str]) -> str | None:
         if spec or conversion:
             return f"placeholder {{{shown}}} takes no format spec or conversion; write {{{name}}}"
     return None
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 def _is_control(char: str) -> bool:

@@ -193,6 +193,79 @@ class Messages:
     declined: str = "好的。"
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""The weekday names of ``contact_centre.hours``, in ``datetime.weekday()`` order."""
+
+
+@dataclass(frozen=True)
+class QueuePrompts:
+    """What the contact centre says; Mandarin defaults, neutral: no hours, no promises."""
+
+    position: str = "您前面还有{position}位，预计等待约{minutes}分钟。"
+    """Queue position and the estimated wait, in whole minutes (at least one)."""
+    closed: str = "抱歉，人工客服目前不在服务时间。"
+    """Outside business hours; may name when agents are next available (``{opens}``)."""
+    full: str = "抱歉，目前来电较多，人工客服暂时无法接听。"
+    """The queue is at its maximum length."""
+    offer: str = "返回自助服务请按1，登记回电请按2。"
+    """After the closed or full message: self-service or a callback."""
+    offer_without_callback: str = "返回自助服务请按1。"
+    """The same without a number to call back (no caller ID, nothing collected)."""
+    callback_offer: str = "如需登记回电，请按2。"
+    """In the queue, once the caller has waited ``callback_after`` seconds."""
+    callback_confirm: str = "已为您登记回电请求，感谢您的来电，再见。"
+    callback_failed: str = "抱歉，暂时无法登记回电。"
+    hold: str = ""
+    """Said half way between two position announcements; empty: hold audio only."""
+
+
+@dataclass(frozen=True)
+class ContactCentre:
+    """The agents behind the menu (``contact_centre:``): when they work, how many, how
+    fast, and the queue's rules. Times of day are in ``time_zone``; ``agents`` and
+    ``calls_per_hour`` hold from each time of day (``"09:00"``) until the next one."""
+
+    time_zone: str
+    hours: Mapping[str, tuple[tuple[int, int], ...]]
+    """Weekday (``WEEKDAYS``) -> open periods, minutes since midnight (end exclusive)."""
+    holidays: frozenset[str] = frozenset()
+    """ISO dates (``2026-01-01``) closed all day."""
+    agents: tuple[tuple[int, int], ...] = ((0, 1),)
+    """(minute of the day, agents on duty from then), sorted."""
+    calls_per_hour: tuple[tuple[int, float], ...] = ((0, 0.0),)
+    """(minute of the day, calls per hour reaching the queue from then): the load a single
+    call's queue simulates around it."""
+    handle_time: float = 240.0
+    """An agent's average handle time per call, seconds (exponential in the simulation)."""
+    max_queue: int = 20
+    announce_every: float = 60.0
+    callback_after: float | None = None
+    """Seconds in the queue before the callback offer; None: never offered in the queue."""
+    callback_number: tuple[str, ...] = ("caller_id",)
+    """Call variables tried in order for the number to call back."""
+    self_service_key: str = "1"
+    callback_key: str = "2"
+    hold_audio: str | None = None
+    """A recording played between announcements in live calls (path, as written)."""
+    prompts: QueuePrompts = field(default_factory=QueuePrompts)
+
+    def texts(self) -> list[tuple[str, str]]:
+        """(name, text) of every fixed prompt it can say (not ``position``: a template)."""
+        p = self.prompts
+        said = [
+            ("closed", p.closed),
+            ("full", p.full),
+            ("offer", p.offer),
+            ("offer_without_callback", p.offer_without_callback),
+            ("callback_confirm", p.callback_confirm),
+            ("callback_failed", p.callback_failed),
+            ("hold", p.hold),
+        ]
+        if self.callback_after is not None:
+            said.append(("callback_offer", p.callback_offer))
+        return [(name, text) for name, text in said if text and "{" not in text]
+
+
 @dataclass(frozen=True)
 class Node:
     """One menu, answer or procedure."""
@@ -255,6 +328,8 @@ class Menu:
     confirm_keys: ConfirmKeys = field(default_factory=ConfirmKeys)
     guide: Path | None = None
     """The knowledge base the answers come from (the menu's ``guide``), if it names one."""
+    contact_centre: ContactCentre | None = None
+    """The agents behind ``transfer``; None: a transfer ends the call (``transferred``)."""
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -306,7 +381,8 @@ class Menu:
             or GlobalAction.AGENT in self.global_phrases
             or any(f.action is FailureActionKind.TRANSFER for f in failures),
             "max_failures": any(f.prompt is None for f in failures),
-            "goodbye": GlobalAction.HANGUP in self.global_keys.values()
+            "goodbye": self.contact_centre is not None
+            or GlobalAction.HANGUP in self.global_keys.values()
             or GlobalAction.HANGUP in self.global_phrases
             or any(f.action is FailureActionKind.HANGUP for f in failures),
             # the engine's reprompt outside a menu, also in an answer after a declined
@@ -369,6 +445,10 @@ class Menu:
             listed.append(Prompt(f"{n}.failure", n, node.settings.on_max_failures.prompt or ""))
             if node.parent or n in chosen:
                 listed.append(Prompt(f"{n}.confirm", n, self.confirm_text(node)))
+        if self.contact_centre is not None:
+            listed += [
+                Prompt(f"queue.{name}", "", text) for name, text in self.contact_centre.texts()
+            ]
         commands = [("", self.global_phrases)] + [("step_", self.step_phrases)] * procedures
         for prefix, phrases in commands:
             listed += [
@@ -470,6 +550,51 @@ def build_menu(document: Mapping[str, Any], path: Path) -> Menu:
         confirm_phrases=_phrases(document, "confirm_phrases", DEFAULT_CONFIRM_PHRASES),
         confirm_keys=replace(ConfirmKeys(), **document.get("confirm_keys", {})),
         guide=path.parent / document["guide"] if "guide" in document else None,
+        contact_centre=_contact_centre(document["contact_centre"])
+        if "contact_centre" in document
+        else None,
+    )
+
+
+def clock_minutes(text: str) -> int:
+    """``"09:30"`` -> 570; ``"24:00"`` -> 1440 (the end of a day)."""
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _contact_centre(raw: Mapping[str, Any]) -> ContactCentre:
+    """The ``contact_centre`` block of a checked document."""
+    hours = {
+        day: tuple(
+            (clock_minutes(period.split("-")[0]), clock_minutes(period.split("-")[1]))
+            for period in raw.get("hours", {}).get(day, [])
+        )
+        for day in WEEKDAYS
+    }
+
+    def by_time(values: Mapping[str, Any]) -> list[tuple[int, Any]]:
+        return sorted((clock_minutes(str(k)), v) for k, v in values.items())
+
+    agents = tuple(by_time(raw.get("agents", {"00:00": 1})))
+    load = tuple((m, float(v)) for m, v in by_time(raw.get("calls_per_hour", {"00:00": 0})))
+    keys = raw.get("keys", {})
+    after = raw.get("callback_after")
+    number = raw.get("callback_number", ["caller_id"])
+    return ContactCentre(
+        time_zone=raw["time_zone"],
+        hours=MappingProxyType(hours),
+        holidays=frozenset(str(day) for day in raw.get("holidays", [])),
+        agents=agents,
+        calls_per_hour=load,
+        handle_time=float(raw.get("handle_time", 240)),
+        max_queue=int(raw.get("max_queue", 20)),
+        announce_every=float(raw.get("announce_every", 60)),
+        callback_after=None if after is None else float(after),
+        callback_number=tuple([number] if isinstance(number, str) else number),
+        self_service_key=str(keys.get("self_service", "1")),
+        callback_key=str(keys.get("callback", "2")),
+        hold_audio=raw.get("hold_audio"),
+        prompts=replace(QueuePrompts(), **raw.get("prompts", {})),
     )
 
 

@@ -6,6 +6,7 @@ the files, compile_pattern compiles a scenario's regular expressions with their 
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import math
@@ -190,8 +191,20 @@ class _Builder:
             spoken_prompts=self.doc.get("prompts") == "spoken",
             recording_speech=bool(self.doc.get("speech", False)),
             caller_id=self.doc.get("caller_id"),
+            time=self._time(),
             backoffice=_backoffice(self.doc.get("backoffice")),
         )
+
+    def _time(self) -> dt.datetime:
+        """The scenario's ``time``, or the default (a Monday morning)."""
+        raw = self.doc.get("time")
+        if raw is None:
+            return Scenario.time
+        try:
+            return dt.datetime.fromisoformat(str(raw))
+        except ValueError:
+            self.problem(["time"], f"time: {raw!r} is not a date and time")
+            return Scenario.time
 
     def _numbers(self) -> None:
         """Every number finite; silences, think time and durations within TIMER_SECONDS."""

@@ -5,6 +5,7 @@ Plain data: every other module of the package (and coverage) reads it; it import
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,6 +111,9 @@ class Scenario:
     recording_speech: bool = False
     caller_id: str | None = None
     """The calling number: the call variable ``caller_id``."""
+    time: dt.datetime = dt.datetime(2026, 3, 16, 10, 0)
+    """When the call is made (local time of the menu's contact centre): business hours and
+    the simulated queue of a menu with a contact centre depend on it (seeded: repeatable)."""
     backoffice: Mapping[str, Any] | None = None
     """What the in-memory back office holds (``ivr.drivers.memory.from_data``): the file's
     ``backoffice`` (``demo``: ``{}``, ``down``: ``{"down": True}``); None: none given (the

@@ -28,6 +28,7 @@ LineModel = Callable[["AudioClip"], "AudioClip"]
 
 if TYPE_CHECKING:
     from ivr.audio.wav import AudioClip
+    from ivr.drivers.centre import SimulatedCentre
     from ivr.drivers.memory import MemoryBackOffice
     from ivr.hearing.tracker import UtteranceTracker
     from ivr.menu.model import Menu
@@ -188,6 +189,7 @@ def _play(
                 listeners,
                 backoffice=backoffice(scenario),
                 caller_id=scenario.caller_id,
+                centre=centre(scenario),
             ).run()
             starts = caller.starts
         if call_audio is not None and artifacts is not None:
@@ -198,6 +200,16 @@ def _play(
     result.status = Status.FAILED if result.failures else Status.PASSED
 
 
+def centre(scenario: Scenario) -> SimulatedCentre | None:
+    """The contact centre of a scenario whose menu declares one: simulated around the call
+    at the scenario's ``time``, seeded, so the queue it meets is the same every run."""
+    if scenario.menu.contact_centre is None:
+        return None
+    from ivr.drivers.session import simulated_centre
+
+    return simulated_centre(CallFlow(scenario.menu), scenario.time)
+
+
 def backoffice(scenario: Scenario) -> MemoryBackOffice | None:
     """The in-memory back office of a scenario: its data, or the demo data for a menu with
     action nodes; None for a menu without them."""
@@ -205,7 +217,8 @@ def backoffice(scenario: Scenario) -> MemoryBackOffice | None:
 
     if scenario.backoffice is not None:
         return from_data(scenario.backoffice)
-    if any(node.action is not None for node in scenario.menu.nodes.values()):
+    menu = scenario.menu
+    if menu.contact_centre is not None or any(n.action is not None for n in menu.nodes.values()):
         return from_data({})
     return None
 
@@ -261,6 +274,7 @@ def _replay(
         listeners,
         backoffice=backoffice(scenario),
         caller_id=scenario.caller_id,
+        centre=centre(scenario),
     ).run()
     if caller.read_error is not None:  # the caller hung up there; the scenario is in error
         raise caller.read_error
