@@ -163,6 +163,7 @@ ZH_CN = Words(
         Outcome.TRANSFERRED: "已转人工",
         Outcome.ABANDONED: "来电者挂断",
         Outcome.DISCONNECTED: "热线挂断",
+        Outcome.CALLBACK: "已预约回电",
     },
     globals={
         GlobalAction.AGENT: "人工客服",
@@ -235,6 +236,7 @@ KO_KR = Words(
         Outcome.TRANSFERRED: "상담원 연결됨",
         Outcome.ABANDONED: "고객이 끊음",
         Outcome.DISCONNECTED: "안내 전화가 끊음",
+        Outcome.CALLBACK: "콜백 예약됨",
     },
     globals={
         GlobalAction.AGENT: "상담원",
@@ -307,6 +309,7 @@ EN = Words(
         Outcome.TRANSFERRED: "transferred",
         Outcome.ABANDONED: "abandoned",
         Outcome.DISCONNECTED: "disconnected",
+        Outcome.CALLBACK: "callback booked",
     },
     globals={
         GlobalAction.AGENT: "agent",
