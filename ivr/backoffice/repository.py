@@ -21,7 +21,7 @@ from ivr.backoffice import schema as s
 from ivr.backoffice.database import Database
 from ivr.backoffice.pins import hash_pin, needs_rehash, pin_matches
 from ivr.backoffice.settings import Rules
-from ivr.engine.backoffice import ERROR, Reply, Value
+from ivr.engine.backoffice import ERROR, VERIFIED, Reply, Value
 
 REFUND_WORDS = {"pending": "处理中", "done": "已退款"}
 """A refund's status as ``latest_refund`` gives it (read aloud)."""
@@ -123,7 +123,12 @@ class Repository:
                     changes["pin_hash"] = hash_pin(pin)
                 conn.execute(update.values(**changes))
                 return Reply(
-                    "verified", {"attempts_left": self.rules.pin_attempts, "locked_until": None}
+                    "verified",
+                    {
+                        "attempts_left": self.rules.pin_attempts,
+                        "locked_until": None,
+                        "verified": VERIFIED,
+                    },
                 )
             lock_over = row.locked_until is not None  # and past: a fresh count
             failed = (0 if lock_over else row.failed_attempts) + 1

@@ -154,9 +154,10 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument(
         "--caller",
         metavar="NUMBER",
-        help="the calling number (caller ID): the call variable caller_id; action nodes "
-        "ask the in-memory demo back office (ivr/drivers/memory.py)",
+        help="the calling number (caller ID): the call variable caller_id, which identifies "
+        "the caller to the back office",
     )
+    call.add_argument("--db", metavar="URL", help=DB_HELP)
     call.add_argument(
         "--speed",
         type=_speed,
@@ -184,6 +185,7 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="write call.jsonl, transcript.txt and call.wav"
     )
     replay.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    replay.add_argument("--db", metavar="URL", help=DB_HELP)
     line_options(replay)
     replay.set_defaults(
         run="replay:run", outputs=(("log", "--log", FILE), ("out", "--out", FOLDER))

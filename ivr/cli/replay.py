@@ -38,11 +38,16 @@ def run(args: argparse.Namespace) -> int:
     from ivr.outputs.console import ConsoleView
     from ivr.prompts.player import RenderingPlayer, SilentPlayer
 
+    from ivr import wiring
+
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
+    office = wiring.backoffice(menu, args.db)
     out = console(args.quiet)
     unwritten = Unwritten("ivr run-recording")
     with ExitStack() as stack:
+        if office is not None:
+            stack.callback(office.close)
         view = ConsoleView(menu, out, keypad=False)
         listeners: list[Listener] = [view]
         if args.log:
@@ -67,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
             player = RenderingPlayer(prompt_cache(menu))
         view.banner(view.mode("replay_mode"))
         began = time.perf_counter()
-        Session(flow, caller, player, clock, listeners, watchers=[view]).run()
+        Session(
+            flow, caller, player, clock, listeners, watchers=[view], backoffice=office
+        ).run()
         spent = time.perf_counter() - began
         if call_audio is not None:
             unwritten.attempt(args.out / "call.wav", call_audio.write)
