@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """A whole recorded call, on a virtual clock driven by the recording."""
     import time
 
+    from ivr import wiring
     from ivr.audio.wav import open_wav
     from ivr.callers.whole_call import WholeCallCaller
     from ivr.clock import VirtualClock
@@ -37,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from ivr.outputs.call_log import CallLog
     from ivr.outputs.console import ConsoleView
     from ivr.prompts.player import RenderingPlayer, SilentPlayer
-
-    from ivr import wiring
 
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)

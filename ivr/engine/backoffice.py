@@ -112,8 +112,9 @@ OPERATIONS: Mapping[str, Operation] = {
     )
 }
 """Every operation a back office performs. ``verify_pin`` gives ``verified`` = ``VERIFIED``
-with the ``verified`` result only (a menu switches on it to skip a second check).
-``account_id`` may be None (or empty) in ``file_ticket`` (an unverified caller); ``voice_message`` is the path of the recorded message or None.
+with the ``verified`` result only (the transfer's context says whether the caller was).
+``account_id`` may be None (or empty) in ``file_ticket`` (an unverified caller);
+``voice_message`` is the path of the recorded message, or None (or empty).
 Every operation may also reply ``ERROR``."""
 
 
