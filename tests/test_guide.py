@@ -276,7 +276,9 @@ def test_each_cause_is_read_with_the_guides_words_for_it(wallet: Menu, guide: Gu
         assert switch.cases[cause] == node_id
         prompt = wallet.nodes[node_id].prompt
         assert f"原因是{cause}。" in prompt
-        assert all(fact in unicodedata.normalize("NFKC", item) or fact in "消费金额" for fact in facts)
+        assert all(
+            fact in unicodedata.normalize("NFKC", item) or fact in "消费金额" for fact in facts
+        )
         assert in_order(prompt, facts) == [], node_id
         if cause == "安全审核":  # the guide's next step when looking does not solve it
             assert in_order(prompt, ["如果解决不了", "联系人工客服", "了解"]) == []
@@ -308,9 +310,7 @@ def test_nothing_personal_is_read_before_the_pin_is_verified(wallet: Menu) -> No
     the lookups hang below ``my_account``, which only ``verify`` leads to."""
     lookups = {"latest_failed_transaction", "latest_refund", "recent_transactions"}
     lookups |= {"real_name_status", "e_invoice_status"}
-    into = {
-        target: node.id for node in wallet.nodes.values() for target in node.targets()
-    }
+    into = {target: node.id for node in wallet.nodes.values() for target in node.targets()}
     leading = [n.id for n in wallet.nodes.values() if "my_account" in n.targets()]
     assert leading == ["verify"]
     for node in wallet.nodes.values():

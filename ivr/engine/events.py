@@ -114,9 +114,7 @@ class CallEvent:
     def to_record(self) -> dict[str, object]:
         """The event as a JSON-ready dict, without the fields that do not apply (masked)."""
         event = self.masked()
-        record = {
-            name: value for name in _RECORDED if (value := getattr(event, name)) is not None
-        }
+        record = {name: value for name in _RECORDED if (value := getattr(event, name)) is not None}
         if event.context is not None:
             record["context"] = dict(event.context)
         return record
