@@ -175,7 +175,7 @@ def test_a_complaint_is_one_ticket_in_the_database_with_the_number_read(
 def test_a_verified_callers_suggestion_names_the_account_and_a_second_is_the_same_ticket(
     demo: str, tmp_path: Path
 ) -> None:
-    phone, pin = FAILED_PAYMENT
+    _phone, pin = FAILED_PAYMENT
     records = call(demo, f"24{pin}#62" + "2", tmp_path)
     numbers = {
         "".join(DIGITS[c] for c in m)
