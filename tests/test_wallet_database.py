@@ -146,9 +146,7 @@ def states(records: list[dict[str, Any]]) -> list[str]:
     return [r["state"] for r in records if r["type"] == "state"]
 
 
-def test_three_wrong_pins_lock_the_account_for_the_next_call_too(
-    demo: str, tmp_path: Path
-) -> None:
+def test_three_wrong_pins_lock_the_account_for_the_next_call_too(demo: str, tmp_path: Path) -> None:
     first = call(demo, "24111111#1222222#1333333#", tmp_path)
     assert states(first)[-2:] == ["pin_locked", "account"]  # said, then back
     pin = FAILED_PAYMENT[1]

@@ -328,7 +328,9 @@ def parser() -> argparse.ArgumentParser:
     )
 
     db = commands.add_parser(
-        "db", help="the back office's database: create it, fill it with demo callers, list them"
+        "db",
+        help="the back office's database: create it, fill it with demo callers, list them "
+        "and the tickets filed",
     )
     db_commands = db.add_subparsers(required=True, metavar="ACTION", dest="action")
     init = db_commands.add_parser(
@@ -356,6 +358,14 @@ def parser() -> argparse.ArgumentParser:
     accounts.add_argument("--case", choices=DEMO_CASES, help="only the callers with this case")
     accounts.add_argument("--db", metavar="URL", help=DB_HELP)
     accounts.set_defaults(run="db:accounts")
+    tickets = db_commands.add_parser(
+        "tickets", help="the complaints and suggestions callers filed, newest first"
+    )
+    tickets.add_argument(
+        "--last", type=_demo_count, default=20, metavar="N", help="how many (default: 20)"
+    )
+    tickets.add_argument("--db", metavar="URL", help=DB_HELP)
+    tickets.set_defaults(run="db:tickets")
     return parser
 
 
