@@ -35,6 +35,7 @@ SCRIPTS = {
     "dtmf": "DTMF receiver against multimon-ng",
     "startup": "Start-up: whole ivr processes, and ivr dtmf against multimon-ng",
     "backoffice": "Back office: lookups and writes on SQLite and PostgreSQL",
+    "selfservice": "Self-service calls: 1,000 at once in the pool on SQLite and PostgreSQL",
 }
 
 

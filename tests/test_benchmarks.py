@@ -39,3 +39,19 @@ def test_the_backoffice_benchmark_runs_quick(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     names = out.read_text("utf-8")
     assert "sqlite: find_account p95" in names and "postgresql: tickets filed per second" in names
+
+
+def test_the_selfservice_benchmark_runs_quick(tmp_path: Path) -> None:
+    """Self-service calls in the pool on both databases, quick: no lost or failed write."""
+    import json
+
+    out = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "selfservice.py"), "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    figures = {f["name"]: f for f in json.loads(out.read_text("utf-8"))}
+    for name in ("sqlite", "postgresql"):
+        assert figures[f"{name}: requests failed (database locked, error)"]["met"] is True
+        assert figures[f"{name}: 40 simultaneous calls, tickets written (one per call)"]["met"]
