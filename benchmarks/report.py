@@ -37,6 +37,7 @@ SCRIPTS = {
     "backoffice": "Back office: lookups and writes on SQLite and PostgreSQL",
     "report_logs": "ivr report: call logs summarised by DuckDB (10⁴, 10⁵, 10⁶ calls)",
     "web": "The web phone (ivr serve): key → prompt message, simultaneous web calls",
+    "selfservice": "Self-service calls: 1,000 at once in the pool on SQLite and PostgreSQL",
 }
 
 

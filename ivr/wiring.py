@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ivr.backoffice.office import ConnectingBackOffice
     from ivr.engine.events import CallEvent
     from ivr.hearing.recognizer import VoskModel
     from ivr.hearing.tracker import UtteranceTracker
@@ -108,3 +109,18 @@ def artifacts(
     call_audio = CallAudio(rendering.clip, keys_as_tones=keys_as_tones)
     listeners += [call_log, transcript, call_audio]
     return call_audio
+
+
+def backoffice(menu: Menu, url: str | None = None) -> ConnectingBackOffice | None:
+    """The back office of a menu with action nodes (None for a menu without): the database
+    at ``url`` (``--db``), else ``$IVR_DATABASE_URL``, else the default SQLite file that
+    ``ivr db init`` creates. It connects at the first request (a call that never reaches an
+    action node never imports SQLAlchemy); a database missing or down makes each request
+    ``error``: the caller hears the menu's apology and is offered an agent. Raises
+    DatabaseUrlInvalid (exit 2) for a URL no database can have, before the call."""
+    if not any(node.action is not None for node in menu.nodes.values()):
+        return None
+    from ivr.backoffice.office import ConnectingBackOffice
+    from ivr.backoffice.settings import database_url
+
+    return ConnectingBackOffice(database_url(url))

@@ -29,8 +29,13 @@ GROUPS = [  # about the same time each; several in one run check the gathering
 NEEDS_PULSE = {"prompt_latency"}
 
 
+OWN_TEST = {"selfservice"}
+"""Benchmarks with a smoke test of their own below (it checks their figures too)."""
+
+
 def test_the_groups_run_every_benchmark_once() -> None:
-    assert sorted(name for group in GROUPS for name in group) == sorted(SCRIPTS)
+    grouped = sorted(name for group in GROUPS for name in group)
+    assert grouped == sorted(set(SCRIPTS) - OWN_TEST)
 
 
 @pytest.mark.parametrize("names", GROUPS, ids="+".join)
@@ -54,3 +59,19 @@ def test_benchmarks_run_and_report(
         body = section[1].split("\n## ", 1)[0]
         assert "Failed:" not in body, body
         assert "| measure |" in body
+
+
+def test_the_selfservice_benchmark_runs_quick(tmp_path: Path) -> None:
+    """Self-service calls in the pool on both databases, quick: no lost or failed write."""
+    import json
+
+    out = tmp_path / "figures.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "selfservice.py"), "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    figures = {f["name"]: f for f in json.loads(out.read_text("utf-8"))}
+    for name in ("sqlite", "postgresql"):
+        assert figures[f"{name}: requests failed (database locked, error)"]["met"] is True
+        assert figures[f"{name}: 40 simultaneous calls, tickets written (one per call)"]["met"]

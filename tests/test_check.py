@@ -187,11 +187,30 @@ WALLET_PARENTS = {
 }
 
 
+SELF_SERVICE_PARENTS = {
+    # the flow a submenu's 4 starts belongs to the first menu offering it (account)
+    "self_service": "account",
+    "ask_pin": "account",
+    "my_account": "account",
+    # what hangs below the verified menu comes back to it
+    "my_failed": "my_account",
+    "cause_balance": "my_account",
+    "refund_found": "my_account",
+    "my_ticket_kind": "my_account",
+    # an unverified caller's complaint or suggestion, from 投诉与建议
+    "ticket_kind": "complaints",
+    "ticket_filed": "ticket_kind",
+}
+
+
 def test_wallet_builds_20_nodes_with_their_parents() -> None:
+    """The guide's 20 nodes, then the self-service flows (issue 13) after them."""
     menu = load(WALLET)
     assert menu.start == "main"
-    assert len(menu.nodes) == 20
-    assert {node_id: node.parent for node_id, node in menu.nodes.items()} == WALLET_PARENTS
+    assert len(menu.nodes) == 64
+    parents = {node_id: node.parent for node_id, node in menu.nodes.items()}
+    assert dict(list(parents.items())[:20]) == WALLET_PARENTS
+    assert {k: parents[k] for k in SELF_SERVICE_PARENTS} == SELF_SERVICE_PARENTS
     assert dict(menu.node("main").options) == {
         "1": "account",
         "2": "transactions",
@@ -201,7 +220,7 @@ def test_wallet_builds_20_nodes_with_their_parents() -> None:
     }
     assert menu.node("refund").kind is NodeKind.ANSWER
     assert menu.node("password_recovery").kind is NodeKind.PROCEDURE
-    assert [k for k, n in menu.nodes.items() if n.kind is NodeKind.MENU] == [
+    assert [k for k, n in menu.nodes.items() if n.kind is NodeKind.MENU][:6] == [
         "main",
         "account",
         "transactions",

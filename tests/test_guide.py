@@ -137,7 +137,7 @@ def test_every_answer_and_procedure_names_a_source_the_guide_has(
 ) -> None:
     assert wallet.guide == GUIDE
     for node in wallet.nodes.values():
-        if node.kind is not NodeKind.MENU:
+        if node.kind in (NodeKind.ANSWER, NodeKind.PROCEDURE):
             assert node.sources, node.id
         for source in node.sources:
             assert guide.missing(source) is None, (node.id, source)
@@ -227,6 +227,95 @@ def test_nothing_the_caller_hears_goes_beyond_the_guide(wallet: Menu) -> None:
     assert said == []
     promises = [m.group() for text in heard for m in PROMISE.finditer(text)]
     assert promises == []
+
+
+def every_text_heard(menu: Menu) -> list[str]:
+    """Every text a caller can hear, templates as written (``prompt_texts`` leaves out the
+    texts with a variable: known only in a call), with what a database can fill in them:
+    the demo's rejection reasons, refund and invoice statuses, and the guide's causes."""
+    from ivr.backoffice.demo import REJECTIONS
+    from ivr.backoffice.repository import INVOICE_WORDS, REFUND_WORDS
+    from ivr.menu.templates import TEMPLATE_FIELDS
+
+    texts = list(menu.prompt_texts())
+    for node in menu.nodes.values():
+        texts += [getattr(node, name, "") for name in TEMPLATE_FIELDS if hasattr(node, name)]
+        if node.action is not None:
+            texts.append(node.action.hold_prompt)
+    return [*texts, *REJECTIONS, *REFUND_WORDS.values(), *INVOICE_WORDS.values()]
+
+
+def test_nothing_a_self_service_reading_says_goes_beyond_the_guide(wallet: Menu) -> None:
+    heard = every_text_heard(wallet)
+    assert any("{amount:money}" in text for text in heard)  # the readings are in it
+    said = [(claim, text) for claim in NOT_IN_GUIDE for text in heard if claim in text]
+    assert said == []
+    assert [m.group() for text in heard for m in PROMISE.finditer(text)] == []
+
+
+# Each cause the database gives, the node that reads it, and the guide's words for it (its
+# item in 交易失败的原因是什么？), then the guide's advice for a failed transaction.
+CAUSE_NODES = {
+    "余额不足": ("cause_balance", words("余额低于 消费 金额 无法完成")),
+    "网络不稳定": ("cause_network", words("网络不稳定 数据传输失败 交易中断")),
+    "支付限制": ("cause_restriction", words("商户或平台 支付方式 限制 无法使用数字钱包")),
+    "安全审核": ("cause_security", words("安全考虑 高风险交易 自动审核 交易失败")),
+}
+ADVICE = words("登录账户 查看支付记录 确认余额与交易信息")
+
+
+def test_each_cause_is_read_with_the_guides_words_for_it(wallet: Menu, guide: Guide) -> None:
+    from ivr.engine.backoffice import FAILURE_CAUSES
+
+    assert tuple(CAUSE_NODES) == FAILURE_CAUSES
+    items = guide_items(guide, "四、常见问题及解答 › 交易失败的原因是什么？")
+    assert [subject(item) for item in items] == list(FAILURE_CAUSES)
+    switch = wallet.nodes["failure_cause"].switch
+    assert switch is not None
+    for (cause, (node_id, facts)), item in zip(CAUSE_NODES.items(), items, strict=True):
+        assert switch.cases[cause] == node_id
+        prompt = wallet.nodes[node_id].prompt
+        assert f"原因是{cause}。" in prompt
+        assert all(
+            fact in unicodedata.normalize("NFKC", item) or fact in "消费金额" for fact in facts
+        )
+        assert in_order(prompt, facts) == [], node_id
+        if cause == "安全审核":  # the guide's next step when looking does not solve it
+            assert in_order(prompt, ["如果解决不了", "联系人工客服", "了解"]) == []
+        else:
+            assert in_order(prompt, ADVICE) == [], node_id
+        assert wallet.nodes[node_id].options["1"] == "transaction_failed"  # the whole list
+    # a cause the guide does not list is not explained: the agent can say it
+    other = wallet.nodes["cause_other"].prompt
+    assert "原因是" not in other and "联系人工客服" in other
+
+
+def test_the_other_readings_say_the_guides_words_where_it_has_some(wallet: Menu) -> None:
+    nodes = wallet.nodes
+    assert "审核成功后，您会收到相应的通知" in nodes["name_under_review"].answer
+    assert "账户权限会有所提升" in nodes["name_passed"].answer
+    for node_id in ("name_not_started", "name_rejected"):
+        assert nodes[node_id].options == {"1": "real_name"}  # the guide's procedure
+    assert "{reason}" in nodes["name_rejected"].prompt
+    supported = nodes["invoice_supported"]
+    assert in_order(supported.prompt, words("没有收到发票 信息填写错误 联系商户 客服")) == []
+    assert supported.options == {"1": "e_invoice"}
+    assert "确认商户是否支持电子发票" in nodes["invoice_not_supported"].answer
+    assert "{ticket_number:digits}" in nodes["ticket_filed"].answer
+    assert "反馈编号" in nodes["ticket_filed"].answer  # not a 工单: the guide has none
+
+
+def test_nothing_personal_is_read_before_the_pin_is_verified(wallet: Menu) -> None:
+    """Every node that reads a lookup is reached only through ``verify``'s verified result:
+    the lookups hang below ``my_account``, which only ``verify`` leads to."""
+    lookups = {"latest_failed_transaction", "latest_refund", "recent_transactions"}
+    lookups |= {"real_name_status", "e_invoice_status"}
+    into = {target: node.id for node in wallet.nodes.values() for target in node.targets()}
+    leading = [n.id for n in wallet.nodes.values() if "my_account" in n.targets()]
+    assert leading == ["verify"]
+    for node in wallet.nodes.values():
+        if node.action is not None and node.action.operation in lookups:
+            assert into[node.id] == "my_account", node.id
 
 
 def test_the_checker_rejects_a_source_the_guide_lacks(tmp_path: Path) -> None:

@@ -682,6 +682,16 @@ def test_the_self_service_scenarios_pass() -> None:
 
 
 def test_ivr_call_takes_the_caller_id(tmp_path: Path) -> None:
+    """``ivr call --caller`` asks the database back office (``--db``): a demo caller."""
+    from ivr.backoffice.database import Database
+    from ivr.backoffice.demo import callers
+    from ivr.backoffice.settings import Rules, database_url
+
+    db = tmp_path / "backoffice.sqlite3"
+    assert cli.main(["db", "init", "--demo", "5", "--db", str(db)]) == 0
+    known = Database(database_url(str(db)), Rules(), create=False)
+    (caller,) = callers(known, "failed-payment")
+    known.dispose()
     log = tmp_path / "call.jsonl"
     code = cli.main(
         [
@@ -689,18 +699,24 @@ def test_ivr_call_takes_the_caller_id(tmp_path: Path) -> None:
             "--menu",
             str(MENU),
             "--keys",
-            "1" + PIN + "#",
+            "1" + caller.pin + "#",
             "--quiet",
             "--caller",
-            PHONE,
+            caller.phone,
+            "--db",
+            str(db),
             "--log",
             str(log),
         ]
     )
     assert code == 0
     records = [json.loads(x) for x in log.read_text("utf-8").splitlines()]
-    assert [r["result"] for r in records if r["type"] == "reply"][:2] == ["found", "verified"]
-    assert PIN not in log.read_text("utf-8")
+    assert [r["result"] for r in records if r["type"] == "reply"][:3] == [
+        "found",
+        "verified",
+        "found",
+    ]
+    assert caller.pin not in log.read_text("utf-8")
 
 
 def test_console_shows_the_collect_node_and_masks_the_pin(flow: CallFlow) -> None:

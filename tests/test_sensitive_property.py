@@ -194,3 +194,70 @@ def test_a_pin_never_appears_in_scenario_artifacts_or_reports(pin: str, presses:
         assert {"call.jsonl", "transcript.txt"} <= set(texts) or len(texts) >= 4, texts.keys()
         for what, text in texts.items():
             assert_hidden(pin, text, what)
+
+
+WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"
+DEMO_CALLER, DEMO_PIN = "13818034063", "596853"  # seed 1's first caller (a failed payment)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pin=PINS,
+    entries=st.lists(st.sampled_from(["pin#", "wrong#", "star", "half"]), max_size=2),
+    verified=st.booleans(),
+    after=st.lists(st.sampled_from(["1", "2", "3", "4", "5", "#", "*"]), max_size=3),
+)
+def test_no_pin_in_the_wallets_database_flows_artifacts_or_reports(
+    pin: str, entries: list[str], verified: bool, after: list[str]
+) -> None:
+    """The wallet's own flows on the real back office (a SQLite demo database): the caller
+    reaches the PIN prompt by caller ID, keys random PINs (wrong ones, cleared or cut
+    short; at most two wrong: not locked), perhaps the right one, then menu keys (a
+    verified caller's lookups) and an agent. Neither the PIN keyed nor the account's real
+    PIN is in the log, the transcript, the JUnit report, the coverage report or the failure
+    report. The caller keys a PIN only at the PIN prompt (``1`` from 密码错误 leads back to
+    it): digits keyed in a menu are choices the hotline cannot know to hide."""
+    assume(pin not in DEMO_CALLER and pin != DEMO_PIN and pin not in DEMO_PIN)
+    wrong = "".join(str((int(d) + 1) % 10) for d in pin)
+    assume(wrong != DEMO_PIN)
+    keyed = {"pin#": pin + "#", "wrong#": wrong + "#", "star": pin[:3] + "*", "half": pin[:3] + "_"}
+    turns: list[object] = [{"press": "24"}]
+    at_prompt = True
+    for entry in entries:
+        prefix = "" if at_prompt else "1"
+        turns.append({"press": prefix + keyed[entry], "expect": {"prompt": "这句不会听到"}})
+        at_prompt = entry in ("star", "half")
+    if verified:
+        turns.append({"press": ("" if at_prompt else "1") + DEMO_PIN + "#"})
+        turns += [{"press": key} for key in after]
+    turns.append({"press": "0"})
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        scenario = {
+            "menu": str(WALLET),
+            "name": "钱包 PIN 不外泄",
+            "caller_id": DEMO_CALLER,
+            "backoffice": {"database": "demo", "seed": 1, "accounts": 5},
+            "turns": turns,
+            "expect": {"outcome": "abandoned"},
+        }
+        path = root / "pin.call.yaml"
+        path.write_text(yaml.safe_dump(scenario, allow_unicode=True), "utf-8")
+        results = run_scenarios([path], artifacts=root / "artifacts")
+        assert results[0].status.value in ("passed", "failed"), results[0].reason
+        write_junit(results, root / "junit.xml")
+        (coverage,) = coverage_by_menu(results).values()
+        texts = {
+            "JUnit report": re.sub(r'time="[^"]*"', "", (root / "junit.xml").read_text("utf-8")),
+            "coverage report": coverage.markdown(),
+            "failure report": "\n".join(r.explain() for r in results),
+        }
+        for artifact in (root / "artifacts").rglob("*"):
+            if artifact.is_file() and artifact.suffix != ".wav":
+                texts[artifact.name] = artifact.read_text("utf-8")
+        assert {"call.jsonl", "transcript.txt"} <= set(texts)
+        if verified:
+            assert "本人账户查询" in texts["call.jsonl"]  # the lookups were reached
+        for what, text in texts.items():
+            for secret in (pin, DEMO_PIN):
+                assert secret not in text, f"a PIN ({secret}) in the {what}"

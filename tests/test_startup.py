@@ -91,3 +91,16 @@ def test_the_help_names_every_official_model() -> None:
     from ivr.hearing.models import OFFICIAL
 
     assert tuple(OFFICIAL) == OFFICIAL_MODELS
+
+
+def test_a_keyed_wallet_call_that_reaches_no_action_node_imports_no_database_library(
+    tmp_path: Path,
+) -> None:
+    """The wallet menu has action nodes, but its back office connects at the first request:
+    a call through the guide's tree loads neither SQLAlchemy, Alembic nor argon2."""
+    probe = _PROBE.replace("{heavy!r}", repr({"sqlalchemy", "alembic", "argon2", "psycopg"}))
+    args = ["call", "--keys", "12_1*#0", "--log", "f", "--quiet"]
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.stdout.splitlines()[-1] == "", done.stderr

@@ -265,6 +265,19 @@ def load(db: Database, count: int, seed: int, now: dt.datetime) -> int:
     return db.write(write)
 
 
+def build(url: str, count: int, seed: int, now: dt.datetime) -> None:
+    """``ivr db init --demo COUNT --seed SEED`` at the moment ``now``, on the database at
+    ``url`` (created or migrated first): a database scenario's data."""
+    from ivr.backoffice.settings import Rules, database_url
+
+    db = Database(database_url(url), Rules(), create=True)
+    try:
+        db.migrate()
+        load(db, count, seed, now)
+    finally:
+        db.dispose()
+
+
 def _merchant_ids(conn: Connection, merchants: list[dict[str, Any]]) -> list[int]:
     """The ids of the demo merchants, inserting those not there yet."""
     m = s.merchants.c

@@ -91,10 +91,10 @@ class DatabaseBackOffice:
             account = values["account_id"]
             return r.file_ticket(
                 text(call_id, "call_id", MAX_CALL_ID),
-                None if account is None else account_id(account),
+                None if account in (None, "") else account_id(account),
                 str(category),
                 None
-                if values["voice_message"] is None
+                if values["voice_message"] in (None, "")
                 else text(values["voice_message"], "voice_message", MAX_TEXT),
             )
         account = account_id(values["account_id"])
@@ -109,6 +109,28 @@ class DatabaseBackOffice:
     def close(self) -> None:
         """Let go of the database's connections."""
         self.repository.db.dispose()
+
+
+class ConnectingBackOffice:
+    """A `DatabaseBackOffice` built at the first request, not before: a call that never
+    reaches an action node never imports SQLAlchemy nor touches the database. A database
+    that cannot be reached (missing, down, without schema) makes each request
+    ``BackOfficeUnavailable`` (the call hears the apology, the timeline logs it once) and is
+    tried again at the next request. Never creates the database (``ivr db init`` does)."""
+
+    def __init__(self, url: str, *, rules: Rules | None = None) -> None:
+        self.url = url
+        self.rules = rules
+        self.office: DatabaseBackOffice | None = None
+
+    def perform(self, request: Request) -> Reply:
+        if self.office is None:
+            self.office = DatabaseBackOffice(self.url, rules=self.rules, create=False)
+        return self.office.perform(request)
+
+    def close(self) -> None:
+        if self.office is not None:
+            self.office.close()
 
 
 def text(value: Any, name: str, limit: int) -> str:

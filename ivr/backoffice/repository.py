@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from ivr.backoffice import schema as s
 from ivr.backoffice.database import Database
 from ivr.backoffice.pins import hash_pin, needs_rehash, pin_matches
 from ivr.backoffice.settings import Rules
-from ivr.engine.backoffice import ERROR, Reply, Value
+from ivr.engine.backoffice import ERROR, VERIFIED, Reply, Value
 
 REFUND_WORDS = {"pending": "处理中", "done": "已退款"}
 """A refund's status as ``latest_refund`` gives it (read aloud)."""
@@ -123,7 +124,12 @@ class Repository:
                     changes["pin_hash"] = hash_pin(pin)
                 conn.execute(update.values(**changes))
                 return Reply(
-                    "verified", {"attempts_left": self.rules.pin_attempts, "locked_until": None}
+                    "verified",
+                    {
+                        "attempts_left": self.rules.pin_attempts,
+                        "locked_until": None,
+                        "verified": VERIFIED,
+                    },
                 )
             lock_over = row.locked_until is not None  # and past: a fresh count
             failed = (0 if lock_over else row.failed_attempts) + 1
@@ -305,3 +311,41 @@ def _insert_ignoring_conflicts(dialect: str) -> Any:
     from sqlalchemy.dialects import postgresql, sqlite
 
     return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+@dataclass(frozen=True)
+class FiledTicket:
+    """A ticket as ``ivr db tickets`` shows it."""
+
+    number: str
+    filed: dt.datetime
+    category: str
+    account: str
+    """The account's masked phone, or "-" (an unverified caller)."""
+    call_id: str
+    voice_message: str | None
+
+
+def filed_tickets(db: Database, last: int, zone: str = Rules().zone) -> list[FiledTicket]:
+    """The ``last`` tickets filed, newest first, times in ``zone``."""
+    k, a = s.tickets.c, s.accounts.c
+    query = (
+        sa.select(k.ticket_number, k.filed_at, k.category, k.call_id, k.voice_message, a.phone)
+        .join_from(s.tickets, s.accounts, isouter=True)
+        .order_by(k.filed_at.desc(), k.id.desc())
+        .limit(last)
+    )
+    with db.reading() as conn:
+        rows = conn.execute(query).all()
+    where = ZoneInfo(zone)
+    return [
+        FiledTicket(
+            row.ticket_number,
+            row.filed_at.replace(tzinfo=dt.UTC).astimezone(where),
+            row.category,
+            masked(row.phone) if row.phone else "-",
+            row.call_id,
+            row.voice_message,
+        )
+        for row in rows
+    ]

@@ -25,7 +25,6 @@ from ivr.errors import IvrError
 if TYPE_CHECKING:
     from ivr.clock import RealClock, VirtualClock
     from ivr.drivers.session import Caller, Listener
-    from ivr.engine.backoffice import BackOffice
     from ivr.engine.flow import Call
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
@@ -57,9 +56,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     flow = CallFlow(menu)
+    from ivr import wiring
+
+    office = wiring.backoffice(menu, args.db)
     unwritten = Unwritten("ivr call")
     virtual_run = args.keys is not None or args.audio is not None
     with ExitStack() as stack:
+        if office is not None:
+            stack.callback(office.close)
         real = None if virtual_run else RealClock()
         view = _view(menu, args, real)
         stack.callback(view.close)
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 session = Session(
                     flow, caller, player, virtual, listeners,
                     watchers=[view], start=args.start, speed=args.speed,
-                    backoffice=_backoffice(menu), caller_id=args.caller,
+                    backoffice=office, caller_id=args.caller,
                 )  # fmt: skip
             else:
                 speaking = not args.text and args.speed == 1.0
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 session = Session(
                     flow, caller, player, real, listeners,
                     watchers=[view], start=args.start, speed=args.speed,
-                    backoffice=_backoffice(menu), caller_id=args.caller,
+                    backoffice=office, caller_id=args.caller,
                 )  # fmt: skip
         except ScriptError as error:
             err.print(f"ivr call: {error}", markup=False)
@@ -152,15 +156,6 @@ class _QuietView:
 
     def close(self) -> None:
         pass
-
-
-def _backoffice(menu: Menu) -> BackOffice | None:
-    """The back office of a menu with action nodes: the in-memory demo data for now."""
-    if not any(node.action is not None for node in menu.nodes.values()):
-        return None
-    from ivr.drivers.memory import demo
-
-    return demo()
 
 
 def _view(

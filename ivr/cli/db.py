@@ -72,3 +72,33 @@ def accounts(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
     return 0
+
+
+def tickets(args: argparse.Namespace) -> int:
+    """The complaints and suggestions filed, newest first: number, when, category, the
+    account (masked phone, or none for an unverified caller), the call's id."""
+    from ivr.backoffice.database import Database
+    from ivr.backoffice.repository import filed_tickets
+    from ivr.backoffice.settings import Rules, database_url
+
+    out = console()
+    db = Database(database_url(args.db), Rules(), create=False)
+    try:
+        found = filed_tickets(db, args.last)
+    finally:
+        db.dispose()
+    if not found:
+        out.print(f"no tickets in {db.where}", markup=False)
+        return 0
+    out.print(
+        f"{'ticket':<11} {'filed':<16} {'category':<11} {'account':<12} call id",
+        markup=False,
+    )
+    for t in found:
+        out.print(
+            f"{t.number:<11} {t.filed:%Y-%m-%d %H:%M} {t.category:<11} {t.account:<12} {t.call_id}"
+            + (f"  voice message: {t.voice_message}" if t.voice_message else ""),
+            markup=False,
+            soft_wrap=True,
+        )
+    return 0

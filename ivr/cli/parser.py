@@ -180,9 +180,10 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument(
         "--caller",
         metavar="NUMBER",
-        help="the calling number (caller ID): the call variable caller_id; action nodes "
-        "ask the in-memory demo back office (ivr/drivers/memory.py)",
+        help="the calling number (caller ID): the call variable caller_id, which identifies "
+        "the caller to the back office",
     )
+    call.add_argument("--db", metavar="URL", help=DB_HELP)
     call.add_argument(
         "--speed",
         type=_speed,
@@ -210,6 +211,7 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", help="write call.jsonl, transcript.txt and call.wav"
     )
     replay.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    replay.add_argument("--db", metavar="URL", help=DB_HELP)
     line_options(replay)
     replay.set_defaults(
         run="replay:run", outputs=(("log", "--log", FILE), ("out", "--out", FOLDER))
@@ -355,7 +357,9 @@ def parser() -> argparse.ArgumentParser:
     )
 
     db = commands.add_parser(
-        "db", help="the back office's database: create it, fill it with demo callers, list them"
+        "db",
+        help="the back office's database: create it, fill it with demo callers, list them "
+        "and the tickets filed",
     )
     db_commands = db.add_subparsers(required=True, metavar="ACTION", dest="action")
     init = db_commands.add_parser(
@@ -383,6 +387,14 @@ def parser() -> argparse.ArgumentParser:
     accounts.add_argument("--case", choices=DEMO_CASES, help="only the callers with this case")
     accounts.add_argument("--db", metavar="URL", help=DB_HELP)
     accounts.set_defaults(run="db:accounts")
+    tickets = db_commands.add_parser(
+        "tickets", help="the complaints and suggestions callers filed, newest first"
+    )
+    tickets.add_argument(
+        "--last", type=_demo_count, default=20, metavar="N", help="how many (default: 20)"
+    )
+    tickets.add_argument("--db", metavar="URL", help=DB_HELP)
+    tickets.set_defaults(run="db:tickets")
 
     report = commands.add_parser(
         "report", help="figures from call logs: containment, drop-off, waits, the funnel"

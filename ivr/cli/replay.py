@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     """A whole recorded call, on a virtual clock driven by the recording."""
     import time
 
+    from ivr import wiring
     from ivr.audio.wav import open_wav
     from ivr.callers.whole_call import WholeCallCaller
     from ivr.clock import VirtualClock
@@ -40,9 +41,12 @@ def run(args: argparse.Namespace) -> int:
 
     menu = load(args.menu or default_menu())
     flow = CallFlow(menu)
+    office = wiring.backoffice(menu, args.db)
     out = console(args.quiet)
     unwritten = Unwritten("ivr run-recording")
     with ExitStack() as stack:
+        if office is not None:
+            stack.callback(office.close)
         view = ConsoleView(menu, out, keypad=False)
         listeners: list[Listener] = [view]
         if args.log:
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             player = RenderingPlayer(prompt_cache(menu))
         view.banner(view.mode("replay_mode"))
         began = time.perf_counter()
-        Session(flow, caller, player, clock, listeners, watchers=[view]).run()
+        Session(flow, caller, player, clock, listeners, watchers=[view], backoffice=office).run()
         spent = time.perf_counter() - began
         if call_audio is not None:
             unwritten.attempt(args.out / "call.wav", call_audio.write)

@@ -22,6 +22,7 @@ from typing import Any
 
 from ivr.engine.backoffice import (
     OPERATIONS,
+    VERIFIED,
     BackOfficeUnavailable,
     Reply,
     Request,
@@ -109,7 +110,7 @@ class MemoryBackOffice:
             return Reply("locked")
         if values.get("pin") == account.pin:
             account.failed_attempts = 0
-            return Reply("verified")
+            return Reply("verified", {"verified": VERIFIED})
         account.failed_attempts += 1
         if account.failed_attempts >= MAX_ATTEMPTS:
             account.locked = True
@@ -246,7 +247,17 @@ def from_data(data: Mapping[str, Any]) -> MemoryBackOffice:
             if name in given:
                 given[name] = str(given[name])
         given.setdefault("account_id", f"S{index:03d}")
+        given["transactions"] = [_transaction(t) for t in raw.get("transactions", [])]
         office.accounts.append(Account(**given))
     office.latency = float(data.get("latency", 0.0))
     office.down = bool(data.get("down", False))
     return office
+
+
+def _transaction(raw: Mapping[str, Any]) -> Transaction:
+    """A transaction of a scenario's account: dates and times as ISO text, amounts exact."""
+    given = dict(raw)
+    given["date"] = dt.date.fromisoformat(str(given["date"]))
+    given["time"] = dt.time.fromisoformat(str(given["time"]))
+    given["amount"] = Decimal(str(given["amount"]))
+    return Transaction(**given)

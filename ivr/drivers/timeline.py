@@ -188,17 +188,17 @@ class Driver(Protocol):
 
 def perform(backoffice: BackOffice | None, request: Request) -> tuple[Reply, float, str | None]:
     """Ask ``backoffice``: (reply, simulated delay, failure). An unavailable or broken back
-    office (or none) is an ``error`` reply, logged in one line; a back office with a
-    ``delay(request)`` method (the in-memory one) says how long the reply takes."""
+    office (or none) is an ``error`` reply with the failure (the timeline logs it once per
+    call); a back office with a ``delay(request)`` method (the in-memory one) says how long
+    the reply takes."""
     if backoffice is None:
         return Reply(ERROR), 0.0, "no back office"
     try:
         reply = backoffice.perform(request)
     except BackOfficeUnavailable as error:
-        log.warning("back office unavailable for %s: %s", request.operation, error)
         return Reply(ERROR), 0.0, f"unavailable: {error}"
     except Exception as error:  # a bug in the back office must not end the call
-        log.warning("back office failed on %s: %s", request.operation, error)
+        log.debug("back office failed on %s", request.operation, exc_info=True)
         return Reply(ERROR), 0.0, f"failed: {type(error).__name__}"
     delay = getattr(backoffice, "delay", None)
     return reply, float(delay(request)) if callable(delay) else 0.0, None
@@ -211,6 +211,7 @@ class CallTimeline:
         "call",
         "call_key",
         "centre",
+        "complained",
         "driver",
         "hold_at",
         "id",
@@ -266,6 +267,8 @@ class CallTimeline:
         """The back office's reply being waited for, and when it comes and the hold prompt."""
         self.reply_at = 0.0
         self.hold_at: float | None = None
+        self.complained = False
+        """The back office's failure was logged for this call (once: not on every request)."""
 
     @property
     def barge_in_by_speech(self) -> bool:
@@ -524,6 +527,9 @@ class CallTimeline:
             self.call_key = uuid.uuid4().hex
         request = replace(event.request, call_id=self.call_key)
         reply, delay, reason = self.driver.ask(self, request, now)
+        if reason is not None and not self.complained:
+            self.complained = True
+            log.warning("back office: %s (call %s, %s)", reason, self.call_key, request.operation)
         if delay > timeout:
             reply, delay, reason = Reply(ERROR), timeout, "timeout"
         self.reply = BackOfficeReply(reply, reason, operation)

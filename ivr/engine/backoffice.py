@@ -47,6 +47,9 @@ REAL_NAME_STATUSES = ("not_started", "under_review", "passed", "rejected")
 
 TICKET_CATEGORIES = ("complaint", "suggestion")
 
+VERIFIED = "yes"
+"""The value ``verify_pin`` gives as ``verified`` when the PIN was right."""
+
 ERROR = "error"
 """The result every operation may give when the back office fails (down, locked, a bug);
 the driver also gives it when the reply does not come within the node's timeout."""
@@ -64,7 +67,7 @@ OPERATIONS: Mapping[str, Operation] = {
             "verify_pin",
             takes=("account_id", "pin"),
             results=("verified", "wrong_pin", "locked"),
-            gives=("attempts_left", "locked_until"),
+            gives=("attempts_left", "locked_until", "verified"),
             sensitive=("pin",),
         ),
         Operation(
@@ -115,8 +118,10 @@ OPERATIONS: Mapping[str, Operation] = {
 }
 """Every operation a back office performs. ``request_callback`` stores the number to call
 back for the request's call id (idempotent: a retry stores nothing new); the queue asks it
-when a caller accepts a callback. ``account_id`` may be None in ``file_ticket``
-(an unverified caller); ``voice_message`` is the path of the recorded message or None.
+when a caller accepts a callback. ``verify_pin`` gives ``verified`` = ``VERIFIED`` with the
+``verified`` result only (the transfer's context says whether the caller was).
+``account_id`` may be None (or empty) in ``file_ticket`` (an unverified caller);
+``voice_message`` is the path of the recorded message, or None (or empty).
 Every operation may also reply ``ERROR``."""
 
 

@@ -103,6 +103,9 @@ class CallEvent:
     """Requests: what to ask the back office. Never recorded (it may hold a PIN)."""
     seconds: float | None = None
     """Queue events: the estimated wait, or the wait itself (agent, callback, hang-up)."""
+    context: tuple[tuple[str, str], ...] | None = None
+    """Transfers in a self-service menu: what the agent needs (verified or not, the masked
+    account, the path taken, the case looked up), as (name, text) pairs; never a PIN."""
 
     def masked(self) -> CallEvent:
         """The event as anything outside the engine may see it: a sensitive event's key,
@@ -124,7 +127,10 @@ class CallEvent:
     def to_record(self) -> dict[str, object]:
         """The event as a JSON-ready dict, without the fields that do not apply (masked)."""
         event = self.masked()
-        return {name: value for name in _RECORDED if (value := getattr(event, name)) is not None}
+        record = {name: value for name in _RECORDED if (value := getattr(event, name)) is not None}
+        if event.context is not None:
+            record["context"] = dict(event.context)
+        return record
 
 
 _SECRET = frozenset({EventType.KEY, EventType.UTTERANCE, EventType.DIGITS, EventType.NO_MATCH})

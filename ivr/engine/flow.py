@@ -70,6 +70,12 @@ _END_STATES = {outcome: f"end:{outcome}" for outcome in Outcome}
 
 REQUEST_CALLBACK = "request_callback"
 """The back-office operation that stores a callback (the queue's, not an action node's)."""
+
+TRAIL = 40
+"""How many entries of a call's trail a transfer's context keeps (the latest)."""
+
+_NOT_CONTEXT = frozenset({"account_id", "attempts_left", "verified", "masked_phone"})
+"""Values a reply gives that the transfer context says otherwise (or not at all)."""
 """Final machine states; ':' cannot occur in a node id, so they never clash with one."""
 
 
@@ -108,6 +114,10 @@ class Call:
     variables: dict[str, Value] | None = None
     """The call's variables (collected digits, back-office values, ``caller_id``); None
     until the first is set, so a call of a menu without them stays small."""
+    trail: list[str] | None = None
+    """In a menu with action nodes: the nodes entered, and ``@operation:result`` for each
+    reply, so a transfer can tell the agent the path taken and the case looked up (the
+    last ``TRAIL`` entries); None in other menus."""
 
     @property
     def ended(self) -> bool:
@@ -150,6 +160,8 @@ class CallFlow:
             if node.collect is not None and node.collect.sensitive
         )
         """The sensitive variables: never said, logged or shown."""
+        self.tracks = any(node.kind is NodeKind.ACTION for node in menu.nodes.values())
+        """Calls keep a trail (`Call.trail`) for the transfer's context."""
 
     def _choices_for(self, node_id: str, phase: Phase) -> list[Choice]:
         """Every phrase valid in a node and phase; the earlier of two equal phrases wins."""
@@ -254,6 +266,8 @@ class CallFlow:
         call = Call(state=at or self.menu.start)
         if variables:
             call.variables = dict(variables)
+        if self.tracks:
+            call.trail = [call.state]
         events = [CallEvent(EventType.CALL_START, call.state, sensitive=self._secret(call))]
         events += self._enter(call, greeting=call.state == self.menu.start)
         return call, self._switched(call, events)
@@ -564,6 +578,7 @@ class CallFlow:
         """Take a declared edge of the machine, then enter the node it leads to."""
         self.machine.events[trigger].trigger(call)
         node = self.node(call)
+        self._track(call, node.id)
         events = [
             CallEvent(EventType.STATE, call.state, text=node.title, sensitive=self._secret(call))
         ]
@@ -602,7 +617,8 @@ class CallFlow:
 
     def _transfer(self, call: Call, notices: list[str], reason: str) -> list[CallEvent]:
         events = [self._prompt(call, text, PromptKind.NOTICE) for text in notices]
-        events.append(CallEvent(EventType.TRANSFER, call.state, reason=reason))
+        context = self._context(call)
+        events.append(CallEvent(EventType.TRANSFER, call.state, reason=reason, context=context))
         if self.menu.contact_centre is not None:
             call.phase = Phase.QUEUED  # the timeline joins the queue once these are said
             call.pending = None
@@ -750,6 +766,43 @@ class CallFlow:
             self._prompt(call, prompts.offer_without_callback.format(), PromptKind.QUEUE),
         ]
 
+    @staticmethod
+    def _track(call: Call, entry: str) -> None:
+        trail = call.trail
+        if trail is not None:
+            trail.append(entry)
+            if len(trail) > 2 * TRAIL:
+                del trail[:-TRAIL]
+
+    def _context(self, call: Call) -> tuple[tuple[str, str], ...] | None:
+        """What the agent taking the call needs (self-service menus): whether the caller
+        was verified, the masked account, the path taken, the last case looked up and what
+        it gave. Never a sensitive value, the caller's number or a typed phone number."""
+        trail = call.trail
+        if trail is None:
+            return None
+        from ivr.engine.backoffice import VERIFIED
+
+        variables = call.variables or {}
+        verified = variables.get("verified") == VERIFIED
+        context = [("verified", "yes" if verified else "no")]
+        account = variables.get("masked_phone")
+        if account is not None:
+            context.append(("account", str(account)))
+        recent = trail[-TRAIL:]
+        titles = [self.menu.nodes[e].title for e in recent if e in self.menu.nodes]
+        context.append(("path", " › ".join(titles)))
+        lookups = [e[1:] for e in recent if e.startswith("@")]
+        if lookups:
+            operation, _, result = lookups[-1].partition(":")
+            context.append(("case", f"{operation}: {result}"))
+            if verified or operation in ("find_account", "file_ticket"):
+                for name in OPERATIONS[operation].gives:
+                    value = variables.get(name)
+                    if value is not None and name not in _NOT_CONTEXT | self.hidden:
+                        context.append((name, str(value)))
+        return tuple(context)
+
     def _hang_up(self, call: Call, notices: list[str], reason: str) -> list[CallEvent]:
         events = [self._prompt(call, text, PromptKind.NOTICE) for text in notices]
         events.append(self._prompt(call, self.menu.messages.goodbye, PromptKind.GOODBYE))
@@ -893,6 +946,7 @@ class CallFlow:
             if name in gives and name not in self.hidden:
                 self._set(call, name, value)
         call.phase = Phase.LISTENING
+        self._track(call, f"@{action.operation}:{result}")
         answered = CallEvent(
             EventType.REPLY, call.state, operation=action.operation, result=result, reason=reason
         )

@@ -6,11 +6,12 @@ and hands the events to the verdict; it never raises for a bad file (see Status)
 
 from __future__ import annotations
 
+import datetime as dt
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
@@ -29,7 +30,7 @@ LineModel = Callable[["AudioClip"], "AudioClip"]
 if TYPE_CHECKING:
     from ivr.audio.wav import AudioClip
     from ivr.drivers.centre import SimulatedCentre
-    from ivr.drivers.memory import MemoryBackOffice
+    from ivr.engine.backoffice import BackOffice, Reply, Request
     from ivr.hearing.tracker import UtteranceTracker
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
@@ -49,6 +50,8 @@ def run_scenario(
     line: LineModel | None = None,
     artifacts: Path | None = None,
     model: str | None = None,
+    database: str | None = None,
+    backoffice: BackOffice | None = None,
 ) -> ScenarioResult:
     """Play one scenario and check it. Never raises for a bad file: see ``status``.
 
@@ -59,6 +62,9 @@ def run_scenario(
     ``line``: what the phone line does to the caller's audio (ivr.audio.phone_line.degrade).
     ``artifacts``: a folder for the call's log, transcript and stereo WAV.
     ``model``: the speech model (a folder or a package name) if the scenario names none.
+    ``database``: a database URL where a ``backoffice: {database: demo}`` scenario's demo
+    data is built (its demo callers replaced), instead of a fresh SQLite file.
+    ``backoffice``: the back office to ask, as it is (a test that looks at it afterwards).
     """
     started = time.perf_counter()
     if not isinstance(scenario, Scenario):
@@ -92,7 +98,7 @@ def run_scenario(
         turns=len(scenario.turns),
     )
     try:
-        _play(scenario, result, speech_cache, line, artifacts, model)
+        _play(scenario, result, speech_cache, line, artifacts, model, database, backoffice)
     except _Skip as skip:
         result.status = Status.SKIPPED
         result.reason = str(skip)
@@ -159,6 +165,8 @@ def _play(
     line: LineModel | None,
     artifacts: Path | None,
     model: str | None = None,
+    database: str | None = None,
+    office: BackOffice | None = None,
 ) -> None:
     spoken = scenario.spoken
     tracker, clips = _speech(scenario, speech_cache, line, model) if spoken else (None, {})
@@ -169,10 +177,12 @@ def _play(
         events.append((moment, event))
 
     with ExitStack() as stack:
+        if office is None:
+            office = scenario_backoffice(scenario, database, stack)
         listeners: list[Callable[[CallEvent, float], None]] = [record]
         call_audio = _artifacts(scenario, artifacts, listeners, stack) if artifacts else None
         if scenario.recording is not None:
-            call = _replay(scenario, clock, tracker, listeners, line, call_audio)
+            call = _replay(scenario, clock, tracker, listeners, line, call_audio, office)
             starts: list[tuple[int, float]] = []
         else:
             from ivr.scenarios.caller import ScenarioCaller
@@ -187,7 +197,7 @@ def _play(
                 SilentPlayer(),
                 clock,
                 listeners,
-                backoffice=backoffice(scenario),
+                backoffice=office,
                 caller_id=scenario.caller_id,
                 centre=centre(scenario),
             ).run()
@@ -210,17 +220,104 @@ def centre(scenario: Scenario) -> SimulatedCentre | None:
     return simulated_centre(CallFlow(scenario.menu), scenario.time)
 
 
-def backoffice(scenario: Scenario) -> MemoryBackOffice | None:
-    """The in-memory back office of a scenario: its data, or the demo data for a menu with
-    action nodes; None for a menu without them."""
+DEMO_NOW = "2026-03-14T12:00:00+08:00"
+"""The moment a database scenario's demo data and its back office's clock are set to
+(``now:`` in the scenario): the same dates are read, the same accounts locked, every run."""
+DEMO_SEED = 1
+DEMO_ACCOUNTS = 20
+"""Four callers of each case: each of the guide's four causes of a failed payment."""
+
+
+def scenario_backoffice(
+    scenario: Scenario, database: str | None, stack: ExitStack
+) -> BackOffice | None:
+    """The back office a scenario's ``backoffice`` names: the in-memory one (its data, or
+    the demo data for a menu with action nodes), or a database (``database: demo``: a fresh
+    SQLite copy of the demo data, or the demo built at ``database``; ``database: missing``:
+    none there). None for a menu without action nodes. ``stack`` closes it."""
     from ivr.drivers.memory import from_data
 
-    if scenario.backoffice is not None:
-        return from_data(scenario.backoffice)
+    data = scenario.backoffice
+    if data is not None and "database" in data:
+        office = _database(data, database, stack)
+        latency = float(data.get("latency", 0.0))
+        return _Slowed(office, latency) if latency else office
+    if data is not None:
+        return from_data(data)
     menu = scenario.menu
     if menu.contact_centre is not None or any(n.action is not None for n in menu.nodes.values()):
         return from_data({})
     return None
+
+
+def demo_moment(data: Mapping[str, Any]) -> dt.datetime:
+    """A database scenario's ``now``, a moment with its zone."""
+    moment = dt.datetime.fromisoformat(str(data.get("now", DEMO_NOW)).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"now: {moment} has no time zone")
+    return moment
+
+
+def _database(data: Mapping[str, Any], url: str | None, stack: ExitStack) -> BackOffice:
+    import tempfile
+
+    from ivr.backoffice.office import ConnectingBackOffice, DatabaseBackOffice
+
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ivr-scenario-")))
+    if data["database"] == "missing":
+        missing = ConnectingBackOffice(str(folder / "no-such-database.sqlite3"))
+        stack.callback(missing.close)
+        return missing
+    now = demo_moment(data)
+    seed = int(data.get("seed", DEMO_SEED))
+    count = int(data.get("accounts", DEMO_ACCOUNTS))
+    if url is None:
+        url = str(folder / "backoffice.sqlite3")
+        _copy_demo(Path(url), seed, count, now)
+    else:
+        from ivr.backoffice.demo import build
+
+        build(url, count, seed, now)
+    office = DatabaseBackOffice(url, create=False, now=lambda: now)
+    stack.callback(office.close)
+    return office
+
+
+_templates: dict[tuple[int, int, dt.datetime], Path] = {}
+
+
+def _copy_demo(target: Path, seed: int, count: int, now: dt.datetime) -> None:
+    """A fresh SQLite file with the demo data: built once per process (argon2 hashes take
+    time), then copied for each scenario, so no scenario sees another's writes."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from ivr.backoffice.demo import build
+
+    key = (seed, count, now)
+    template = _templates.get(key)
+    if template is None or not template.exists():
+        folder = Path(tempfile.mkdtemp(prefix="ivr-demo-"))
+        atexit.register(shutil.rmtree, folder, True)
+        template = folder / "demo.sqlite3"
+        build(str(template), count, seed, now)
+        _templates[key] = template
+    shutil.copyfile(template, target)
+
+
+class _Slowed:
+    """A back office whose replies take ``latency`` seconds of call time."""
+
+    def __init__(self, office: BackOffice, latency: float) -> None:
+        self.office = office
+        self.latency = latency
+
+    def perform(self, request: Request) -> Reply:
+        return self.office.perform(request)
+
+    def delay(self, request: Request) -> float:
+        return self.latency
 
 
 def _artifacts(
@@ -251,6 +348,7 @@ def _replay(
     listeners: list[Callable[[CallEvent, float], None]],
     line: LineModel | None,
     call_audio: CallAudio | None,
+    office: BackOffice | None,
 ) -> Call:
     """A recorded call, on the recording's clock, with prompts timed as when it was made."""
     from ivr.audio.wav import open_wav
@@ -272,7 +370,7 @@ def _replay(
         player,
         clock,
         listeners,
-        backoffice=backoffice(scenario),
+        backoffice=office,
         caller_id=scenario.caller_id,
         centre=centre(scenario),
     ).run()
