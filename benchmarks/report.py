@@ -36,6 +36,7 @@ SCRIPTS = {
     "startup": "Start-up: whole ivr processes, and ivr dtmf against multimon-ng",
     "backoffice": "Back office: lookups and writes on SQLite and PostgreSQL",
     "report_logs": "ivr report: call logs summarised by DuckDB (10⁴, 10⁵, 10⁶ calls)",
+    "simulate": "ivr simulate: calls per second per core, and ivr report over its logs",
     "web": "The web phone (ivr serve): key → prompt message, simultaneous web calls",
     "selfservice": "Self-service calls: 1,000 at once in the pool on SQLite and PostgreSQL",
 }

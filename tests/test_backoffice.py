@@ -20,6 +20,8 @@ from ivr.backoffice.settings import Rules
 from ivr.engine.backoffice import ERROR, OPERATIONS, BackOfficeUnavailable, Reply, Request
 from tests.backoffice_db import db_url as db_url  # fixture, used by name
 
+HEAD = "0002"
+"""The newest migration (``callbacks``)."""
 NOW = dt.datetime(2026, 3, 14, 6, 30, tzinfo=dt.UTC)  # 14:30 in Beijing
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -119,7 +121,7 @@ def test_the_migrations_make_exactly_the_schema_the_code_queries(db_url: str) ->
     with bo.repository.db.engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), s.metadata)
     assert differences == []
-    assert bo.repository.db.schema_version() == "0001"
+    assert bo.repository.db.schema_version() == HEAD
 
 
 def test_two_processes_creating_the_schema_at_once_both_succeed(db_url: str) -> None:
@@ -137,7 +139,86 @@ def test_two_processes_creating_the_schema_at_once_both_succeed(db_url: str) -> 
     for thread in threads:
         thread.join()
     assert errors == []
-    assert office(db_url).repository.db.schema_version() == "0001"
+    assert office(db_url).repository.db.schema_version() == HEAD
+
+
+def test_a_database_made_by_0001_upgrades_to_0002_keeping_its_data(db_url: str) -> None:
+    """A back office created before callbacks existed: the first office to open it adds the
+    table, the accounts and tickets stay, and the schema is then exactly the code's."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from ivr.backoffice.database import Database, _alembic_config
+    from ivr.backoffice.settings import database_url
+
+    old = Database(database_url(db_url), Rules(), create=True)
+    config = _alembic_config()
+
+    def to_0001(conn: sa.Connection) -> None:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+
+    old.write(to_0001)
+    assert old.schema_version() == "0001"
+    with old.engine.connect() as conn:
+        assert "callbacks" not in sa.inspect(conn).get_table_names()
+    old.dispose()
+    bo = DatabaseBackOffice(db_url, rules=Rules(), create=False)  # an office never creates
+    with pytest.raises(BackOfficeUnavailable):
+        ask(bo, "request_callback", number="13800138000")  # no table yet, said in one line
+    bo.close()
+    before = office(db_url)  # a hotline that may bring the schema up to date
+    assert before.repository.db.schema_version() == HEAD
+    who = account(before)
+    assert (
+        ask(
+            before,
+            "file_ticket",
+            "call-1",
+            account_id=who,
+            category="complaint",
+            voice_message=None,
+        ).result
+        == "filed"
+    )
+    assert ask(before, "request_callback", "call-1", number="13800138000") == Reply("stored")
+    with before.repository.db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), s.metadata) == []
+    assert count(before, s.accounts) == 1 and count(before, s.tickets) == 1
+
+
+def test_the_upgrade_keeps_the_rows_0001_held(db_url: str) -> None:
+    from alembic import command
+
+    from ivr.backoffice.database import Database, _alembic_config
+    from ivr.backoffice.settings import database_url
+
+    old = Database(database_url(db_url), Rules(), create=True)
+    config = _alembic_config()
+
+    def to(version: str) -> Any:
+        def run(conn: sa.Connection) -> None:
+            config.attributes["connection"] = conn
+            command.upgrade(config, version)
+
+        return run
+
+    old.write(to("0001"))
+    old.write(
+        lambda conn: conn.execute(
+            sa.insert(s.tickets).values(
+                ticket_number="1234567890",
+                call_id="old",
+                category="complaint",
+                filed_at=stored(NOW),
+            )
+        )
+    )
+    old.dispose()
+    bo = office(db_url)
+    assert row(bo, s.tickets, call_id="old").ticket_number == "1234567890"
+    assert count(bo, s.callbacks) == 0
 
 
 def test_the_schema_refuses_data_the_guide_does_not_allow(db_url: str) -> None:
@@ -221,6 +302,15 @@ def test_the_schema_refuses_data_the_guide_does_not_allow(db_url: str) -> None:
             filed_at=stored(NOW),
         )
     assert count(bo, s.transactions) == 0 and count(bo, s.tickets) == 1
+    write(bo, s.callbacks, call_id="x", phone="13800138000", requested_at=stored(NOW))
+    for callback in (
+        {"call_id": "x", "phone": "13900000000"},  # one callback per call
+        {"call_id": "y", "phone": "12"},  # not a number anyone can dial
+        {"call_id": "z", "phone": "13800138000", "status": "forgotten"},
+    ):
+        with pytest.raises(BackOfficeUnavailable):
+            write(bo, s.callbacks, requested_at=stored(NOW), **callback)
+    assert row(bo, s.callbacks, call_id="x").status == "pending"
 
 
 # ----- identify and verify -----
@@ -460,6 +550,94 @@ def test_a_ticket_is_filed_once_per_call(db_url: str) -> None:
         "complaint",
         "/tmp/msg.wav",
     )
+
+
+# ----- callbacks -----
+
+
+def test_a_callback_is_stored_once_per_call_with_its_first_number(db_url: str) -> None:
+    clock = Clock()
+    bo = office(db_url, clock)
+    spec = OPERATIONS["request_callback"]
+    first = ask(bo, "request_callback", "call-7", number="+86 138-0013-8000")
+    assert first == Reply("stored") and first.result in spec.results
+    assert set(first.values) <= set(spec.gives)
+    stored_callback = bo.repository.callback("call-7")
+    assert stored_callback is not None
+    assert (
+        stored_callback["phone"],
+        stored_callback["status"],
+        stored_callback["requested_at"],
+    ) == ("13800138000", "pending", stored(NOW))
+    clock.moment = NOW + dt.timedelta(minutes=5)
+    assert ask(bo, "request_callback", "call-7", number="13900000000") == first  # a retry
+    assert office(db_url).perform(Request("request_callback", {"number": "1"}, "call-7")) == (
+        Reply(ERROR)  # checked before anything is stored
+    )
+    again = bo.repository.callback("call-7")
+    assert again is not None and (again["phone"], again["requested_at"]) == (
+        "13800138000",
+        stored(NOW),
+    )
+    assert ask(bo, "request_callback", "call-8", number="010-8888 6666") == Reply("stored")
+    assert ask(bo, "request_callback", "call-9", number="95566") == Reply("stored")
+    assert ask(bo, "request_callback", "call-10", number="+44 20 7946 0958") == Reply("stored")
+    assert [bo.repository.callback(c)["phone"] for c in ("call-8", "call-9", "call-10")] == [  # type: ignore[index]
+        "01088886666",
+        "95566",
+        "+442079460958",
+    ]
+    assert count(bo, s.callbacks) == 4
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        None,
+        "",
+        "12",
+        "1" * 16,
+        "138 0013 800a",
+        "+",
+        "++8613800138000",
+        "１３８００１３８０００",
+        13.8,
+    ],
+)
+def test_a_number_nobody_can_dial_is_the_error_result(
+    db_url: str, number: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    bo = office(db_url)
+    with caplog.at_level(logging.WARNING, logger="ivr.backoffice"):
+        assert ask(bo, "request_callback", "call-1", number=number) == Reply(ERROR)
+    assert bo.repository.callback("call-1") is None and count(bo, s.callbacks) == 0
+    if isinstance(number, str) and len(number) > 2:
+        assert number not in caplog.text  # logged without its value
+    assert bo.perform(Request("request_callback", {}, "call-1")) == Reply(ERROR)
+    assert bo.perform(Request("request_callback", {"number": "13800138000"}, "")) == Reply(ERROR)
+
+
+def test_the_queue_stores_its_callback_in_the_database(db_url: str) -> None:
+    """A caller outside hours takes the callback: the pool asks the database back office,
+    which stores the caller ID once for the call, and the call ends ``callback``."""
+    from ivr.menu.model import load
+    from tests.test_queueing import QUEUE_MENU, run_pool
+
+    bo = office(db_url)
+    events, _ = run_pool(
+        load(QUEUE_MENU, cached=False), "02", dt.datetime(2026, 3, 21, 10), office=bo
+    )
+    records = [e for _, e in events]
+    assert {
+        "type": "reply",
+        "state": "main",
+        "operation": "request_callback",
+        "result": "stored",
+    }.items() <= next(e for e in records if e["type"] == "reply").items()
+    assert records[-1]["outcome"] == "callback"
+    with bo.repository.db.reading() as conn:
+        rows = conn.execute(sa.select(s.callbacks)).all()
+    assert [(r.phone, r.status) for r in rows] == [("13800138000", "pending")]
 
 
 # ----- ivr db -----

@@ -74,6 +74,28 @@ def test_many_calls_filing_at_once_lose_and_duplicate_nothing(db_url: str) -> No
     assert count(offices[0], s.tickets) == 160
 
 
+def test_many_calls_asking_a_callback_at_once_store_one_each(db_url: str) -> None:
+    """8 threads, each its own back office, ask 25 callbacks each; every call id is asked
+    by two threads at once with different numbers. One callback per call, with one of
+    the numbers it was asked with, and every request answered ``stored``."""
+    office(db_url).close()
+    offices = [DatabaseBackOffice(db_url) for _ in range(8)]
+
+    def ask_back(i: int) -> None:
+        for n in range(25):
+            call = f"call-{(i // 2) * 25 + n}"
+            number = f"1380013{i % 2}{n:03d}"
+            assert ask(offices[i], "request_callback", call, number=number) == Reply("stored")
+
+    assert together(ask_back, 8) == []
+    assert count(offices[0], s.callbacks) == 100
+    for n in (0, 24, 99):
+        stored = offices[0].repository.callback(f"call-{n}")
+        assert stored is not None and stored["phone"] in {
+            f"1380013{side}{n % 25:03d}" for side in (0, 1)
+        }
+
+
 def test_pin_checks_at_once_count_every_attempt(db_url: str) -> None:
     """12 wrong PINs at the same moment: exactly two are told "wrong", the rest "locked";
     meanwhile 12 right PINs on another account are all verified."""
@@ -165,6 +187,8 @@ def test_hostile_text_is_data(db_url: str, call: str, message: str, phone: str) 
         assert reply == Reply(ERROR)
         if "\0" not in call:
             assert bo.repository.ticket(call) is None
+        else:
+            assert ask(bo, "request_callback", call, number="13800138000") == Reply(ERROR)
         return
     assert reply.result == "filed"
     ticket = bo.repository.ticket(call)
@@ -177,6 +201,9 @@ def test_hostile_text_is_data(db_url: str, call: str, message: str, phone: str) 
         ask(bo, "file_ticket", call, account_id=None, category="complaint", voice_message=None)
         == reply
     )
+    assert ask(bo, "request_callback", call, number="13800138000") == Reply("stored")
+    callback = bo.repository.callback(call)
+    assert callback is not None and callback["call_id"] == call
 
 
 _offices: dict[str, DatabaseBackOffice] = {}

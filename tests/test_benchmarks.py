@@ -24,6 +24,7 @@ GROUPS = [  # about the same time each; several in one run check the gathering
     ("load", "startup"),
     ("backoffice",),  # SQLite and PostgreSQL (the test command's private server)
     ("report_logs",),
+    ("simulate",),  # ivr simulate on the wallet and queue menus, ivr report on its logs
     ("web",),  # ivr serve in a process of its own, scripted WebSocket clients
 ]
 NEEDS_PULSE = {"prompt_latency"}

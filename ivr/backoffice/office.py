@@ -27,6 +27,8 @@ MAX_TEXT = 4096
 MAX_CALL_ID = 200
 """Longest call id (the idempotency key of a ticket)."""
 MAX_PIN = 64
+MIN_CALLBACK, MAX_CALLBACK = 3, 15
+"""How many digits a number to call back has (the schema's ``callbacks.phone``)."""
 
 
 class InvalidValue(ValueError):
@@ -97,6 +99,11 @@ class DatabaseBackOffice:
                 if values["voice_message"] in (None, "")
                 else text(values["voice_message"], "voice_message", MAX_TEXT),
             )
+        if name == "request_callback":
+            phone = callback_number(values["number"])
+            if phone is None:
+                raise InvalidValue("number must be a telephone number")
+            return r.request_callback(text(call_id, "call_id", MAX_CALL_ID), phone)
         account = account_id(values["account_id"])
         if name == "verify_pin":
             pin = values["pin"]
@@ -157,6 +164,24 @@ def account_id(value: Any) -> int:
     if not isinstance(value, int) or not 0 < value < 2**63:
         raise InvalidValue("account_id must be a positive integer")
     return value
+
+
+def callback_number(value: Any) -> str | None:
+    """A number to call back, as it will be dialled: a mainland mobile as ``phone_number``
+    gives it, else 3 to 15 digits with an optional leading ``+`` (a landline with its area
+    code, a service number, an international caller ID); None if it cannot be dialled."""
+    mobile = phone_number(value)
+    if mobile is not None:
+        return mobile
+    if not isinstance(value, str) or len(value) > 32:
+        return None
+    digits = value.strip()
+    for separator in " -()":
+        digits = digits.replace(separator, "")
+    plus, digits = (digits[:1], digits[1:]) if digits.startswith("+") else ("", digits)
+    if digits.isascii() and digits.isdigit() and MIN_CALLBACK <= len(digits) <= MAX_CALLBACK:
+        return plus + digits
+    return None
 
 
 def phone_number(value: Any) -> str | None:

@@ -299,6 +299,33 @@ class Repository:
 
         return self.db.write(file)
 
+    def request_callback(self, call_id: str, phone: str) -> Reply:
+        """Store the number to call back for a call, once: the same call asking again (a
+        retry, a second offer accepted) keeps the callback it has, with its first number.
+
+        INSERT … ON CONFLICT DO NOTHING on the UNIQUE call id, then read back by the call id
+        in the same transaction (as ``file_ticket``)."""
+        c = s.callbacks.c
+        insert = _insert_ignoring_conflicts(self.db.dialect)
+
+        def store(conn: Connection) -> Reply:
+            conn.execute(
+                insert(s.callbacks)
+                .values(call_id=call_id, phone=phone, requested_at=stored(self.now()))
+                .on_conflict_do_nothing()
+            )
+            found = conn.execute(sa.select(c.id).where(c.call_id == call_id)).scalar_one_or_none()
+            return Reply(ERROR) if found is None else Reply("stored")
+
+        return self.db.write(store)
+
+    def callback(self, call_id: str) -> Mapping[str, Any] | None:
+        """The callback a call asked for, as stored (for tests and ``ivr db``)."""
+        with self.db.reading() as conn:
+            query = sa.select(s.callbacks).where(s.callbacks.c.call_id == call_id)
+            row = conn.execute(query).first()
+        return None if row is None else dict(row._mapping)
+
     def ticket(self, call_id: str) -> Mapping[str, Any] | None:
         """The ticket a call filed, as stored (for tests and ``ivr db``)."""
         with self.db.reading() as conn:

@@ -4,8 +4,8 @@ The rules the data must keep are constraints in the database, not only in this c
 statuses and causes are CHECKed against their lists, a failed transaction has exactly one
 of the guide's four causes and any other none, a rejected real-name check has a reason,
 amounts are positive NUMERIC(12, 2), references are foreign keys, a phone number and a
-ticket's call id are UNIQUE. Times are stored in UTC without a zone (the same on both
-databases) and read in the back office's zone.
+ticket's or a callback's call id are UNIQUE. Times are stored in UTC without a zone (the
+same on both databases) and read in the back office's zone.
 
 The migrations (``migrations/versions``) create exactly these tables; a test compares them.
 """
@@ -42,6 +42,8 @@ metadata = MetaData(naming_convention=NAMING)
 TRANSACTION_STATUSES = ("succeeded", "failed")
 REFUND_STATUSES = ("pending", "done")
 INVOICE_STATUSES = ("pending", "issued", "failed")
+CALLBACK_STATUSES = ("pending", "done")
+"""A callback waiting for an agent to call, or made."""
 WALLET_LEVELS = (1, 2, 3, 4)
 """The e-CNY wallet classes: 一类 (highest limits) to 四类 (anonymous, lowest)."""
 
@@ -163,6 +165,20 @@ tickets = Table(
     CheckConstraint(
         "length(ticket_number) = 10 AND substr(ticket_number, 1, 1) <> '0'", name="ticket_number"
     ),
+)
+
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("call_id", String(200), nullable=False, unique=True),
+    Column("phone", String(16), nullable=False),  # 3 to 15 digits (E.164's most), maybe a +
+    Column("requested_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    CheckConstraint(_one_of("status", CALLBACK_STATUSES), name="status"),
+    CheckConstraint("length(phone) >= 3 AND length(phone) <= 16", name="phone"),
+    Index(None, "status", "requested_at"),
+    comment="A caller who accepted a callback in the queue: the number to call, once per call.",
 )
 
 demo_callers = Table(

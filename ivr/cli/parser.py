@@ -411,6 +411,14 @@ def parser() -> argparse.ArgumentParser:
         "--html", type=Path, metavar="FILE", help="write a self-contained HTML report"
     )
     report.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
+    report.add_argument(
+        "--compare",
+        nargs="+",
+        type=Path,
+        metavar="LOG",
+        help="other call logs (another menu's, another day's): their headline figures "
+        "printed beside these (--json and --html stay these logs' report)",
+    )
     report.add_argument("--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(
         run="report:run", outputs=(("html", "--html", FILE), ("json", "--json", FILE))

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from ivr.outputs.paths import write_replacing
     from ivr.reports.sources import Problems, find_logs
     from ivr.reports.summary import menu_shape, summarize
-    from ivr.reports.terminal import print_report
+    from ivr.reports.terminal import print_comparison, print_report
 
     menu = load(args.menu or default_menu())
     problems = Problems()
@@ -30,7 +30,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for line in problems.said():
             err.print(f"ivr report: {line}", markup=False)
+    said = len(problems.said())
     print_report(summary, console(args.quiet))
+    if args.compare:
+        other = find_logs(args.compare, problems)
+        try:
+            compared = summarize(other, problems, menu_shape(menu))
+        finally:
+            for line in problems.said()[said:]:
+                err.print(f"ivr report: {line}", markup=False)
+        print_comparison(
+            [(_named(args.logs), summary), (_named(args.compare), compared)],
+            console(args.quiet),
+        )
     if args.json is not None:
         text = json.dumps(summary.to_json(), ensure_ascii=False, indent=1) + "\n"
         write_replacing(args.json, partial(Path.write_text, data=text, encoding="utf-8"))
@@ -40,3 +52,8 @@ def run(args: argparse.Namespace) -> int:
         document = page(summary, heat_svg(menu, summary), problems.said())
         write_replacing(args.html, partial(Path.write_text, data=document, encoding="utf-8"))
     return 1 if problems else 0
+
+
+def _named(paths: list[Path]) -> str:
+    """A column's title: the logs given, by name."""
+    return ", ".join(path.name or str(path) for path in paths)

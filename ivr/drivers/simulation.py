@@ -43,6 +43,8 @@ class Summary:
     menu: str
     calls: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    offered: int = 0
+    """Calls that reached the agents: a free agent at once, or the queue."""
     queued: int = 0
     """Calls that joined the queue."""
     answered: int = 0
@@ -73,7 +75,10 @@ class Summary:
 
     @property
     def service_level(self) -> float:
-        return self.answered_in_time / self.answered if self.answered else 0.0
+        """Answered within ``SERVICE_SECONDS`` over the calls offered to the agents (a call
+        abandoned in the queue or called back was not answered in time), as ``ivr report``
+        counts it (docs/call-log.md: an ``agent`` event with 0 s is a free agent at once)."""
+        return self.answered_in_time / self.offered if self.offered else 0.0
 
     def rows(self) -> list[tuple[str, str]]:
         """The summary as (measure, value) rows."""
@@ -86,6 +91,7 @@ class Summary:
             ("calls", f"{self.calls:,}"),
             ("contained (no agent)", share(self.contained)),
             *[(f"outcome {name}", share(self.outcomes[name])) for name in sorted(self.outcomes)],
+            ("offered to the agents", share(self.offered)),
             ("joined the queue", share(self.queued)),
             ("answered by an agent", share(self.answered)),
             ("mean wait for an agent", f"{self.mean_wait:.1f} s"),
@@ -187,7 +193,7 @@ def _account(
 ) -> None:
     summary.calls += 1
     summary.outcomes[str(call.outcome or Outcome.ABANDONED)] += 1
-    reached = False
+    reached = offered = False
     for moment, event in records:
         kind = event.type
         if kind is EventType.STATE and event.state == target and not reached:
@@ -197,11 +203,13 @@ def _account(
         elif kind is EventType.QUEUE:
             if event.reason == "enter":
                 summary.queued += 1
+                offered = True
             elif event.reason == "closed":
                 summary.closed += 1
             elif event.reason == "full":
                 summary.full += 1
         elif kind is EventType.AGENT:
+            offered = True
             waited = event.seconds or 0.0
             summary.answered += 1
             summary.wait_total += waited
@@ -216,6 +224,7 @@ def _account(
             summary.callbacks += 1
         elif kind is EventType.HANGUP and event.seconds is not None:
             summary.abandoned_in_queue += 1
+    summary.offered += offered
 
 
 def _write(

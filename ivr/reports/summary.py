@@ -19,10 +19,13 @@ pair (file, call id), so two files may both have a call ``1``.
 * no-input and no-match rates per node: those events at the node per visit (entry);
 * time to reach a node: seconds from the call's start to its first entry, over the calls
   that reached it (p50 and p90, interpolated);
-* the queue: calls that entered it, answered (``agent``), called back (``callback``),
-  abandoned, refused (``closed``, ``full``); the average wait (answered, called back or
-  abandoned: each call's ``seconds``), the average speed of answer, and the service level:
-  calls answered within 20 s over the calls that entered the queue;
+* the queue: calls offered to the agents (an ``agent`` event, or a ``queue`` ``enter``),
+  those that entered it (waited), answered (``agent``; ``seconds`` 0 is a free agent at
+  once, docs/call-log.md), called back (``callback``), abandoned, refused (``closed``,
+  ``full``); the average wait (answered, called back or abandoned: each call's
+  ``seconds``), the average speed of answer (every answered call, at once included), and
+  the service level: calls answered within 20 s over the calls offered to the agents (the
+  share Erlang C predicts; a call abandoned or called back counts as not in time);
 * the funnel: the share of calls reaching each level of the menu tree (the start is level
   0), counting each call at the deepest level it reached, and each node's share;
 * the edges: consecutive entries in a call (from, to), and each call's end from its node.
@@ -92,8 +95,12 @@ class NodeFigures:
 
 @dataclass
 class QueueFigures:
+    offered: int = 0
+    """Calls that reached the agents: answered at once by a free agent or entered the queue."""
     entered: int = 0
+    """Calls that joined the queue (waited: no agent was free)."""
     answered: int = 0
+    """Calls an agent took, at once or after a wait."""
     callback: int = 0
     abandoned: int = 0
     closed: int = 0
@@ -101,15 +108,20 @@ class QueueFigures:
     full: int = 0
     """Transfers refused because the queue was full."""
     average_wait: float | None = None
-    """Mean of each queued call's wait (until answered, a callback or hanging up)."""
+    """Mean of each offered call's wait (until answered, a callback or hanging up)."""
     average_answer: float | None = None
-    """Mean wait of the answered calls (average speed of answer)."""
+    """Mean wait of the answered calls, 0 for those answered at once (speed of answer)."""
     within_service: int = 0
     """Calls answered within `SERVICE_SECONDS`."""
 
     @property
+    def answered_at_once(self) -> int:
+        """Calls a free agent took without a wait (no queue entry)."""
+        return self.offered - self.entered
+
+    @property
     def service_level(self) -> float | None:
-        return self.within_service / self.entered if self.entered else None
+        return self.within_service / self.offered if self.offered else None
 
 
 @dataclass
@@ -163,6 +175,7 @@ class Summary:
         data = asdict(self)
         data.update(contained=self.contained, containment=self.containment)
         data["queue"]["service_level"] = self.queue.service_level
+        data["queue"]["answered_at_once"] = self.queue.answered_at_once
         for node, figures in zip(data["nodes"], self.nodes, strict=True):
             node.update(no_input_rate=figures.no_input_rate, no_match_rate=figures.no_match_rate)
         return data
@@ -290,20 +303,22 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
 
 
 def _queue(con: duckdb.DuckDBPyConnection, q: QueueFigures) -> None:
+    offered = "(queued OR answered_after IS NOT NULL)"
     row = con.execute(f"""
-        SELECT count(*) FILTER (queued),
-               count(*) FILTER (queued AND answered_after IS NOT NULL),
+        SELECT count(*) FILTER ({offered}),
+               count(*) FILTER (queued),
+               count(*) FILTER (answered_after IS NOT NULL),
                count(*) FILTER (queued AND callback_after IS NOT NULL),
                count(*) FILTER (queued AND outcome = 'abandoned'),
                count(*) FILTER (refused = 'closed'),
                count(*) FILTER (refused = 'full'),
-               avg(coalesce(answered_after, callback_after, gave_up_after)) FILTER (queued),
-               avg(answered_after) FILTER (queued),
-               count(*) FILTER (queued AND answered_after <= {SERVICE_SECONDS})
+               avg(coalesce(answered_after, callback_after, gave_up_after)) FILTER ({offered}),
+               avg(answered_after),
+               count(*) FILTER (answered_after <= {SERVICE_SECONDS})
         FROM calls
     """).fetchone()
     assert row is not None
-    (q.entered, q.answered, q.callback, q.abandoned, q.closed, q.full,
+    (q.offered, q.entered, q.answered, q.callback, q.abandoned, q.closed, q.full,
      q.average_wait, q.average_answer, q.within_service) = row  # fmt: skip
 
 

@@ -35,12 +35,14 @@ def headline(s: Summary) -> list[tuple[str, str]]:
     rows += [(f"transfers: {r}", f"{n:,} ({share(n, s.calls)})") for r, n in s.transfers.items()]
     abandoned = s.abandoned_in_menu
     rows.append(("abandoned in the menu", f"{abandoned:,} ({share(abandoned, s.calls)})"))
-    if q.entered or q.closed or q.full:
+    if q.offered or q.closed or q.full:
         rows += [
-            ("queue: entered", f"{q.entered:,}"),
-            ("queue: answered", f"{q.answered:,} ({share(q.answered, q.entered)})"),
-            ("queue: abandoned", f"{q.abandoned:,} ({share(q.abandoned, q.entered)})"),
-            ("queue: callback", f"{q.callback:,} ({share(q.callback, q.entered)})"),
+            ("queue: offered to the agents", f"{q.offered:,}"),
+            ("queue: answered at once", f"{q.answered_at_once:,}"),
+            ("queue: entered (waited)", f"{q.entered:,}"),
+            ("queue: answered", f"{q.answered:,} ({share(q.answered, q.offered)})"),
+            ("queue: abandoned", f"{q.abandoned:,} ({share(q.abandoned, q.offered)})"),
+            ("queue: callback", f"{q.callback:,} ({share(q.callback, q.offered)})"),
             ("queue: refused (closed / full)", f"{q.closed:,} / {q.full:,}"),
             ("queue: average wait", seconds(q.average_wait)),
             ("queue: average speed of answer", seconds(q.average_answer)),
@@ -101,3 +103,19 @@ def print_report(s: Summary, console: Console) -> None:
             f"{n.abandoned:,}",
         )
     console.print(nodes)
+
+
+def print_comparison(reports: list[tuple[str, Summary]], console: Console) -> None:
+    """The headline figures of two (or more) sets of logs side by side, one column each; a
+    figure one set does not have is ``-``."""
+    from rich.table import Table
+
+    table = Table(title="Side by side")
+    table.add_column("figure")
+    columns = [dict(headline(summary)) for _, summary in reports]
+    for name, _ in reports:
+        table.add_column(name, justify="right")
+    names = list(dict.fromkeys(name for figures in columns for name in figures))
+    for name in names:
+        table.add_row(name, *[figures.get(name, "-") for figures in columns])
+    console.print(table)
