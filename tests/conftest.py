@@ -3,6 +3,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,11 @@ os.environ["XDG_CACHE_HOME"] = _CACHE
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 # ... and a PulseAudio of their own (tests/pulse.py), started by the pulse_server fixture.
 isolate()
+# A test run started in the background of a non-interactive shell (`scripts/test &`, nohup)
+# inherits SIGINT ignored, and so would every ivr it starts: the tests of Ctrl-C could not
+# interrupt them. Handled here, SIGINT is back to its default in every child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 ROOT = Path(__file__).resolve().parent.parent
