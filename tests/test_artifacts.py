@@ -87,3 +87,30 @@ def test_ivr_test_out_writes_the_transcript_in_the_menus_language(tmp_path: Path
     text = (folder / "transcript.txt").read_text("utf-8")
     assert "안내  안녕하세요." in text
     assert "热线" not in text and "来电" not in text
+
+
+def test_caller_audio_arriving_while_the_track_is_mixed_is_not_an_error() -> None:
+    """A live microphone keeps appending while a --record call is written: the track is
+    mixed from what had arrived (a chunk appended mid-mix once raised a broadcast error)."""
+    import numpy as np
+
+    from ivr.outputs import artifacts
+
+    audio = artifacts.CallAudio(None)
+    audio.caller_audio(0.0, np.ones(16000, np.int16))
+
+    class Growing(list):  # type: ignore[type-arg]
+        """A part list that a microphone thread extends as soon as it is read."""
+
+        grown = False
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            for item in list.__iter__(self):
+                yield item
+                if not Growing.grown:  # one chunk arrives while the parts are read
+                    Growing.grown = True
+                    audio.caller_audio(2.0, np.ones(320, np.int16))
+
+    audio._caller = Growing(audio._caller)
+    track = audio._caller_track()
+    assert len(track) >= 16000 and track[:16000].all()  # what had arrived, whole

@@ -200,6 +200,10 @@ class CallAudio:
 
 
 def _mix(parts: list[tuple[float, npt.NDArray[np.int16]]]) -> npt.NDArray[np.int16]:
+    """The parts added into one track. ``parts`` is copied first: a live microphone may
+    still be appending to it (a call kept with --record is written before the microphone
+    stops), and a part appended between sizing the track and adding it did not fit."""
+    parts = list(parts)
     if not parts:
         return np.zeros(0, np.int16)
     end = max(int(start * RATE) + len(samples) for start, samples in parts)
