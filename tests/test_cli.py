@@ -17,6 +17,7 @@ from ivr.engine.events import CallEvent
 from ivr.menu.model import Menu
 from ivr.outputs.call_log import CallLog
 from tests.conftest import WALLET
+from tests.pulse import ahead_of_the_load
 
 IVR = [sys.executable, "-m", "ivr.cli"]
 
@@ -114,7 +115,12 @@ class Terminal:
         if cache is not None:
             env["XDG_CACHE_HOME"] = str(cache)
         self.process = subprocess.Popen(
-            [*IVR, "call", *args], stdin=slave, stdout=slave, stderr=slave, env=env
+            [*IVR, "call", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            preexec_fn=ahead_of_the_load,  # a live call: real time, ahead of the other tests
         )
         os.close(slave)
         self.output = ""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ivr.audio.wav import write_wav
 from tests.conftest import ROOT
-from tests.pulse import CALLER_SINK, MonitorRecorder, PulseServer, kick_sink
+from tests.pulse import CALLER_SINK, MonitorRecorder, PulseServer, ahead_of_the_load, kick_sink
 from tests.pulse import pulse_server as pulse_server  # session fixture, used by name
 from tests.speech.korean import korean_clip
 from tests.test_cli import Terminal
@@ -27,6 +27,7 @@ def play_into_microphone(wav: Path) -> None:
         ["paplay", f"--device={CALLER_SINK}", "--latency-msec=50", str(wav)],
         check=True,
         timeout=30,
+        preexec_fn=ahead_of_the_load,
     )
 
 
