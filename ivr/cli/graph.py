@@ -207,24 +207,9 @@ class _KeyPlan:
 def menu_diagram(menu: Menu, reaches: dict[str, Reach]) -> Diagram:
     """The menu's nodes (title, id and kind; each leaf with its keys and times), its key
     edges and failure gotos, and a legend with the global keys and what the times assume."""
-    from ivr.engine.flow import CallFlow
-    from ivr.outputs.menu_map import Diagram, EdgeKind, Link, edge_label, machine_edges
+    from ivr.outputs.menu_map import Diagram, map_links
 
-    order = {node: index for index, node in enumerate(menu.nodes)}
-    edges = sorted(machine_edges(CallFlow(menu)), key=lambda edge: order[edge.source])
-    links = [
-        Link(edge, edge_label(menu, edge))
-        for edge in edges
-        if edge.kind
-        in (
-            EdgeKind.SELECT,
-            EdgeKind.GOTO,
-            EdgeKind.NEXT,
-            EdgeKind.RESULT,
-            EdgeKind.CASE,
-            EdgeKind.DEFAULT,
-        )
-    ]
+    links = map_links(menu)
     notes = {
         node: [f"keys {' '.join(r.keys)}: {r.listening:.1f} s · barge-in {r.barge_in:.1f} s"]
         for node, r in reaches.items()

@@ -109,6 +109,30 @@ SOLID, THICK, DOTTED = "-->", "==>", "-.->"
 """Mermaid's arrows; DOT draws them plain, bold and dashed."""
 
 
+DRAWN = frozenset(
+    {
+        EdgeKind.SELECT,
+        EdgeKind.GOTO,
+        EdgeKind.NEXT,
+        EdgeKind.RESULT,
+        EdgeKind.CASE,
+        EdgeKind.DEFAULT,
+    }
+)
+"""The edges a map of the menu draws: options, failure gotos, collect, result and switch
+branches (global keys go in its legend, not as an edge from every node)."""
+
+
+def map_links(menu: Menu) -> list[Link]:
+    """The drawn edges of the menu, labelled, in the order of their source nodes in the
+    file (``ivr graph`` and the web phone's map)."""
+    from ivr.engine.flow import CallFlow
+
+    order = {node: index for index, node in enumerate(menu.nodes)}
+    edges = sorted(machine_edges(CallFlow(menu)), key=lambda edge: order[edge.source])
+    return [Link(edge, edge_label(menu, edge)) for edge in edges if edge.kind in DRAWN]
+
+
 @dataclass(frozen=True)
 class Link:
     """One edge as drawn."""

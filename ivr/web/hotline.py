@@ -136,34 +136,10 @@ def backoffice(menu: Menu) -> BackOffice | None:
 def menu_map(menu: Menu) -> tuple[str | None, str | None]:
     """The menu as an SVG map (``ivr.outputs.menu_map`` laid out by Graphviz's ``dot``), or
     the line saying why there is none."""
-    from ivr.engine.flow import CallFlow
-    from ivr.outputs.menu_map import (
-        Diagram,
-        EdgeKind,
-        Link,
-        edge_label,
-        global_keys_line,
-        graphviz_package,
-        machine_edges,
-    )
+    from ivr.outputs.menu_map import Diagram, global_keys_line, map_links, svg
 
-    drawn = {
-        EdgeKind.SELECT,
-        EdgeKind.GOTO,
-        EdgeKind.NEXT,
-        EdgeKind.RESULT,
-        EdgeKind.CASE,
-        EdgeKind.DEFAULT,
-    }
-    order = {node: index for index, node in enumerate(menu.nodes)}
-    edges = sorted(machine_edges(CallFlow(menu)), key=lambda edge: order[edge.source])
-    links = [Link(edge, edge_label(menu, edge)) for edge in edges if edge.kind in drawn]
     legend = [f"global keys: {global_keys_line(menu) or 'none'}"]
-    diagram = Diagram(menu, links, legend=legend)
-    graphviz = graphviz_package()
     try:
-        return str(graphviz.pipe_string("dot", "svg", diagram.dot(), encoding="utf-8")), None
-    except graphviz.ExecutableNotFound:
-        return None, "Graphviz's dot is not installed: install graphviz (apt-get install graphviz)"
-    except graphviz.CalledProcessError as error:
-        return None, f"dot failed: {' '.join(str(error.stderr or '').split())}"
+        return svg(Diagram(menu, map_links(menu), legend=legend).dot()), None
+    except IvrError as error:  # dot not installed, or failing
+        return None, str(error)
