@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -140,6 +141,13 @@ class Terminal:
                     break
         assert text in self.output[since:], self.output
         return time.monotonic()
+
+    def read(self, timeout: float) -> None:
+        """Take in whatever the call prints within ``timeout`` seconds."""
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if ready:
+            with contextlib.suppress(OSError):
+                self.output += os.read(self.master, 4096).decode("utf-8", "replace")
 
     def press(self, key: str) -> None:
         os.write(self.master, key.encode())
