@@ -644,11 +644,17 @@ def test_the_queue_stores_its_callback_in_the_database(db_url: str) -> None:
 
 
 def test_db_init_makes_the_same_demo_callers_for_the_same_seed(
-    db_url: str, capsys: pytest.CaptureFixture[str]
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import ivr.backoffice.repository
     from ivr.backoffice.demo import CASES, REJECTIONS
     from ivr.cli import main
     from ivr.cli.parser import DEMO_CASES
+
+    # The demo cases are dated back from the moment of `ivr db init`: both runs at one moment
+    # (they once straddled a minute and printed different times).
+    moment = dt.datetime(2026, 12, 2, 6, 15, 59, tzinfo=dt.UTC)
+    monkeypatch.setattr(ivr.backoffice.repository, "utc_now", lambda: moment)
 
     assert DEMO_CASES == CASES
     assert main(["db", "init", "--demo", "20", "--seed", "7", "--db", db_url]) == 0
