@@ -195,7 +195,8 @@ def test_live_no_input_timer_runs_in_real_time(tmp_path: Path) -> None:
 
 def test_typed_speech_goes_through_the_same_matching(tmp_path: Path) -> None:
     log = tmp_path / "typed.jsonl"
-    term = Terminal("--typed", "--text", "--menu", str(WALLET), "--log", str(log))
+    # --speed: what is typed, not the prompts' timing, is under test here
+    term = Terminal("--typed", "--text", "--speed", "5", "--menu", str(WALLET), "--log", str(log))
     term.expect("打字说话")
     term.expect("欢迎致电")
     term.press("我想找回密码\r")

@@ -268,7 +268,7 @@ def test_typed_mode_says_enter_sends_and_the_keypad_says_no_enter(wallet: Menu) 
 
 
 def test_ivr_call_typed_says_enter_is_needed() -> None:
-    result = run_ivr("call", "--typed", "--text", stdin="0\n")
+    result = run_ivr("call", "--typed", "--text", "--speed", "10", stdin="0\n")
     assert result.returncode == 0, result.stderr
     assert "回车发送" in result.stdout and "无需回车" not in result.stdout
     assert "通话结束：已转人工" in result.stdout

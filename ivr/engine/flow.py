@@ -130,25 +130,10 @@ class CallFlow:
     def __init__(self, menu: Menu) -> None:
         self.menu = menu
         self.machine = self._build_machine(menu)
-        self._choices = {
-            (node_id, phase): tuple(_unique_phrases(self._choices_for(node_id, phase)))
-            for node_id in menu.nodes
-            for phase in (Phase.LISTENING, Phase.PLAYING, Phase.CONFIRMING)
-        }
-        for node in menu.nodes.values():
-            if node.kind is NodeKind.ACTION:
-                where = (node.id, Phase.WAITING)
-                self._choices[where] = tuple(
-                    _unique_phrases(self._choices_for(node.id, Phase.WAITING))
-                )
-        self._grammars = {
-            where: tuple(choice.phrase for choice in choices)
-            for where, choices in self._choices.items()
-        }
-        for node in menu.nodes.values():
-            if node.kind is NodeKind.COLLECT:  # digit words, then the commands
-                where = (node.id, Phase.LISTENING)
-                self._grammars[where] = (*GRAMMAR, *self._grammars[where])
+        # The phrases of each (node, phase), worked out when a call first needs them: a call
+        # visits a few nodes, and building all of them cost 0.15 s per `ivr call` start.
+        self._choices: dict[tuple[str, Phase], tuple[Choice, ...]] = {}
+        self._grammars: dict[tuple[str, Phase], tuple[str, ...]] = {}
         self._patterns = {
             node.id: re.compile(node.collect.pattern)
             for node in menu.nodes.values()
@@ -332,15 +317,42 @@ class CallFlow:
 
     def choices(self, call: Call) -> tuple[Choice, ...]:
         """The phrases a caller may say now, and what each does."""
-        return self._choices.get((call.state, call.phase), ())
+        return self._choices_at(call.state, call.phase)
 
     def grammar(self, call: Call) -> tuple[str, ...]:
         """The phrases for the recognizer's closed grammar in the call's current state."""
-        return self._grammars.get((call.state, call.phase), ())
+        return self._grammar_at(call.state, call.phase)
 
     def all_grammars(self) -> list[tuple[str, ...]]:
         """Every grammar a call can need, for checking phrases against a model."""
-        return list(dict.fromkeys(self._grammars.values()))
+        nodes = self.menu.nodes.values()
+        heard = [(node.id, phase) for node in nodes for phase in _HEARD_IN[:3]]
+        heard += [(node.id, Phase.WAITING) for node in nodes if node.kind is NodeKind.ACTION]
+        return list(dict.fromkeys(self._grammar_at(*where) for where in heard))
+
+    def _choices_at(self, node_id: str, phase: Phase) -> tuple[Choice, ...]:
+        where = (node_id, phase)
+        found = self._choices.get(where)
+        if found is None:
+            node = self.menu.nodes.get(node_id)
+            heard = node is not None and phase in _HEARD_IN
+            if node is not None and phase is Phase.WAITING and node.kind is not NodeKind.ACTION:
+                heard = False
+            found = tuple(_unique_phrases(self._choices_for(node_id, phase))) if heard else ()
+            self._choices[where] = found
+        return found
+
+    def _grammar_at(self, node_id: str, phase: Phase) -> tuple[str, ...]:
+        where = (node_id, phase)
+        found = self._grammars.get(where)
+        if found is None:
+            found = tuple(choice.phrase for choice in self._choices_at(node_id, phase))
+            node = self.menu.nodes.get(node_id)
+            collects = node is not None and node.kind is NodeKind.COLLECT
+            if collects and phase is Phase.LISTENING:  # digit words, then the commands
+                found = (*GRAMMAR, *found)
+            self._grammars[where] = found
+        return found
 
     def _key(self, call: Call, key: str) -> list[CallEvent]:
         if call.phase is Phase.WAITING:
@@ -961,6 +973,10 @@ class CallFlow:
         said = None if value is None else str(value)
         return f"case:{said}" if said is not None and said in switch.cases else "default"
 
+
+_HEARD_IN = (Phase.LISTENING, Phase.PLAYING, Phase.CONFIRMING, Phase.WAITING)
+"""The phases with a grammar (WAITING: an action node's, the hold while the back office
+answers)."""
 
 _QUEUE_WAITS = frozenset({Phase.QUEUED, Phase.OFFERED})
 """Waiting for an agent."""

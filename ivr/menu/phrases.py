@@ -6,6 +6,7 @@ Recognizers return words separated by spaces ("找回 密码"), callers type wit
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -29,7 +30,11 @@ DEFAULT_CONFIRM_PHRASES: Phrases = MappingProxyType(
 )
 
 
+@functools.lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
-    """Lower case, full-width folded to ASCII (NFKC), no spaces or punctuation."""
+    """Lower case, full-width folded to ASCII (NFKC), no spaces or punctuation.
+
+    Cached: the matcher normalizes the same menu phrases for every node that offers them.
+    """
     folded = unicodedata.normalize("NFKC", text).lower()
     return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
