@@ -56,7 +56,7 @@ def main() -> None:
         words = {
             1.0: korean_clip("셋", folder),
             9.0: korean_clip("오", folder),
-            17.0: korean_clip("다시", folder),
+            17.0: korean_clip("다시 듣기", folder),
             25.0: korean_clip("상담원", folder),
         }
     with_speech = speed(korean, caller_recording(60, {}, words), tracker, repeat)

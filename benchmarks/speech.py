@@ -29,7 +29,7 @@ from tests.speech.korean import korean_clip, korean_model_dir, speech_span
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
-WORDS = ["셋", "오", "상담원", "다시", "메뉴"]  # what the main menu of the test menu accepts
+WORDS = ["셋", "오", "상담원", "다시 듣기", "이전 메뉴"]  # the test menu's main menu accepts
 CHUNK = 320  # 20 ms at 16 kHz
 EOS = 0.3
 """The end-of-speech silence configured for the latency target."""

@@ -47,7 +47,7 @@ from tests.speech.korean import join, korean_clip, korean_model_dir, noise
 
 ROOT = Path(__file__).resolve().parent.parent
 MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
-WORDS = ["셋", "오", "다시", "메뉴", "상담원"]
+WORDS = ["셋", "오", "다시 듣기", "이전 메뉴", "상담원"]
 """Words the test menu accepts and espeak-ng says well: choices, repeat, back, agent."""
 RATE = 16000
 CHUNK = 320  # samples: 20 ms

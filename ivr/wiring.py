@@ -29,27 +29,32 @@ _caches: dict[tuple[str, int, Path | None], PromptCache] = {}
 
 
 def model_path(model: str | None, menu: Menu) -> Path:
-    """Where the menu's speech model is; ModelNotFound says what to install or pass, and
-    ModelLanguageMismatch refuses a model for another language than the menu's."""
-    from ivr.hearing.models import check_language, find_model
+    """Where the menu's speech model is; ModelNotFound says what to install or pass,
+    ModelLanguageMismatch refuses a model for another language than the menu's, and a
+    model other than the one the menu's thresholds were calibrated for is one warning."""
+    from ivr.hearing.models import check_calibration, check_language, find_model
 
     path = find_model(model, menu.language, menu.speech.model)
     check_language(path, menu.language, model)
+    check_calibration(path, menu.speech.calibrated_for)
     return path
 
 
-def tracker(path: Path, *, shared: bool = False) -> UtteranceTracker:
+def tracker(path: Path, *, shared: bool = False, menu: Menu | None = None) -> UtteranceTracker:
     """A recognizer on the model at ``path``; ``shared`` loads each model once per process
-    (a scenario run plays many calls on one model)."""
+    (a scenario run plays many calls on one model). ``menu``: hear as it says (its
+    ``speech.second_pass``, which its thresholds were calibrated with)."""
     from ivr.hearing.recognizer import VoskModel, VoskRecognizer
+    from ivr.hearing.rejection import Rejection
     from ivr.hearing.tracker import UtteranceTracker
 
+    rejection = Rejection.second_pass() if menu and menu.speech.second_pass else None
     if not shared:
-        return UtteranceTracker(VoskRecognizer(VoskModel(path)))
+        return UtteranceTracker(VoskRecognizer(VoskModel(path), rejection=rejection))
     where = path.resolve()
     if where not in _vosk_models:
         _vosk_models[where] = VoskModel(where)
-    return UtteranceTracker(VoskRecognizer(_vosk_models[where]))
+    return UtteranceTracker(VoskRecognizer(_vosk_models[where], rejection=rejection))
 
 
 def prompt_cache(

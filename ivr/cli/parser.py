@@ -349,7 +349,10 @@ def parser() -> argparse.ArgumentParser:
         help="set the menu's thresholds to the recommended ones, for this model",
     )
     speech_eval.add_argument(
-        "--second-pass", action="store_true", help="check each result against a syllable loop"
+        "--second-pass",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="check each result against a syllable loop (default: the menu's speech.second_pass)",
     )
     speech_eval.add_argument("--quiet", action="store_true", help="print no tables")
     speech_eval.set_defaults(

@@ -11,10 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr.cli import common
 from ivr.cli.common import console, err, load
 from ivr.errors import IvrError
+
+if TYPE_CHECKING:
+    from ivr.menu.model import Menu
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                 oog=oog,
                 recordings=args.recordings,
                 progress=progress if not args.quiet else None,
-                recognizer_options=_options(args),
+                recognizer_options=_options(_second_pass(args, menu)),
             )
     except (OSError, UnicodeDecodeError) as error:
         err.print(f"ivr speech-eval: {error}", markup=False)
@@ -61,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
     except IvrError as error:
         err.print(f"ivr speech-eval: {error}", markup=False)
         return 1
-    report = ev.Report.build(menu, model.path.name, trials)
+    from ivr.hearing.models import model_name
+
+    report = ev.Report.build(
+        menu, model_name(model.path), trials, second_pass=_second_pass(args, menu)
+    )
     if not args.quiet:
         print_report(report)
     if args.json is not None:
@@ -76,9 +84,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _options(args: argparse.Namespace) -> dict[str, object] | None:
-    """The recognizer as calls build it, or with the second pass (``--second-pass``)."""
-    if not getattr(args, "second_pass", False):
+def _second_pass(args: argparse.Namespace, menu: Menu) -> bool:
+    """Measure as the menu's calls hear: with the second pass if the menu has it on
+    (``speech.second_pass``), or if asked (``--second-pass``); ``--no-second-pass`` off."""
+    chosen: bool | None = getattr(args, "second_pass", None)
+    return menu.speech.second_pass if chosen is None else chosen
+
+
+def _options(second_pass: bool) -> dict[str, object] | None:
+    """The recognizer as calls build it, with or without the second pass."""
+    if not second_pass:
         return None
     from ivr.hearing.rejection import Rejection
 
@@ -94,7 +109,8 @@ def print_report(report: object) -> None:
     out = console()
     out.print(
         f"{report.menu} with {report.model}: {len(report.trials)} utterances, "
-        f"thresholds accept {report.accept} / confirm {report.confirm}",
+        f"thresholds accept {report.accept} / confirm {report.confirm}"
+        + (", second pass on" if report.second_pass else ""),
         markup=False,
     )
     summary = Table(title="By condition (in grammar: right/wrong accepted; out of grammar: taken)")

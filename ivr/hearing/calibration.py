@@ -34,7 +34,7 @@ def calibration_path(menu_path: Path) -> Path:
 
 def speech_line(speech: dict[str, Any]) -> str:
     """``speech: {…}`` as one flow-style YAML line, keys in a fixed order."""
-    order = ["model", "accept", "confirm", "calibrated_for", "barge_in"]
+    order = ["model", "accept", "confirm", "calibrated_for", "second_pass", "barge_in"]
     keys = [k for k in order if k in speech] + sorted(k for k in speech if k not in order)
     parts = []
     for key in keys:
@@ -44,12 +44,20 @@ def speech_line(speech: dict[str, Any]) -> str:
     return "speech: {" + ", ".join(parts) + "}"
 
 
-def with_thresholds(text: str, accept: float, confirm: float, model: str) -> str:
+def with_thresholds(
+    text: str, accept: float, confirm: float, model: str, second_pass: bool | None = None
+) -> str:
     """The menu source ``text`` with its top-level ``speech`` entry holding the thresholds
-    and the model they were measured for (added at the end if there was none)."""
+    and the model they were measured for (added at the end if there was none), and whether
+    they were measured with the second pass (``second_pass``; None: left as it was)."""
     document = yaml.safe_load(text) or {}
     speech = dict(document.get("speech") or {})
     speech.update(accept=round(accept, 2), confirm=round(confirm, 2), calibrated_for=model)
+    if second_pass is not None:
+        if second_pass:
+            speech["second_pass"] = True
+        else:
+            speech.pop("second_pass", None)
     line = speech_line(speech)
     lines = text.splitlines(keepends=True)
     start = next(
@@ -74,7 +82,8 @@ def write_calibration(menu_path: Path, report: Report) -> Path:
     """
     point = report.recommended
     text = menu_path.read_text(encoding="utf-8")
-    _replace(menu_path, with_thresholds(text, point.accept, point.confirm, report.model))
+    written = with_thresholds(text, point.accept, point.confirm, report.model, report.second_pass)
+    _replace(menu_path, written)
     evidence = calibration_path(menu_path)
     figures = report.to_json()
     figures.pop("trials", None)

@@ -552,9 +552,13 @@ class Report:
     recommended: OperatingPoint
     by_condition: dict[str, Rates] = field(default_factory=dict)
     overall: Rates | None = None
+    second_pass: bool = False
+    """The trials were heard with the second pass: the thresholds hold only with it on."""
 
     @classmethod
-    def build(cls, menu: Menu, model_name: str, trials: list[Trial]) -> Report:
+    def build(
+        cls, menu: Menu, model_name: str, trials: list[Trial], *, second_pass: bool = False
+    ) -> Report:
         conditions = list(dict.fromkeys(t.condition for t in trials))
         report = cls(
             str(menu.path),
@@ -563,6 +567,7 @@ class Report:
             menu.speech.confirm,
             trials,
             recommend(trials),
+            second_pass=second_pass,
         )
         report.by_condition = {
             c: rates([t for t in trials if t.condition == c]) for c in conditions
@@ -633,6 +638,7 @@ class Report:
             "menu": self.menu,
             "model": self.model,
             "thresholds": {"accept": self.accept, "confirm": self.confirm},
+            "second_pass": self.second_pass,
             "overall": as_dict(self.overall) if self.overall else None,
             "by_condition": {c: as_dict(r) for c, r in self.by_condition.items()},
             "per_phrase": [

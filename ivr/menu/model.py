@@ -174,6 +174,10 @@ class Speech:
     """At least this (and below ``accept``): the caller is asked to confirm."""
     calibrated_for: str | None = None
     """The model ``accept`` and ``confirm`` were measured for (``ivr speech-eval``)."""
+    second_pass: bool = False
+    """Check each result against a syllable loop (``Rejection.second_pass()``): it turns
+    out-of-grammar speech away, but only for phrases the loop explains worse than the menu
+    does, so it is on only where ``ivr speech-eval`` measured it to help."""
     barge_in: bool = True
 
 

