@@ -19,6 +19,10 @@ from tests.pulse import isolate
 _CACHE = tempfile.mkdtemp(prefix="ivr-tests-cache-")
 os.environ["XDG_CACHE_HOME"] = _CACHE
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+# Single calls (ivr call, ivr serve) meet the wallet's contact centre as it is at $IVR_TIME:
+# pinned to a Monday afternoon when an agent is free at once, so no test depends on the hour
+# it runs (tests of the queue itself give their own moment: scenarios' `time:`).
+os.environ["IVR_TIME"] = "2026-03-16T14:00"
 # ... and a PulseAudio of their own (tests/pulse.py), started by the pulse_server fixture.
 isolate()
 # A test run started in the background of a non-interactive shell (`scripts/test &`, nohup)

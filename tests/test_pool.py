@@ -1,11 +1,14 @@
 """The call pool drives many calls with exactly the session's rules.
 
 Every comparison is event for event, with its call time: a call in the pool against the
-same caller alone in a `Session` (`run_script` for key scripts).
+same caller alone in a `Session` (`run_script` for key scripts). Calls that overlap are
+compared on the wallet menu without its contact centre: in the pool they share one queue
+(the point of a pool), alone each has the agents to itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -17,7 +20,8 @@ import pytest
 from ivr.callers.plan import CallerPlan, Plan, PlannedCaller
 from ivr.callers.scripted import ScriptPlan
 from ivr.clock import RealClock, VirtualClock
-from ivr.drivers.pool import CallerHabits, CallPool, RandomCaller
+from ivr.drivers.centre import SimulatedCentre
+from ivr.drivers.pool import DEFAULT_START, CallerHabits, CallPool, RandomCaller
 from ivr.drivers.session import Session
 from ivr.drivers.testing import RecordingPlayer, run_script
 from ivr.engine.events import CallEvent, EventType, Outcome
@@ -71,15 +75,18 @@ def pool_run(
 
 
 def solo(flow: CallFlow, caller: CallerPlan, duration: Callable[[str], float]) -> Timed:
-    """The same caller alone in a Session on a virtual clock."""
+    """The same caller alone in a Session on a virtual clock (with the contact centre a
+    pool makes: Monday 10:00, no other callers)."""
     clock = VirtualClock()
     events: Timed = []
+    spec = flow.menu.contact_centre
     Session(
         flow,
         PlannedCaller(caller, clock),
         RecordingPlayer(clock, duration),
         clock,
         [lambda event, moment: events.append((moment, event))],
+        centre=SimulatedCentre(spec, DEFAULT_START) if spec is not None else None,
     ).run()
     return events
 
@@ -100,6 +107,13 @@ def fields(events: Timed) -> list[tuple[object, ...]]:
 @pytest.fixture(scope="module")
 def wallet_flow(wallet: Menu) -> CallFlow:
     return CallFlow(wallet)
+
+
+@pytest.fixture(scope="module")
+def menu_only_flow(wallet: Menu) -> CallFlow:
+    """The wallet menu without its contact centre: a transfer ends the call at once."""
+    assert wallet.contact_centre is not None
+    return CallFlow(dataclasses.replace(wallet, contact_centre=None))
 
 
 @pytest.mark.parametrize("script", WALLET_SCRIPTS)
@@ -152,7 +166,8 @@ def random_script(rng: random.Random) -> str:
     return "".join(parts)
 
 
-def test_a_thousand_interleaved_calls_each_equal_its_solo_run(wallet_flow: CallFlow) -> None:
+def test_a_thousand_interleaved_calls_each_equal_its_solo_run(menu_only_flow: CallFlow) -> None:
+    wallet_flow = menu_only_flow
     rng = random.Random(1)
     scripts = [random_script(rng) for _ in range(1000)]
     starts = [round(rng.uniform(0, 120), 3) for _ in scripts]
@@ -169,8 +184,9 @@ def test_a_thousand_interleaved_calls_each_equal_its_solo_run(wallet_flow: CallF
     assert overlapping > 500  # most of them were in the call at the same time
 
 
-def test_random_callers_equal_their_solo_runs(wallet_flow: CallFlow) -> None:
+def test_random_callers_equal_their_solo_runs(menu_only_flow: CallFlow) -> None:
     """Random paths, barge-in, hang-ups in the middle of a prompt and silences."""
+    wallet_flow = menu_only_flow
     habits = CallerHabits(barge_in=0.5, silence=0.1, turns=(0, 15))
     seeds = range(300)
     starts = [seed * 0.37 for seed in seeds]
@@ -312,7 +328,10 @@ def test_inputs_scheduled_from_outside(wallet_flow: CallFlow) -> None:
     assert pool.next_due() is None
 
 
-def test_no_thread_per_call_and_a_broken_listener_stops_nothing(wallet_flow: CallFlow) -> None:
+def test_no_thread_per_call_and_a_broken_listener_stops_nothing(
+    menu_only_flow: CallFlow,
+) -> None:
+    wallet_flow = menu_only_flow  # 200 transfers in 20 s would fill the centre's queue
     threads: list[int] = []
 
     def broken(call_id: int, event: CallEvent, moment: float) -> None:

@@ -205,14 +205,38 @@ def test_the_queue_announces_position_and_estimate_and_stamps_the_wait(menu) -> 
     assert events[-1]["outcome"] == "abandoned"
 
 
-def test_a_menu_without_a_contact_centre_transfers_as_before() -> None:
-    wallet = load(HERE.parent / "menus" / "wallet.zh-CN.yaml")
+def test_a_menu_without_a_contact_centre_transfers_as_before(tmp_path: Path) -> None:
+    text = (HERE.parent / "menus" / "wallet.zh-CN.yaml").read_text(encoding="utf-8")
+    at = text.index("\ncontact_centre:")
+    (tmp_path / "wallet.zh-CN.yaml").write_text(text[:at] + "\n", encoding="utf-8")
+    (tmp_path / "wallet-service-guide.zh-CN.txt").write_bytes(
+        (HERE.parent / "menus" / "wallet-service-guide.zh-CN.txt").read_bytes()
+    )
+    wallet = load(tmp_path / "wallet.zh-CN.yaml")
     assert wallet.contact_centre is None
     call, _ = CallFlow(wallet).start()
     events = CallFlow(wallet).handle(
         call, __import__("ivr.engine.inputs", fromlist=["KeyPress"]).KeyPress("0")
     )
     assert [e.type for e in events][-2:] == ["transfer", "call-end"]
+
+
+def test_the_wallets_contact_centre_says_no_hours_staffing_or_callback_policy() -> None:
+    """The wallet's guide names no hours, staffing or callback policy: its centre is the
+    simulator's configuration, and the caller hears none of it but the estimate computed
+    in the call (the guide tests check every prompt against the guide's claims too)."""
+    wallet = load(HERE.parent / "menus" / "wallet.zh-CN.yaml")
+    centre = wallet.contact_centre
+    assert centre is not None
+    prompts = centre.prompts
+    assert prompts.position == "您前面还有{position}位，预计等待约{minutes}分钟。"
+    assert "{opens}" not in prompts.closed  # no opening hours said
+    for name in ("closed", "full", "offer", "offer_without_callback", "callback_offer"):
+        text = getattr(prompts, name)
+        assert not any(ch.isdigit() and ch not in "12" for ch in text), (name, text)
+        assert not any(word in text for word in ("点", "分钟", "小时", "工作日", "名")), text
+    guide = (HERE.parent / "menus" / "wallet-service-guide.zh-CN.txt").read_text(encoding="utf-8")
+    assert prompts.hold.split("，")[0] in guide  # the hold prompt is the guide's own tip
 
 
 # -- checked against theory -------------------------------------------------------------------

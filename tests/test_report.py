@@ -131,6 +131,41 @@ def test_same_figures_from_per_call_files_and_one_multi_call_file(tmp_path: Path
     assert first == second
 
 
+def test_the_comparison_shows_each_nodes_figures_side_by_side(tmp_path: Path) -> None:
+    """``--compare``: per node, reached, time to reach, abandonment and no-input/no-match
+    of each set of logs next to each other; a node one set never visits is ``-``."""
+    from rich.console import Console
+
+    from ivr.reports.terminal import node_comparison, node_figures
+
+    first, _ = report(per_call(tmp_path / "logs"))
+    second, _ = report(write(tmp_path / "other.jsonl", calls()[0]))  # call 1 alone
+    assert node_figures(first)["a1"] == {
+        "reached": "25.0",
+        "p50": "37.5",
+        "abandoned": "50.0",  # of the calls reaching it
+        "no-input": "0.0",
+        "no-match": "0.0",
+    }
+    assert node_figures(first)["main"]["no-input"] == "22.2"  # 2 in 9 visits
+    assert node_figures(first)["b"]["no-match"] == "33.3"
+    assert node_figures(second)["a1"]["abandoned"] == "100.0"
+    assert "b" not in node_figures(second)
+    console = Console(width=80, record=True)
+    console.print(node_comparison([("before", first), ("after", second)]))
+    text = console.export_text()
+    assert "(before → after)" in text
+    assert "abandoned %" in text and "no-match %" in text
+
+    def row(node: str) -> list[str]:
+        line = next(line for line in text.splitlines() if line.startswith(f"│ {node} "))
+        return [cell.strip() for cell in line.strip("│ ").split("│")]
+
+    assert row("a1") == ["a1", "25.0 → 100.0", "37.5 → 30.0", "50.0 → 100.0", "0.0 → 0.0",
+                         "0.0 → 0.0"]  # fmt: skip
+    assert row("b") == ["b", "37.5 → -", "40.0 → -", "0.0 → -", "0.0 → -", "33.3 → -"]
+
+
 def test_levels_come_from_the_calls_without_a_menu(tmp_path: Path) -> None:
     s, _ = report(per_call(tmp_path / "logs"), shape=None)
     assert {n.node: n.level for n in s.nodes} == {"main": 0, "a": 1, "b": 1, "a1": 2}

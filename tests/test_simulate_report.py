@@ -129,8 +129,12 @@ def test_simulate_compare_then_report_compare_side_by_side(
     capsys.readouterr()
     assert main(["report", str(first), "--menu", str(QUEUE_MENU), "--compare", str(second)]) == 0
     side = capsys.readouterr().out
-    table = side[side.index("Side by side") :]
+    table = side[side.index("Side by side") : side.index("Side by side, per node")]
     assert "queue.zh-CN.jsonl" in table and "more-agents.compare.jsonl" in table
+    per_node = side[side.index("Side by side, per node") :]
+    main_row = next(line for line in per_node.splitlines() if line.startswith("│ main "))
+    cells = [cell.strip() for cell in main_row.strip("│┃ ").split("│")]
+    assert cells[0] == "main" and cells[1].startswith("100.0 →")  # (wrapped at 80 columns)
 
     def row(name: str) -> list[str]:
         line = next(line for line in table.splitlines() if name in line)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import random
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
@@ -30,6 +31,7 @@ from ivr.engine.backoffice import BackOffice, Reply, Request
 from ivr.engine.events import CallEvent, Outcome
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, SpeechStarted
+from ivr.errors import IvrError
 from ivr.prompts.player import PromptPlayer
 
 if TYPE_CHECKING:
@@ -264,17 +266,34 @@ class Session:
             self.caller.expect(*heard)
 
 
+TIME_VARIABLE = "IVR_TIME"
+"""When single calls are made, for their contact centre (``2026-03-16T14:00``)."""
+
+
+def call_time() -> dt.datetime | None:
+    """The moment ``$IVR_TIME`` names, or None when it is not set."""
+    raw = os.environ.get(TIME_VARIABLE, "").strip()
+    if not raw:
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw)
+    except ValueError:
+        example = "2026-03-16T14:00"
+        raise IvrError(f"{TIME_VARIABLE}={raw!r} is not a date and time ({example})") from None
+
+
 def simulated_centre(
     flow: CallFlow, at: dt.datetime | None = None, seed: int = 0
 ) -> SimulatedCentre:
     """A single call's contact centre: the menu's, with its declared load around the call,
-    call time 0 being ``at`` (default: now, in the centre's time zone)."""
+    call time 0 being ``at`` (default: ``$IVR_TIME``, an ISO local time in the centre's
+    zone, else now), so ``ivr call`` and ``ivr serve`` can be pinned to a moment."""
     from ivr.drivers.centre import SimulatedCentre
     from ivr.engine.queueing import zone
 
     spec = flow.menu.contact_centre
     assert spec is not None
-    moment = at if at is not None else dt.datetime.now(zone(spec.time_zone))
+    moment = at if at is not None else call_time() or dt.datetime.now(zone(spec.time_zone))
     return SimulatedCentre(spec, moment, random.Random(seed), background=True)
 
 

@@ -22,6 +22,7 @@ from ivr.prompts.player import estimated_duration
 
 if TYPE_CHECKING:
     from ivr.audio.wav import AudioClip
+    from ivr.drivers.centre import SimulatedCentre
     from ivr.hearing.recognizer import GrammarReport, Recognition
 
 
@@ -82,9 +83,19 @@ def run_script(
     think_time: float = 0.5,
     duration: Callable[[str], float] = estimated_duration,
     listeners: tuple[Listener, ...] = (),
+    centre: SimulatedCentre | None = None,
 ) -> CallRecording:
-    """Play a key script (see ivr.callers.scripted) against a menu, on a virtual clock."""
+    """Play a key script (see ivr.callers.scripted) against a menu, on a virtual clock.
+
+    A menu with a contact centre and no ``centre`` given: the centre as a `CallPool` makes
+    it (Monday 2026-03-16 10:00, no other callers), so a script's events never depend on
+    when it runs; pass `ivr.drivers.session.simulated_centre` for the declared load."""
     flow = menu if isinstance(menu, CallFlow) else CallFlow(menu)
+    if centre is None and flow.menu.contact_centre is not None:
+        from ivr.drivers.centre import SimulatedCentre
+        from ivr.drivers.pool import DEFAULT_START
+
+        centre = SimulatedCentre(flow.menu.contact_centre, DEFAULT_START)
     clock = VirtualClock()
     player = RecordingPlayer(clock, duration)
     events: list[tuple[float, CallEvent]] = []
@@ -93,7 +104,7 @@ def run_script(
         events.append((moment, event))
 
     caller = ScriptedCaller(script, clock, think_time=think_time)
-    call = Session(flow, caller, player, clock, [record, *listeners]).run()
+    call = Session(flow, caller, player, clock, [record, *listeners], centre=centre).run()
     return CallRecording(call, events, player)
 
 

@@ -8,7 +8,7 @@ from the menu once, here.
 
 The edges are the engine's own: ``CallFlow(menu).machine`` declares every edge a call can
 take (``select:<key>``, ``back``, ``finish``, ``shortcut:<node>``, ``main``,
-``goto:<node>``, ``end:<outcome>``).
+``goto:<node>``, ``end:<outcome>``, ``self-service`` with a contact centre).
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class EdgeKind(enum.StrEnum):
     """A switch node's value (``case:余额不足``), to its node."""
     DEFAULT = "default"
     """A switch node's other values."""
+    SELF_SERVICE = "self-service"
+    """No agent to be had (a contact centre closed or full): the caller's self-service key,
+    back to the start menu."""
 
 
 @dataclass(frozen=True, order=True)
@@ -97,6 +100,8 @@ def edge_label(menu: Menu, edge: Edge) -> str:
             return f"= {edge.argument}"
         case EdgeKind.DEFAULT:
             return "else"
+        case EdgeKind.SELF_SERVICE:
+            return "self-service"
     return edge.argument
 
 

@@ -9,6 +9,7 @@ from ivr.reports.summary import SERVICE_SECONDS, Summary
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 
 def share(part: float | None, whole: float | None = None) -> str:
@@ -107,7 +108,7 @@ def print_report(s: Summary, console: Console) -> None:
 
 def print_comparison(reports: list[tuple[str, Summary]], console: Console) -> None:
     """The headline figures of two (or more) sets of logs side by side, one column each; a
-    figure one set does not have is ``-``."""
+    figure one set does not have is ``-``; then every node's figures (`node_comparison`)."""
     from rich.table import Table
 
     table = Table(title="Side by side")
@@ -119,3 +120,56 @@ def print_comparison(reports: list[tuple[str, Summary]], console: Console) -> No
     for name in names:
         table.add_row(name, *[figures.get(name, "-") for figures in columns])
     console.print(table)
+    console.print(node_comparison(reports))
+
+
+NODE_FIGURES = {
+    "reached": "reached %",
+    "p50": "p50 s",
+    "abandoned": "abandoned %",
+    "no-input": "no-input %",
+    "no-match": "no-match %",
+}
+"""Each node's figures side by side (name: column title): the share of calls reaching it,
+the median time to reach it, the share of those the caller ended there (outside the
+queue), no-input and no-match per visit."""
+
+
+def _number(value: float | None, scale: float = 1.0) -> str:
+    return "–" if value is None else f"{scale * value:.1f}"
+
+
+def node_figures(s: Summary) -> dict[str, dict[str, str]]:
+    """Every visited node's `NODE_FIGURES` of one report, as plain numbers, by node id."""
+    return {
+        n.node: {
+            "reached": _number(n.reached / s.calls if s.calls else None, 100),
+            "p50": _number(n.p50),
+            "abandoned": _number(n.abandoned / n.reached if n.reached else None, 100),
+            "no-input": _number(n.no_input_rate, 100),
+            "no-match": _number(n.no_match_rate, 100),
+        }
+        for n in s.nodes
+        if n.visits
+    }
+
+
+def node_comparison(reports: list[tuple[str, Summary]]) -> Table:
+    """Per node, each figure of every report in one cell, in the reports' order
+    (``34.3 → 30.1``): the node ids of the first report's order, then those only the others
+    have; a report that never visits a node has ``-`` there. Narrow enough for a terminal."""
+    from rich.table import Table
+
+    table = Table(title="Side by side, per node (" + " → ".join(n for n, _ in reports) + ")")
+    table.add_column("node")
+    for title in NODE_FIGURES.values():
+        table.add_column(title, justify="right")
+    per_report = [node_figures(summary) for _, summary in reports]
+    order = list(dict.fromkeys(node for figures in per_report for node in figures))
+    for node in order:
+        cells = [
+            " → ".join(figures.get(node, {}).get(figure, "-") for figures in per_report)
+            for figure in NODE_FIGURES
+        ]
+        table.add_row(node, *cells)
+    return table
