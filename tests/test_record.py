@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -44,6 +45,8 @@ def test_a_recorded_keypad_call_replays_as_a_passing_scenario(tmp_path: Path) ->
     scenario = yaml.safe_load((folder / "recorded.call.yaml").read_text("utf-8"))
     assert scenario["expect"]["states"] == ["account", "password_recovery"]
     assert scenario["expect"]["outcome"] == "transferred"
+    # the replay queues in the centre the live call met: its moment, not the default Monday
+    assert scenario["time"] == os.environ["IVR_TIME"] + ":00"
     assert (folder / "caller.wav").is_file() and (folder / "call.jsonl").is_file()
     replayed = ivr_test(folder / "recorded.call.yaml")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr

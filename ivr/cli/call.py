@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,8 +25,9 @@ from ivr.errors import IvrError
 
 if TYPE_CHECKING:
     from ivr.clock import RealClock, VirtualClock
+    from ivr.drivers.centre import SimulatedCentre
     from ivr.drivers.session import Caller, Listener
-    from ivr.engine.flow import Call
+    from ivr.engine.flow import Call, CallFlow
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
     from ivr.outputs.console import ConsoleView
@@ -97,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
                 draft = getattr(caller, "draft", None)
                 if draft is not None:
                     view.typing(lambda: getattr(caller, "draft", ""))
+                centre = _recorded_centre(flow) if args.record is not None else None
                 recording = (
-                    _record(args.record, menu, caller, player, listeners, stack, unwritten)
+                    _record(args.record, menu, caller, player, listeners, stack, unwritten, centre)
                     if args.record is not None
                     else None
                 )
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 session = Session(
                     flow, caller, player, real, listeners,
                     watchers=[view], start=args.start, speed=args.speed,
-                    backoffice=office, caller_id=args.caller,
+                    backoffice=office, caller_id=args.caller, centre=centre,
                 )  # fmt: skip
         except ScriptError as error:
             err.print(f"ivr call: {error}", markup=False)
@@ -172,6 +175,19 @@ def _view(
     return ConsoleView(menu, console(), keypad=keypad, clock=now)
 
 
+def _recorded_centre(flow: CallFlow) -> SimulatedCentre | None:
+    """A recorded call's contact centre, begun on a whole second: the replay names that
+    moment as its scenario's ``time``, so its queue is the live call's."""
+    from ivr.drivers.session import call_time, simulated_centre
+    from ivr.engine.queueing import zone
+
+    spec = flow.menu.contact_centre
+    if spec is None:
+        return None
+    moment = call_time() or dt.datetime.now(zone(spec.time_zone))
+    return simulated_centre(flow, moment.replace(microsecond=0))
+
+
 def _record(
     folder: Path,
     menu: Menu,
@@ -180,6 +196,7 @@ def _record(
     listeners: list[Listener],
     stack: ExitStack,
     unwritten: Unwritten,
+    centre: SimulatedCentre | None,
 ) -> Callable[[], None]:
     """Listen for record mode; returns what writes the folder once the call is over."""
     from ivr.outputs.artifacts import CallAudio
@@ -199,14 +216,17 @@ def _record(
     def write() -> None:
         recording = folder / RECORDING
         if not unwritten.attempt(
-            recording, lambda target: caller_side.write_caller(target, until=path.duration)
+            recording, lambda target: caller_side.write_caller(target, until=path.recorded_until)
         ):
             return  # a scenario without its recording would not replay
         spoken = not isinstance(player, SilentPlayer)
         speech = hasattr(caller, "audio_sink")  # a microphone call: recognize its speech
         scenario = folder / SCENARIO
         if unwritten.attempt(
-            scenario, lambda _: write_scenario(folder, menu.path, path, spoken, speech)
+            scenario,
+            lambda _: write_scenario(
+                folder, menu.path, path, spoken, speech, None if centre is None else centre.start
+            ),
         ):
             console().print(f"recorded: {scenario}", markup=False)
 

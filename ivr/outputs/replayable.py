@@ -9,6 +9,7 @@ live call's.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from ivr.outputs.paths import write_replacing
 
 RECORDING = "caller.wav"
 SCENARIO = "recorded.call.yaml"
+HANG_UP_MARGIN = 2.0
+"""Seconds of silence kept after a call the hotline ended (see `PathRecorder.recorded_until`)."""
 
 
 @dataclass
@@ -30,6 +33,13 @@ class PathRecorder:
     outcome: str | None = None
     duration: float = 0.0
 
+    @property
+    def recorded_until(self) -> float:
+        """Where the caller's recording ends. A call the hotline ended (a transfer, a goodbye)
+        gets some silence past its end: the recording's end is the caller hanging up, and a
+        replay whose estimated prompts run a few ms longer must not hang up first."""
+        return self.duration + (0.0 if self.outcome == "abandoned" else HANG_UP_MARGIN)
+
     def __call__(self, event: CallEvent, moment: float) -> None:
         if event.type is EventType.STATE:
             self.states.append(event.state)
@@ -39,15 +49,25 @@ class PathRecorder:
 
 
 def write_scenario(
-    folder: Path, menu: Path, path: PathRecorder, spoken: bool, speech: bool
+    folder: Path,
+    menu: Path,
+    path: PathRecorder,
+    spoken: bool,
+    speech: bool,
+    time: dt.datetime | None = None,
 ) -> Path:
-    """The scenario that replays ``folder/caller.wav`` and expects the recorded path."""
+    """The scenario that replays ``folder/caller.wav`` and expects the recorded path.
+
+    ``time``: when the call was made (local to its contact centre), so a replay that reaches
+    the queue meets the same simulated centre the live call met.
+    """
     scenario: dict[str, object] = {
         "name": f"recorded call ({' → '.join(path.states) or 'main menu only'})",
         "menu": os.path.relpath(menu.resolve(), folder.resolve()),
         "recording": RECORDING,
         "prompts": "spoken" if spoken else "estimated",
         "speech": speech,
+        **({} if time is None else {"time": time.strftime("%Y-%m-%dT%H:%M:%S")}),
         "expect": {
             "states": path.states,
             "outcome": path.outcome,
