@@ -29,6 +29,8 @@ TIMER_SECONDS: Final = 3_600.0
 """Longest timer or duration in a menu or scenario; every timer is finite and positive."""
 COLLECT_DIGITS: Final = 32
 """Most digits a collect node may gather (an 18-digit ID number, a 19-digit card number)."""
+RECORD_SECONDS: Final = 600.0
+"""Longest voice message a record node may take (``max_length``): ten minutes."""
 BACKOFFICE_SECONDS: Final = 60.0
 """Longest a back-office action may wait for its reply (its ``timeout``)."""
 QUEUE_AGENTS: Final = 10_000

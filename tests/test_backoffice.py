@@ -20,7 +20,7 @@ from ivr.backoffice.settings import Rules
 from ivr.engine.backoffice import ERROR, OPERATIONS, BackOfficeUnavailable, Reply, Request
 from tests.backoffice_db import db_url as db_url  # fixture, used by name
 
-HEAD = "0002"
+HEAD = "0003"
 """The newest migration (``callbacks``)."""
 NOW = dt.datetime(2026, 3, 14, 6, 30, tzinfo=dt.UTC)  # 14:30 in Beijing
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))

@@ -59,6 +59,7 @@ def test_the_mermaid_map_has_every_node_and_key_edge_of_the_wallet(wallet: Menu)
             NodeKind.COLLECT: r"\[/",
             NodeKind.ACTION: r"\[\(",
             NodeKind.SWITCH: r"\{",
+            NodeKind.RECORD: r"\[\\",
         }
         line = rf'  n_{node_id}{shape[node.kind]}"{node.title}<br/><small>{node_id} · {node.kind}</small>'
         assert re.search(line, text), node_id
@@ -69,9 +70,9 @@ def test_the_mermaid_map_has_every_node_and_key_edge_of_the_wallet(wallet: Menu)
         assert f'  n_{edge.source} -->|"{edge.argument}"| n_{edge.dest}\n' in text, edge
     flows = [e for e in edges if e.kind in (EdgeKind.NEXT, EdgeKind.RESULT, EdgeKind.CASE)]
     flows += [e for e in edges if e.kind is EdgeKind.DEFAULT]
-    assert len(flows) == 46  # entries, results, values: the self-service flows
+    assert len(flows) == 50  # entries, messages, results, values: the self-service flows
     links = [line for line in text.splitlines() if " -->|" in line]
-    assert len(links) == 45 + 46  # the global keys are in the legend, not edges from every node
+    assert len(links) == 45 + 50  # the global keys are in the legend, not edges from every node
     assert '  legend["global keys: 0 agent · * repeat · #35; back<br/>' in text
     assert "%% times: when a caller using only keys enters each answer or procedure," in text
 
@@ -165,7 +166,7 @@ def test_svg_is_laid_out_by_dot(tmp_path: Path, wallet: Menu) -> None:
     assert "keys 1 2: 57.8 s · barge-in 24.7 s" in texts
     nodes = [g for g in root.iter(f"{SVG}g") if g.get("class") == "node"]
     edges = [g for g in root.iter(f"{SVG}g") if g.get("class") == "edge"]
-    assert (len(nodes), len(edges)) == (len(wallet.nodes) + 1, 45 + 46)  # and the legend
+    assert (len(nodes), len(edges)) == (len(wallet.nodes) + 1, 45 + 50)  # and the legend
 
 
 def test_dot_source_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -158,23 +159,39 @@ def test_three_wrong_pins_lock_the_account_for_the_next_call_too(demo: str, tmp_
 def test_a_complaint_is_one_ticket_in_the_database_with_the_number_read(
     demo: str, tmp_path: Path
 ) -> None:
-    records = call(demo, "541", tmp_path, caller_id=None)
+    records = call(demo, "541#", tmp_path, caller_id=None)
     number = ticket_read(records)
     (ticket,) = tickets(demo)
     assert ticket["ticket_number"] == number
+    assert len(ticket["call_id"]) == 32  # the call's id: its idempotency key
+    (ended,) = [r for r in records if r["type"] == "record" and r["reason"] == "terminator"]
     assert (ticket["category"], ticket["account_id"], ticket["voice_message"]) == (
         "complaint",
         None,
-        None,
+        f"{ticket['call_id']}-message.wav",  # the message, named by the call's id
     )
-    assert len(ticket["call_id"]) == 32  # the call's id: its idempotency key
+    assert ended["text"] == ticket["voice_message"]
+    assert ticket["voice_seconds"] == Decimal(str(ended["seconds"]))
+
+
+def test_a_complaint_without_a_message_stores_none(demo: str, tmp_path: Path) -> None:
+    call(demo, "5411", tmp_path, caller_id=None)  # 不留言请按1
+    (ticket,) = tickets(demo)
+    assert (ticket["voice_message"], ticket["voice_seconds"]) == (None, None)
+
+
+def test_a_hang_up_during_the_message_leaves_no_ticket(demo: str, tmp_path: Path) -> None:
+    records = call(demo, "541", tmp_path, caller_id=None)  # hangs up while recorded
+    assert [r["type"] for r in records][-3:] == ["record", "hangup", "call-end"]
+    assert records[-3]["reason"] == "hangup" and "text" not in records[-3]
+    assert tickets(demo) == []
 
 
 def test_a_verified_callers_suggestion_names_the_account_and_a_second_is_the_same_ticket(
     demo: str, tmp_path: Path
 ) -> None:
     _phone, pin = FAILED_PAYMENT
-    records = call(demo, f"24{pin}#62" + "2", tmp_path)
+    records = call(demo, f"24{pin}#62#" + "21", tmp_path)  # a message, then none
     numbers = {
         "".join(DIGITS[c] for c in m)
         for r in records
@@ -192,7 +209,7 @@ def test_a_hang_up_before_the_request_leaves_no_ticket(demo: str, tmp_path: Path
 
 
 def test_a_hang_up_while_the_ticket_is_filed_leaves_it_whole(demo: str, tmp_path: Path) -> None:
-    records = call(demo, "541", tmp_path, caller_id=None, hang_up="waiting", latency=4.9)
+    records = call(demo, "541#", tmp_path, caller_id=None, hang_up="waiting", latency=4.9)
     # the request was sent; the caller hung up while the hotline waited for its reply
     assert [r["type"] for r in records][-3:] == ["request", "hangup", "call-end"]
     assert records[-1]["state"] == "file_complaint"  # the number was never read

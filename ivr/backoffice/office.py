@@ -12,10 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ivr.backoffice.settings import Rules, database_url
 from ivr.engine.backoffice import ERROR, OPERATIONS, TICKET_CATEGORIES, Reply, Request, Value
+from ivr.limits import RECORD_SECONDS
 
 if TYPE_CHECKING:
     from ivr.backoffice.repository import Repository
@@ -98,6 +100,9 @@ class DatabaseBackOffice:
                 None
                 if values["voice_message"] in (None, "")
                 else text(values["voice_message"], "voice_message", MAX_TEXT),
+                None
+                if values["voice_message"] in (None, "")
+                else seconds(values.get("voice_seconds")),
             )
         if name == "request_callback":
             phone = callback_number(values["number"])
@@ -153,6 +158,21 @@ def text(value: Any, name: str, limit: int) -> str:
     except UnicodeEncodeError:
         raise InvalidValue(f"{name} is not valid Unicode") from None
     return value
+
+
+def seconds(value: Any) -> Decimal | None:
+    """A voice message's length: a number of seconds from 0 to RECORD_SECONDS, or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise InvalidValue("voice_seconds must be a number")
+    try:
+        found = Decimal(str(value))
+    except ArithmeticError:
+        raise InvalidValue("voice_seconds must be a number") from None
+    if not found.is_finite() or not 0 <= found <= RECORD_SECONDS:
+        raise InvalidValue(f"voice_seconds must be 0 to {RECORD_SECONDS:g}")
+    return found.quantize(Decimal("0.001"))
 
 
 def account_id(value: Any) -> int:

@@ -264,7 +264,12 @@ class Repository:
     # ----- act -----
 
     def file_ticket(
-        self, call_id: str, account_id: int | None, category: str, voice_message: str | None
+        self,
+        call_id: str,
+        account_id: int | None,
+        category: str,
+        voice_message: str | None,
+        voice_seconds: Decimal | None = None,
     ) -> Reply:
         """File a complaint or suggestion, once per call: the same call filing again (a
         retry, a repeated request) gets the ticket it already has, never a second one.
@@ -287,6 +292,7 @@ class Repository:
                         account_id=account_id,
                         category=category,
                         voice_message=voice_message,
+                        voice_seconds=voice_seconds,
                         filed_at=stored(self.now()),
                     )
                     .on_conflict_do_nothing()
@@ -351,13 +357,22 @@ class FiledTicket:
     """The account's masked phone, or "-" (an unverified caller)."""
     call_id: str
     voice_message: str | None
+    voice_seconds: Decimal | None = None
 
 
 def filed_tickets(db: Database, last: int, zone: str = Rules().zone) -> list[FiledTicket]:
     """The ``last`` tickets filed, newest first, times in ``zone``."""
     k, a = s.tickets.c, s.accounts.c
     query = (
-        sa.select(k.ticket_number, k.filed_at, k.category, k.call_id, k.voice_message, a.phone)
+        sa.select(
+            k.ticket_number,
+            k.filed_at,
+            k.category,
+            k.call_id,
+            k.voice_message,
+            k.voice_seconds,
+            a.phone,
+        )
         .join_from(s.tickets, s.accounts, isouter=True)
         .order_by(k.filed_at.desc(), k.id.desc())
         .limit(last)
@@ -373,6 +388,7 @@ def filed_tickets(db: Database, last: int, zone: str = Rules().zone) -> list[Fil
             masked(row.phone) if row.phone else "-",
             row.call_id,
             row.voice_message,
+            row.voice_seconds,
         )
         for row in rows
     ]

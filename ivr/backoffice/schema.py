@@ -55,6 +55,8 @@ def _one_of(column: str, values: tuple[str, ...] | tuple[int, ...]) -> str:
 
 
 MONEY = Numeric(12, 2, asdecimal=True)
+SECONDS = Numeric(8, 3, asdecimal=True)
+"""A voice message's length in seconds, to the millisecond the call log gives."""
 
 merchants = Table(
     "merchants",
@@ -160,6 +162,7 @@ tickets = Table(
     Column("account_id", ForeignKey("accounts.id", ondelete="SET NULL")),
     Column("category", String(16), nullable=False),
     Column("voice_message", String(4096)),
+    Column("voice_seconds", SECONDS),
     Column("filed_at", DateTime, nullable=False),
     CheckConstraint(_one_of("category", TICKET_CATEGORIES), name="category"),
     CheckConstraint(

@@ -97,7 +97,8 @@ def tickets(args: argparse.Namespace) -> int:
     for t in found:
         out.print(
             f"{t.number:<11} {t.filed:%Y-%m-%d %H:%M} {t.category:<11} {t.account:<12} {t.call_id}"
-            + (f"  voice message: {t.voice_message}" if t.voice_message else ""),
+            + (f"  voice message: {t.voice_message}" if t.voice_message else "")
+            + (f" ({t.voice_seconds:g} s)" if t.voice_message and t.voice_seconds else ""),
             markup=False,
             soft_wrap=True,
         )

@@ -71,6 +71,8 @@ class MemoryBackOffice:
     down: bool = False
     tickets: dict[str, str] = field(default_factory=dict)
     """Call id -> ticket number: one ticket per call, whatever the retries."""
+    messages: dict[str, tuple[str, Decimal | None]] = field(default_factory=dict)
+    """Call id -> the ticket's voice message: its reference and length in seconds."""
     callbacks: dict[str, str] = field(default_factory=dict)
     """Call id -> the number to call back: one per call, whatever the retries."""
     requests: list[Request] = field(default_factory=list)
@@ -187,6 +189,9 @@ class MemoryBackOffice:
         if number is None:
             number = f"{20260001 + len(self.tickets)}"
             self.tickets[request.call_id] = number
+            message, seconds = values.get("voice_message"), values.get("voice_seconds")
+            if message:
+                self.messages[request.call_id] = (str(message), seconds_of(seconds))
         return Reply("filed", {"ticket_number": number})
 
     def _request_callback(self, values: Mapping[str, Value], request: Request) -> Reply:
@@ -195,6 +200,16 @@ class MemoryBackOffice:
             return Reply("error")
         self.callbacks.setdefault(request.call_id, number)
         return Reply("stored")
+
+
+def seconds_of(value: Value) -> Decimal | None:
+    """A message's length as given (a record node's ``<store>_seconds``), or None."""
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except ArithmeticError:
+        return None
 
 
 def demo() -> MemoryBackOffice:

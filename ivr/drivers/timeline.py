@@ -35,6 +35,13 @@ The rules:
   reply takes longer than ``hold_after``, the ``hold_prompt`` is said then, and the reply
   is taken once it has been said. Keys and speech meanwhile are not heard (the hotline is
   busy); a hang-up is.
+- A record node's recording starts when its prompt and beep have been said (speech over
+  them is not heard: the caller waits for the beep; a key cuts them short). It is the
+  caller's turn (`Wait.LISTENING`) and ends at the first of: the terminator key, the
+  final silence after the caller's last words (`Utterance`; a `SpeechStarted` holds it
+  open), the maximum length, or, with nothing said, the node's no-input timeout (then
+  ``no-input``). The skip key is heard until the caller has spoken; other keys are
+  logged and do nothing. A hang-up ends it first (``hangup``), then the call.
 - Every event is reported masked (`CallEvent.masked`): what a sensitive entry keyed or
   said never leaves the timeline in clear, and a request's values never leave it at all.
 
@@ -66,10 +73,11 @@ from ivr.engine.inputs import (
     NoInput,
     PromptsFinished,
     QueueNews,
+    RecordingOver,
     SpeechStarted,
     Utterance,
 )
-from ivr.menu.model import BACKOFFICE_TIMEOUT, HOLD_AFTER
+from ivr.menu.model import BACKOFFICE_TIMEOUT, HOLD_AFTER, Record
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +160,41 @@ class InQueue:
 _WAITED = frozenset({EventType.HANGUP, EventType.CALLBACK})
 
 
+class Recording:
+    """A record node's recording in progress, as the timeline times it."""
+
+    __slots__ = ("heard", "speaking", "start", "voice_end")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        """When the recording began: the end of the beep."""
+        self.heard = False
+        """The caller has spoken (speech started, or words recognized)."""
+        self.speaking = False
+        """Speech started and its words have not ended yet: no silence is counted."""
+        self.voice_end = start
+        """When the caller's last words ended: the final silence runs from here."""
+
+    def deadline(self, record: Record, no_input: float, speed: float) -> float:
+        """When the recording ends unless the caller acts: the maximum length, the final
+        silence after the last words, or (nothing said yet) the no-input timeout."""
+        longest = self.start + record.max_length / speed
+        if self.speaking:
+            return longest
+        if self.heard:
+            return min(longest, self.voice_end + record.final_silence / speed)
+        return min(longest, self.start + no_input / speed)
+
+    def ended_by(self, record: Record, now: float, speed: float) -> tuple[str, float]:
+        """Why the recording ended at its deadline ``now``, and the message's length: a
+        message ended by silence lasts to the last words (the silence is not kept)."""
+        if not self.heard:
+            return "no-input", now - self.start
+        if now >= self.start + record.max_length / speed:
+            return "max-length", now - self.start
+        return "silence", self.voice_end - self.start
+
+
 class Driver(Protocol):
     """What a timeline needs from the loop that drives it."""
 
@@ -218,6 +261,7 @@ class CallTimeline:
         "listening_since",
         "queue",
         "queued",
+        "recording",
         "reply",
         "reply_at",
         "speaking",
@@ -269,6 +313,8 @@ class CallTimeline:
         self.hold_at: float | None = None
         self.complained = False
         """The back office's failure was logged for this call (once: not on every request)."""
+        self.recording: Recording | None = None
+        """A record node's recording in progress."""
 
     @property
     def barge_in_by_speech(self) -> bool:
@@ -306,9 +352,14 @@ class CallTimeline:
             self._handle(action, now)
             self._advance(now)
             return True
+        if self.recording is not None and wait is LISTENING:
+            self._while_recording(self.recording, action, now)
+            return True
         if wait is SAYING:
-            if isinstance(action, SpeechStarted | Utterance) and not self.barge_in_by_speech:
-                return False  # the menu turns speech barge-in off: words over a prompt
+            if isinstance(action, SpeechStarted | Utterance) and (
+                not self.barge_in_by_speech or self._before_recording()
+            ):
+                return False  # speech barge-in off, or words before the beep: not heard
             self._barge_in(action, now)
             if isinstance(action, SpeechStarted):
                 self.listening_since = now
@@ -327,6 +378,9 @@ class CallTimeline:
     def time_out(self, now: float) -> None:
         """The wait ran out at ``now``: the prompt ended, or the no-input deadline passed."""
         wait = self.wait
+        if wait is LISTENING and self.recording is not None:
+            self._stop_recording(*self._recording_end(self.recording, now), now)
+            return
         if wait is LISTENING:
             assert self.call is not None
             self.words_coming = False
@@ -377,6 +431,11 @@ class CallTimeline:
         as the caller's hang-up, its events reported and nothing more said."""
         self.driver.hush(self)
         call = self.call
+        if call is not None and not call.ended and self.recording is not None:
+            reason, seconds = "hangup", now - self.recording.start
+            self.recording = None
+            for event in self.driver.flow.handle(call, self._over(reason, seconds)):
+                self._report(event, now)
         if call is not None and not call.ended:
             for event in self.driver.flow.handle(call, HangUp()):
                 if event.type is not PROMPT:
@@ -432,11 +491,18 @@ class CallTimeline:
             if call.phase is Phase.PLAYING and not self.words_coming:
                 self._handle(PromptsFinished(), now)
                 continue
+            if call.phase is Phase.RECORDING and self.recording is None:
+                self.recording = Recording(now)  # the prompt and the beep are said
+                self._handle(PromptsFinished(), now)
+                continue
             if call.phase in _QUEUE_WAITS and not (self.queued and self.queued.offer_turn):
                 if self._queue_step(call, now):
                     continue
                 return
             self.wait = LISTENING
+            if self.recording is not None:
+                self.until = self._recording_deadline(self.recording, call)
+                return
             self.until = self.listening_since + self._turn_timeout(call) / self.speed
             return
 
@@ -501,6 +567,65 @@ class CallTimeline:
             queued.left = True
             assert self.centre is not None
             self.centre.leave(self, now)
+
+    # -- record nodes ----------------------------------------------------------------------
+
+    def _record(self, call: Call) -> Record:
+        record = self.driver.flow.node(call).record
+        assert record is not None
+        return record
+
+    def _before_recording(self) -> bool:
+        """A record node's prompt or beep is being said: the recording has not started."""
+        call = self.call
+        return call is not None and call.phase is Phase.RECORDING and self.recording is None
+
+    def _recording_deadline(self, recording: Recording, call: Call) -> float:
+        no_input = self.driver.flow.node(call).settings.no_input_timeout
+        return recording.deadline(self._record(call), no_input, self.speed)
+
+    def _recording_end(self, recording: Recording, now: float) -> tuple[str, float]:
+        assert self.call is not None
+        return recording.ended_by(self._record(self.call), now, self.speed)
+
+    def _while_recording(self, recording: Recording, action: CallerAction, now: float) -> None:
+        """The caller acts while being recorded: words keep it going, the terminator ends
+        it, the skip key (before any words) drops it, a hang-up ends it and the call."""
+        call = self.call
+        assert call is not None
+        record = self._record(call)
+        if isinstance(action, SpeechStarted):
+            recording.heard = recording.speaking = True
+        elif isinstance(action, Utterance):
+            recording.heard, recording.speaking = True, False
+            recording.voice_end = now
+        elif isinstance(action, HangUp):
+            self._stop_recording("hangup", now - recording.start, now)
+            self._handle(action, now)
+        else:
+            self._report(CallEvent(EventType.KEY, call.state, key=action.key), now)
+            if action.key == record.terminator:
+                self._stop_recording("terminator", now - recording.start, now)
+                return
+            if action.key == record.skip_key and not recording.heard:
+                self._stop_recording("skipped", 0.0, now)
+                return
+        self._advance(now)
+
+    def _stop_recording(self, reason: str, seconds: float, now: float) -> None:
+        """The recording is over: the engine keeps the message, skips it or counts a
+        no-input; the call goes on (a hang-up is handled after it)."""
+        self.recording = None
+        self._handle(self._over(reason, seconds), now)
+        if reason != "hangup":
+            self._advance(now)
+
+    def _over(self, reason: str, seconds: float) -> RecordingOver:
+        """How the recording ended, with the reference the message is kept under: a file
+        named by the call's id, the same id its ticket is filed with."""
+        if not self.call_key:
+            self.call_key = uuid.uuid4().hex
+        return RecordingOver(reason, max(seconds, 0.0), f"{self.call_key}-message.wav")
 
     def _turn_timeout(self, call: Call) -> float:
         """The seconds the caller has from the start of their turn: in a collect node the

@@ -38,6 +38,8 @@ class Operation:
     """The values a successful reply sets as call variables."""
     sensitive: tuple[str, ...] = ()
     """Values it takes that are never logged, shown or spoken back."""
+    optional: tuple[str, ...] = ()
+    """Values it also takes that may be left out (a menu written before them still runs)."""
 
 
 FAILURE_CAUSES = ("余额不足", "网络不稳定", "支付限制", "安全审核")
@@ -112,6 +114,7 @@ OPERATIONS: Mapping[str, Operation] = {
             "file_ticket",
             takes=("account_id", "category", "voice_message"),
             results=("filed",),
+            optional=("voice_seconds",),
             gives=("ticket_number",),
         ),
     )
@@ -121,7 +124,8 @@ back for the request's call id (idempotent: a retry stores nothing new); the que
 when a caller accepts a callback. ``verify_pin`` gives ``verified`` = ``VERIFIED`` with the
 ``verified`` result only (the transfer's context says whether the caller was).
 ``account_id`` may be None (or empty) in ``file_ticket`` (an unverified caller);
-``voice_message`` is the path of the recorded message, or None (or empty).
+``voice_message`` is the reference of the recorded message (a record node's variable:
+``<call-id>-message.wav``), or None (or empty) for none; ``voice_seconds`` its length.
 Every operation may also reply ``ERROR``."""
 
 

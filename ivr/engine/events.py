@@ -37,6 +37,10 @@ class EventType(StrEnum):
     """An agent answers after ``seconds`` in the queue."""
     CALLBACK = "callback"
     """The caller accepted a callback after ``seconds`` in the queue (stored)."""
+    RECORD = "record"
+    """A record node: ``start`` (after the beep), then how it ended (``terminator``,
+    ``silence``, ``max-length``, ``no-input``, ``hangup``, ``skipped``) with ``seconds``
+    and, for a message kept, its reference as ``text``."""
 
 
 class PromptKind(StrEnum):
@@ -59,6 +63,10 @@ class PromptKind(StrEnum):
     """An action's hold prompt (the back office is slow), or the queue's hold prompt."""
     QUEUE = "queue"
     """The contact centre speaks: position and estimate, closed, full, the offers."""
+    RECORD = "record"
+    """A record node asks for a voice message."""
+    BEEP = "beep"
+    """The tone after which the recording starts."""
 
 
 class Outcome(StrEnum):

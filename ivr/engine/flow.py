@@ -33,6 +33,11 @@ Self-service nodes (see docs/design.md, "Self-service nodes"):
   (`Phase.WAITING`); the driver performs the request and hands back a `BackOfficeReply`,
   whose values become call variables and whose result chooses the next node.
 - A switch node moves on at once by a variable's value.
+- A record node says its prompt and a beep (`Phase.RECORDING`, ``step`` 0), then records
+  (``step`` 1): the timeline times the recording and tells the engine how it ended
+  (`RecordingOver`). A message kept sets its reference and ``<store>_seconds`` and goes to
+  ``next``; the skip key (before the caller spoke) leaves none (``""``, 0); nothing said is
+  a no-input, counted and reprompted with the beep again, unless ``skip_if_silent``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
 
@@ -57,10 +63,19 @@ from ivr.engine.inputs import (
     NoInput,
     PromptsFinished,
     QueueNews,
+    RecordingOver,
     Utterance,
 )
 from ivr.engine.matching import Action, ActionKind, Choice, Verdict, decide, match
-from ivr.menu.model import ContactCentre, FailureActionKind, GlobalAction, Menu, Node, NodeKind
+from ivr.menu.model import (
+    BEEP,
+    ContactCentre,
+    FailureActionKind,
+    GlobalAction,
+    Menu,
+    Node,
+    NodeKind,
+)
 from ivr.menu.phrases import normalize
 from ivr.menu.templates import fields, is_template, parse
 
@@ -94,6 +109,9 @@ class Phase(StrEnum):
     """In the queue, a callback offered: the callback key is heard."""
     NO_AGENT = "no-agent"
     """Closed or full: self-service or a callback offered, the caller's turn."""
+    RECORDING = "recording"
+    """A record node: its prompt and beep (``step`` 0), then the recording (``step`` 1),
+    which the timeline times and ends (`RecordingOver`)."""
     ENDED = "ended"
 
 
@@ -209,6 +227,8 @@ class CallFlow:
                     machine.add_transition("finish", node.id, node.parent)
             if node.collect is not None:
                 machine.add_transition("next", node.id, node.collect.next)
+            if node.record is not None:
+                machine.add_transition("next", node.id, node.record.next)
             if node.action is not None:
                 for result, target in node.action.results.items():
                     machine.add_transition(f"result:{result}", node.id, target)
@@ -290,7 +310,13 @@ class CallFlow:
                     return self._complete(call, "timeout")  # the inter-digit timeout
                 return self._no_input(call)
             case PromptsFinished():
+                if call.phase is Phase.RECORDING:
+                    return self._record_start(call)
                 return self._finish(call) if call.phase is Phase.PLAYING else []
+            case RecordingOver():
+                if call.phase is not Phase.RECORDING:
+                    return []
+                return self._recorded(call, received)
             case BackOfficeReply():
                 if call.phase is not Phase.WAITING:
                     return []
@@ -359,6 +385,8 @@ class CallFlow:
             return []  # the driver does not pass keys while the back office works
         if call.phase in _QUEUE_PHASES:
             return self._queue_key(call, key)
+        if call.phase is Phase.RECORDING:
+            return self._record_key(call, key)
         if call.phase is Phase.LISTENING and self.node(call).kind is NodeKind.COLLECT:
             return self._collect_key(call, key)
         action = self._key_action(call, key)
@@ -394,8 +422,8 @@ class CallFlow:
 
     def _utterance(self, call: Call, said: Utterance) -> list[CallEvent]:
         speech = self.menu.speech
-        if call.phase is Phase.WAITING or call.phase in _QUEUE_PHASES:
-            return []  # the queue's offers take keys only
+        if call.phase in (Phase.WAITING, Phase.RECORDING) or call.phase in _QUEUE_PHASES:
+            return []  # the queue's offers take keys only; a message is not a command
         if call.phase is Phase.LISTENING and self.node(call).kind is NodeKind.COLLECT:
             digits = spoken_digits(said.text)
             if digits is not None:
@@ -497,6 +525,8 @@ class CallFlow:
         if node.kind is NodeKind.COLLECT:
             call.digits = ""
             return [self._say(call, node.prompt, PromptKind.COLLECT)]
+        if node.kind is NodeKind.RECORD:
+            return self._record_prompts(call, [self._say(call, node.prompt, PromptKind.RECORD)])
         if node.kind is NodeKind.ANSWER:
             return [self._say(call, node.answer, PromptKind.ANSWER)]
         if call.phase is Phase.PLAYING:
@@ -570,6 +600,11 @@ class CallFlow:
         elif node.kind is NodeKind.COLLECT:
             call.digits = ""
             events.append(self._say(call, node.short_prompt, PromptKind.REPROMPT))
+        elif node.kind is NodeKind.RECORD:
+            events[0] = self._prompt(call, self.menu.messages.no_message, PromptKind.NOTICE)
+            return self._record_prompts(
+                call, [*events, self._say(call, node.short_prompt, PromptKind.REPROMPT)]
+            )
         else:
             events.append(self._prompt(call, self.menu.messages.step_hint, PromptKind.HINT))
         return events
@@ -616,6 +651,10 @@ class CallFlow:
             events.append(self._say(call, node.answer, PromptKind.ANSWER))
         elif node.kind is NodeKind.COLLECT:
             events.append(self._say(call, node.prompt, PromptKind.COLLECT))
+        elif node.kind is NodeKind.RECORD:
+            events = self._record_prompts(
+                call, [*events, self._say(call, node.prompt, PromptKind.RECORD)]
+            )
         elif node.kind is NodeKind.ACTION:
             call.phase = Phase.WAITING
             events.append(self._request(call, node))
@@ -909,6 +948,60 @@ class CallFlow:
         if call.variables is None:
             call.variables = {}
         call.variables[name] = value
+
+    # -- record nodes -----------------------------------------------------------------------
+
+    def _record_prompts(self, call: Call, events: list[CallEvent]) -> list[CallEvent]:
+        """The prompts before a recording, then the beep; the recording starts after them."""
+        record = self.node(call).record
+        assert record is not None
+        call.phase = Phase.RECORDING
+        call.step = 0
+        if record.beep:
+            events.append(self._prompt(call, BEEP, PromptKind.BEEP))
+        return events
+
+    def _record_start(self, call: Call) -> list[CallEvent]:
+        """The prompts and the beep are said: the recording starts (the timeline times it)."""
+        if call.step == 1:
+            return []
+        call.step = 1
+        return [CallEvent(EventType.RECORD, call.state, reason="start")]
+
+    def _record_key(self, call: Call, key: str) -> list[CallEvent]:
+        """A key before the recording (it stopped the prompt): the skip key leaves no
+        message, any other key only cuts the prompt short: the beep, then the recording.
+        During the recording the timeline takes the keys (terminator, skip key)."""
+        record = self.node(call).record
+        assert record is not None
+        if call.step == 1:
+            return []
+        if key == record.skip_key:
+            return self._recorded(call, RecordingOver("skipped"))
+        return self._record_prompts(call, [])
+
+    def _recorded(self, call: Call, over: RecordingOver) -> list[CallEvent]:
+        """The recording ended: keep the message and go on, skip it, or count a no-input."""
+        record = self.node(call).record
+        assert record is not None
+        seconds = round(over.seconds, 3)
+        reason = over.reason
+        kept = reason in ("terminator", "silence", "max-length")
+        done = CallEvent(
+            EventType.RECORD,
+            call.state,
+            reason=reason,
+            seconds=seconds if reason != "skipped" else None,
+            text=over.reference if kept else None,
+        )
+        if reason == "hangup":
+            return [done]  # the hang-up follows; no message is kept from an abandoned call
+        if reason == "no-input" and not record.skip_if_silent:
+            call.step = 0
+            return [done, *self._no_input(call)]
+        self._set(call, record.store, over.reference if kept else "")
+        self._set(call, record.seconds_variable, Decimal(f"{seconds:.3f}") if kept else 0)
+        return [done, *self._move(call, "next")]
 
     # -- action and switch nodes ------------------------------------------------------------
 

@@ -82,7 +82,31 @@ class QueueNews:
     """``closed``: when agents are next available, as said (``明天九点``)."""
 
 
-CallInput = KeyPress | Utterance | NoInput | PromptsFinished | HangUp | BackOfficeReply | QueueNews
+@dataclass(frozen=True, slots=True)
+class RecordingOver:
+    """A record node's recording ended (the timeline times it): how, after how long, and
+    the reference the message is kept under."""
+
+    reason: str
+    """``terminator``, ``silence`` (the final silence after speech), ``max-length``,
+    ``no-input`` (nothing said), ``hangup`` or ``skipped`` (the skip key)."""
+    seconds: float = 0.0
+    """The message's length: from the end of the beep to the terminator, the last speech
+    (``silence``) or the maximum."""
+    reference: str = ""
+    """Where the message is kept: ``<call-id>-message.wav`` in the call's folder."""
+
+
+CallInput = (
+    KeyPress
+    | Utterance
+    | NoInput
+    | PromptsFinished
+    | HangUp
+    | BackOfficeReply
+    | QueueNews
+    | RecordingOver
+)
 """What the engine handles."""
 
 CallerAction = KeyPress | Utterance | HangUp | SpeechStarted

@@ -32,9 +32,11 @@ from ivr.limits import (
     PROMPT_CHARS,
     QUEUE_AGENTS,
     QUEUE_LENGTH,
+    RECORD_SECONDS,
     TIMER_SECONDS,
 )
 from ivr.menu import templates
+from ivr.menu.model import FINAL_SILENCE, RECORD_MAX_LENGTH
 from ivr.menu.phrases import DEFAULT_GLOBAL_PHRASES, normalize
 from ivr.menu.problems import MAX_PROBLEMS, MenuInvalid, MenuProblem, excerpt, shorten
 from ivr.menu.source import line_of, read_limited
@@ -74,14 +76,16 @@ TIMERS = (
     "inter_digit_timeout",
     "announce_every",
     "callback_after",
+    "final_silence",
 )
 """Settings that are seconds on a timer."""
 
 BACKOFFICE_TIMERS = ("timeout", "hold_after")
 """An action node's seconds, bounded by BACKOFFICE_SECONDS."""
 
-KIND_FIELDS = ("options", "answer", "steps", "collect", "operation", "switch")
-"""The field that makes a node a menu, answer, procedure, collect, action or switch node."""
+KIND_FIELDS = ("options", "answer", "steps", "collect", "operation", "switch", "record")
+"""The field that makes a node a menu, answer, procedure, collect, action, switch or record
+node."""
 
 BUILT_IN_VARIABLES = frozenset({"caller_id"})
 """Call variables every call has (``caller_id``: the calling number, when known)."""
@@ -338,6 +342,8 @@ class _Linter:
                 yield [*here, "options", key], target
             if "collect" in node:
                 yield [*here, "collect", "next"], node["collect"]["next"]
+            if "record" in node:
+                yield [*here, "record", "next"], node["record"]["next"]
             if "operation" in node:
                 for result, target in node.get("results", {}).items():
                     yield [*here, "results", result], target
@@ -376,13 +382,13 @@ class _Linter:
                 yield self.problem(here, f"node {node_id!r} has both {kinds[0]} and {kinds[1]}")
             elif kinds == ["options"] and "prompt" not in node:
                 yield self.problem(here, f"menu {node_id!r} has options but no prompt")
-            if kinds == ["collect"] and "prompt" not in node:
-                yield self.problem(here, f"collect node {node_id!r} has no prompt")
-            if kinds not in (["options"], ["collect"]):
+            if kinds in (["collect"], ["record"]) and "prompt" not in node:
+                yield self.problem(here, f"{kinds[0]} node {node_id!r} has no prompt")
+            if kinds not in (["options"], ["collect"], ["record"]):
                 for field in ("prompt", "short_prompt"):
                     if field in node:
                         yield self.problem(
-                            [*here, field], f"{field} is only for menus and collect nodes"
+                            [*here, field], f"{field} is only for menus, collect and record nodes"
                         )
             if kinds != ["operation"]:
                 for field in ("with", "results", "timeout", "hold_prompt", "hold_after"):
@@ -445,6 +451,13 @@ class _Linter:
                 allowed |= step_keys
             if "collect" in node:  # 请输入…以井号键结束, 按星号键重新输入: any key is allowed
                 allowed |= set("0123456789*#")
+            if "record" in node:  # 按井号键结束, 不留言请按1: only its own keys do something
+                record = node["record"]
+                allowed = {
+                    key
+                    for key in (record.get("terminator", "#"), record.get("skip_key"))
+                    if key not in (None, "none")
+                }
             for field in ("prompt", "short_prompt", "answer", "intro", "closing"):
                 if field in node:
                     yield from self._unknown_keys([*here, field], node[field], allowed)
@@ -641,6 +654,8 @@ class _Linter:
         known = set(BUILT_IN_VARIABLES)
         hidden: set[str] = set()
         for node in self.nodes.values():
+            if "record" in node:
+                known.update(_record_variables(node["record"]))
             if "collect" in node:
                 known.add(node["collect"]["store"])
                 if node["collect"].get("sensitive"):
@@ -653,6 +668,8 @@ class _Linter:
             sure = surely.get(node_id, known)
             if "collect" in node:
                 yield from self._collect(here, node["collect"])
+            if "record" in node:
+                yield from self._record(here, node["record"], node.get("settings", {}))
             if "operation" in node:
                 name = node["operation"]
                 operation = OPERATIONS.get(name)
@@ -715,14 +732,49 @@ class _Linter:
                         [*at, "pattern"], f"bad regular expression {excerpt(pattern)}: {error}"
                     )
 
+    def _record(
+        self, here: list[Any], record: Mapping[str, Any], settings: Mapping[str, Any]
+    ) -> Iterable[MenuProblem]:
+        """A message no longer than RECORD_SECONDS, a final silence shorter than it, and a
+        skip key that is not the terminator."""
+        at = [*here, "record"]
+        longest = record.get("max_length", RECORD_MAX_LENGTH)
+        if longest > RECORD_SECONDS:
+            yield self.problem(
+                [*at, "max_length"],
+                f"max_length {longest:g} s is longer than {RECORD_SECONDS:g} s "
+                "(limit RECORD_SECONDS)",
+            )
+        silence = record.get("final_silence", FINAL_SILENCE)
+        if silence >= longest:
+            yield self.problem(
+                [*at, "final_silence"],
+                f"final_silence {silence:g} s is not shorter than max_length {longest:g} s",
+            )
+        terminator, skip = record.get("terminator", "#"), record.get("skip_key")
+        if skip not in (None, "none") and skip == terminator:
+            yield self.problem([*at, "skip_key"], f"skip_key {skip!r} is also the terminator")
+        if record.get("store") in self.hidden_stores():
+            yield self.problem(
+                [*at, "store"], f"store {record['store']!r} is a sensitive collect node's variable"
+            )
+
+    def hidden_stores(self) -> set[str]:
+        """The variables a sensitive collect node stores."""
+        return {
+            node["collect"]["store"]
+            for node in self.nodes.values()
+            if "collect" in node and node["collect"].get("sensitive")
+        }
+
     def _action(
         self, here: list[Any], node: Mapping[str, Any], operation: Any, error: str
     ) -> Iterable[MenuProblem]:
         name = operation.name
         given = node.get("with", {})
         for value in given:
-            if value not in operation.takes:
-                takes = ", ".join(operation.takes)
+            if value not in operation.takes + operation.optional:
+                takes = ", ".join(operation.takes + operation.optional)
                 yield self.problem(
                     [*here, "with", value],
                     f"{name} does not take {shorten(str(value), 40)!r} (it takes: {takes})",
@@ -803,6 +855,10 @@ class _Linter:
                 store = frozenset({node["collect"]["store"]})
                 edges.append((node_id, node["collect"]["next"], store))
                 targets.remove(node["collect"]["next"])
+            if "record" in node:
+                stores = frozenset(_record_variables(node["record"]))
+                edges.append((node_id, node["record"]["next"], stores))
+                targets.remove(node["record"]["next"])
             if "operation" in node and node["operation"] in OPERATIONS:
                 gives = frozenset(OPERATIONS[node["operation"]].gives)
                 for result, target in node.get("results", {}).items():
@@ -920,3 +976,9 @@ def messages_in_language(menu: Menu, document: Any, path: Path) -> list[MenuProb
         for name in menu.messages_said()
         if name not in given
     ]
+
+
+def _record_variables(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """What a record node sets: its reference and ``<store>_seconds``."""
+    store = str(record["store"])
+    return store, f"{store}_seconds"

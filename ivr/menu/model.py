@@ -39,9 +39,11 @@ class NodeKind(StrEnum):
     """Asks the back office to perform an operation and branches on its result."""
     SWITCH = "switch"
     """Branches on a call variable's value at once (nothing is said)."""
+    RECORD = "record"
+    """Records the caller's message after a beep into a call variable, then goes to ``next``."""
 
 
-FLOW_KINDS = frozenset({NodeKind.COLLECT, NodeKind.ACTION, NodeKind.SWITCH})
+FLOW_KINDS = frozenset({NodeKind.COLLECT, NodeKind.ACTION, NodeKind.SWITCH, NodeKind.RECORD})
 """Nodes that lead on by themselves (``next``, ``results``, ``cases``), not by options."""
 
 MASK = "******"
@@ -55,6 +57,17 @@ BACKOFFICE_TIMEOUT = 5.0
 """Seconds an action waits for the back office before its result is ``error``."""
 HOLD_AFTER = 1.0
 """Seconds of silence before an action's ``hold_prompt`` is said (a reply sooner: none)."""
+RECORD_MAX_LENGTH = 60.0
+"""Seconds a voice message may last unless the node says otherwise: a minute is what
+voicemail-style complaint lines commonly allow (Twilio's own default, 3600 s, is a
+platform ceiling, not a prompt a caller hears)."""
+FINAL_SILENCE = 3.0
+"""Seconds of silence after speech that end a message: VoiceXML's ``finalsilence`` is the
+platform's (commonly 2-5 s), Twilio's ``timeout`` 5 s; 3 s lets a caller pause for
+thought without waiting long after the last word."""
+BEEP = "嘀"
+"""The prompt text that stands for the beep before a recording: players and the call WAV
+play it as a tone (`ivr.prompts.cache`), the log and transcript show it as this text."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,38 @@ class Collect:
     """A regular expression the whole entry must match (``1[3-9][0-9]{9}``)."""
     sensitive: bool = False
     """A PIN, code or ID number: never said back, logged or shown in clear (``MASK``)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record node's message: where it is kept, how it ends, what silence means.
+
+    VoiceXML ``<record>`` (``maxtime``, ``finalsilence``, ``dtmfterm``, ``beep``) and
+    Twilio ``<Record>`` (``maxLength``, ``timeout``, ``finishOnKey``, ``playBeep``)."""
+
+    store: str
+    """The call variable for the message's reference (``<call-id>-message.wav``, or ""
+    when skipped); ``<store>_seconds`` holds its length in seconds (0 when skipped)."""
+    next: str
+    """The node the call goes to once the message is recorded (or skipped)."""
+    max_length: float = RECORD_MAX_LENGTH
+    """Seconds the message may last; reaching it ends the recording."""
+    final_silence: float = FINAL_SILENCE
+    """Seconds of silence after speech that end the recording."""
+    terminator: str | None = "#"
+    """The key that ends the recording (not part of the message); None: none does."""
+    skip_key: str | None = None
+    """A key that leaves no message, heard before the caller has spoken (the prompt says
+    it: "不留言请按1"); None: a message is asked for."""
+    skip_if_silent: bool = False
+    """Nothing said within the no-input timeout after the beep leaves no message; False: a
+    no-input, counted and reprompted like any other."""
+    beep: bool = True
+    """A beep after the prompt marks where the recording starts."""
+
+    @property
+    def seconds_variable(self) -> str:
+        return f"{self.store}_seconds"
 
 
 @dataclass(frozen=True)
@@ -195,6 +240,8 @@ class Messages:
     first_step: str = "这已经是第一步。"
     confirm: str = "您要咨询的是{title}吗？是请按1或说“是”，不是请按2或说“不是”。"
     declined: str = "好的。"
+    no_message: str = "抱歉，没有听到您的留言。"
+    """A record node heard nothing after the beep (its no-input notice)."""
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -298,12 +345,15 @@ class Node:
     collect: Collect | None = None
     action: BackOfficeAction | None = None
     switch: Switch | None = None
+    record: Record | None = None
 
     def targets(self) -> list[str]:
         """Every node this one leads to: options, ``next``, results, cases."""
         found = list(self.options.values())
         if self.collect is not None:
             found.append(self.collect.next)
+        if self.record is not None:
+            found.append(self.record.next)
         if self.action is not None:
             found += self.action.results.values()
         if self.switch is not None:
@@ -398,6 +448,9 @@ class Menu:
             "first_step": procedures,
             "confirm": True,
             "declined": True,
+            "no_message": any(
+                node.record is not None and not node.record.skip_if_silent for node in nodes
+            ),
         }
         return [name for name, on in said.items() if on]
 
@@ -409,7 +462,8 @@ class Menu:
         start node), ``<node>.menu``, ``.short``, ``.answer``, ``.intro``, ``.step.<n>``
         (1-based), ``.closing``, ``.hold`` (an action's hold prompt), ``.failure`` (its own
         ``on_max_failures`` prompt),
-        ``.confirm``; the messages are ``global.<name>``. Templates are filled in: each
+        ``.confirm``; the messages are ``global.<name>``, the beep before a recording
+        ``global.beep``. Templates are filled in: each
         step with its ordinal (``第二步：…``) and each confirmation with what it names, so
         every ID is one concrete recording (``<node>.confirm`` names the node,
         ``global.confirm.<command>`` and ``global.confirm.step_<command>`` a spoken
@@ -449,6 +503,8 @@ class Menu:
             listed.append(Prompt(f"{n}.failure", n, node.settings.on_max_failures.prompt or ""))
             if node.parent or n in chosen:
                 listed.append(Prompt(f"{n}.confirm", n, self.confirm_text(node)))
+        if any(node.record is not None and node.record.beep for node in nodes):
+            listed.append(Prompt("global.beep", "", BEEP))
         if self.contact_centre is not None:
             listed += [
                 Prompt(f"queue.{name}", "", text) for name, text in self.contact_centre.texts()
@@ -630,6 +686,8 @@ def _node(node_id: str, raw: Mapping[str, Any], defaults: Settings, parent: str 
         kind = NodeKind.ACTION
     elif "switch" in raw:
         kind = NodeKind.SWITCH
+    elif "record" in raw:
+        kind = NodeKind.RECORD
     else:
         kind = NodeKind.ANSWER
     prompt = raw.get("prompt", "")
@@ -653,6 +711,7 @@ def _node(node_id: str, raw: Mapping[str, Any], defaults: Settings, parent: str 
         collect=_collect(raw["collect"]) if "collect" in raw else None,
         action=_action(raw) if "operation" in raw else None,
         switch=_switch(raw) if "switch" in raw else None,
+        record=_record(raw["record"]) if "record" in raw else None,
     )
 
 
@@ -661,6 +720,17 @@ def _collect(raw: Mapping[str, Any]) -> Collect:
     if "terminator" in values and values["terminator"] == "none":
         values["terminator"] = None
     return Collect(**values)
+
+
+def _record(raw: Mapping[str, Any]) -> Record:
+    values = dict(raw)
+    for key in ("terminator", "skip_key"):
+        if values.get(key) == "none":
+            values[key] = None
+    for key in ("max_length", "final_silence"):
+        if key in values:
+            values[key] = float(values[key])
+    return Record(**values)
 
 
 def _action(raw: Mapping[str, Any]) -> BackOfficeAction:

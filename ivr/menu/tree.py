@@ -50,6 +50,9 @@ def flow_targets(raw: Mapping[str, Any]) -> list[Any]:
     collect = raw.get("collect")
     if isinstance(collect, Mapping):
         found.append(collect.get("next"))
+    record = raw.get("record")
+    if isinstance(record, Mapping):
+        found.append(record.get("next"))
     results = raw.get("results")
     if "operation" in raw and isinstance(results, Mapping):
         found += results.values()

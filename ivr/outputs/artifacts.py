@@ -3,10 +3,13 @@ of the whole call (caller left, hotline right) to listen to.
 
 Both are call listeners. The WAV needs the caller's audio too: callers that have audio
 (recordings, the microphone) hand it to `CallAudio.caller_audio`; keys become DTMF tones.
+A record node's voice message is cut from the same caller channel and written beside the
+call WAV under the reference its ``record`` event names (``<call-id>-message.wav``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import wave
 from collections.abc import Callable
@@ -71,6 +74,11 @@ def describe(event: CallEvent, words: Words | None = None) -> str:
         case EventType.REPLY:
             reason = f" ({event.reason})" if event.reason else ""
             return aside + words.t_reply.format(result=event.result) + reason
+        case EventType.RECORD:
+            if event.reason == "start":
+                return aside + words.t_record_start
+            said = words.t_record.format(reason=event.reason, seconds=f"{event.seconds or 0:g}")
+            return aside + said + (f" → {event.text}" if event.text else "")
         case EventType.UTTERANCE:
             decision = words.decisions.get(str(event.decision), str(event.decision))
             if event.phrase:
@@ -118,10 +126,19 @@ class CallAudio:
         self._muted: list[tuple[float, float]] = []
         """Call times the caller's channel is silenced: sensitive entries (PCI "pause")."""
         self._muted_since: float | None = None
+        self._recording_since = 0.0
+        self.messages: list[tuple[str, float, float]] = []
+        """Voice messages kept: (reference, start, end) in call time."""
 
     def __call__(self, event: CallEvent, moment: float) -> None:
         if event.type in (EventType.STATE, EventType.CALL_START, EventType.CALL_END):
             self._mute(bool(event.sensitive), moment)
+        if event.type is EventType.RECORD:
+            if event.reason == "start":
+                self._recording_since = moment
+            elif event.text and event.seconds is not None:
+                start = self._recording_since
+                self.messages.append((event.text, start, start + event.seconds))
         if event.type is EventType.PROMPT and event.text and self.prompt_audio is not None:
             self._cut_hotline(moment)  # a prompt timed by an estimate may run longer
             clip = to_rate(self.prompt_audio(event.text), RATE)
@@ -180,8 +197,25 @@ class CallAudio:
         clip = AudioClip(np.concatenate([track, np.zeros(padding, np.int16)]), RATE)
         write_replacing(path, lambda partial: write_wav(partial, clip))
 
+    def write_messages(self, folder: Path) -> None:
+        """Each voice message as a mono WAV in ``folder``: the caller's channel from the
+        end of the beep for the message's length. A caller with no audio (keys only)
+        left silence there, and that is what the file holds."""
+        track = self._caller_track()
+        for name, start, end in self.messages:
+            part = track[int(start * RATE) : int(end * RATE)]
+            padding = max(int(end * RATE) - int(start * RATE) - len(part), 0)
+            clip = AudioClip(np.concatenate([part, np.zeros(padding, np.int16)]), RATE)
+            target = folder / Path(name).name  # a reference is a file name, never a path
+            write_replacing(target, functools.partial(_write_clip, clip=clip))
+
     def write(self, path: Path) -> None:
-        """The stereo WAV, complete or not at all: an OSError leaves no file at ``path``."""
+        """The stereo WAV, complete or not at all: an OSError leaves no file at ``path``;
+        then the call's voice messages beside it."""
+        self._write_stereo(path)
+        self.write_messages(path.parent)
+
+    def _write_stereo(self, path: Path) -> None:
         left = self._caller_track()
         right = _mix(self._hotline)
         length = max(len(left), len(right))
@@ -197,6 +231,12 @@ class CallAudio:
                 out.writeframes(stereo.astype("<i2").tobytes())
 
         write_replacing(path, write_stereo)
+
+
+def _write_clip(partial: Path, clip: AudioClip) -> None:
+    from ivr.audio.wav import write_wav
+
+    write_wav(partial, clip)
 
 
 def _mix(parts: list[tuple[float, npt.NDArray[np.int16]]]) -> npt.NDArray[np.int16]:

@@ -95,6 +95,9 @@ class Words:
     t_no_match_entry: str
     t_request: str
     t_reply: str
+    t_record_start: str
+    t_record: str
+    """A record node's end: ``{reason}`` and ``{seconds}``."""
     decisions: dict[str, str] = field(default_factory=dict)
     """accept, confirm, reject (``ivr.engine.matching.Verdict``) as the transcript says them."""
     outcomes: dict[Outcome, str] = field(default_factory=dict)
@@ -158,6 +161,8 @@ ZH_CN = Words(
     t_no_match_entry="（输入无效：{text}，第{count}次）",
     t_request="（后台：{operation}）",
     t_reply="（后台结果：{result}）",
+    t_record_start="（开始录音）",
+    t_record="（录音结束：{reason}，{seconds} 秒）",
     decisions={"accept": "接受", "confirm": "待确认", "reject": "未识别"},
     outcomes={
         Outcome.TRANSFERRED: "已转人工",
@@ -231,6 +236,8 @@ KO_KR = Words(
     t_no_match_entry="(잘못된 입력: {text}, {count}번째)",
     t_request="(백오피스: {operation})",
     t_reply="(백오피스 결과: {result})",
+    t_record_start="(녹음 시작)",
+    t_record="(녹음 끝: {reason}, {seconds}초)",
     decisions={"accept": "인식", "confirm": "확인 필요", "reject": "인식 실패"},
     outcomes={
         Outcome.TRANSFERRED: "상담원 연결됨",
@@ -304,6 +311,8 @@ EN = Words(
     t_no_match_entry="(invalid entry: {text}, #{count})",
     t_request="(back office: {operation})",
     t_reply="(back office result: {result})",
+    t_record_start="(recording starts)",
+    t_record="(recording over: {reason}, {seconds} s)",
     decisions={"accept": "accept", "confirm": "to confirm", "reject": "reject"},
     outcomes={
         Outcome.TRANSFERRED: "transferred",

@@ -36,7 +36,8 @@ class EdgeKind(enum.StrEnum):
     GOTO = "goto"
     END = "end"
     NEXT = "next"
-    """A collect node's valid entry, to its ``next`` node."""
+    """A collect node's valid entry (a record node's message, kept or skipped), to its
+    ``next`` node."""
     RESULT = "result"
     """An action node's result (``result:verified``), to its node."""
     CASE = "case"
@@ -95,7 +96,7 @@ def edge_label(menu: Menu, edge: Edge) -> str:
         case EdgeKind.GOTO:
             return "max failures"
         case EdgeKind.NEXT:
-            return "entered"
+            return "message" if menu.nodes[edge.source].record is not None else "entered"
         case EdgeKind.CASE:
             return f"= {edge.argument}"
         case EdgeKind.DEFAULT:
@@ -272,6 +273,7 @@ _MERMAID_SHAPES = {
     NodeKind.COLLECT: ("[/", "/]"),
     NodeKind.ACTION: ("[(", ")]"),
     NodeKind.SWITCH: ("{", "}"),
+    NodeKind.RECORD: ("[\\", "/]"),
 }
 _DOT_SHAPES: dict[NodeKind, dict[str, str]] = {
     NodeKind.MENU: {"shape": "box"},
@@ -280,6 +282,7 @@ _DOT_SHAPES: dict[NodeKind, dict[str, str]] = {
     NodeKind.COLLECT: {"shape": "parallelogram"},
     NodeKind.ACTION: {"shape": "cylinder"},
     NodeKind.SWITCH: {"shape": "diamond"},
+    NodeKind.RECORD: {"shape": "trapezium"},
 }
 _DOT_ARROWS: dict[str, dict[str, str]] = {
     SOLID: {},

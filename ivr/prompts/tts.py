@@ -310,8 +310,32 @@ class Pyttsx3Synthesizer:
         log.debug("rendered %d chars in %.3f s", len(text), time.perf_counter() - started)
 
 
+BEEP_TEXT = "嘀"
+"""The text of the beep before a recording (``ivr.menu.model.BEEP``; the prompts layer does
+not import the menu, a test keeps the two equal): the cache gives it as a tone, never
+spoken."""
+BEEP_HZ, BEEP_SECONDS = 1000.0, 0.4
+"""The beep: 1 kHz (the tone telephone voicemail systems use), 0.4 s."""
+
+
+def write_beep(target: Path) -> None:
+    """The beep as a 16 kHz WAV, written atomically like a rendered prompt."""
+    import numpy as np
+
+    from ivr.audio.wav import AudioClip, write_wav
+
+    rate = 16000
+    t = np.arange(int(rate * BEEP_SECONDS)) / rate
+    ramp = np.minimum(1.0, np.minimum(t, BEEP_SECONDS - t) / 0.01)  # no clicks
+    samples = (0.3 * 32767 * np.sin(2 * np.pi * BEEP_HZ * t) * ramp).astype(np.int16)
+    partial = target.with_name(f".{target.name}.part")
+    write_wav(partial, AudioClip(samples, rate))
+    os.replace(partial, target)
+
+
 class PromptCache:
-    """Rendered prompts on disk, keyed by everything that changes the audio."""
+    """Rendered prompts on disk, keyed by everything that changes the audio; the beep
+    before a recording is a tone (`BEEP_TEXT`)."""
 
     def __init__(self, synthesizer: Synthesizer, directory: Path | None = None) -> None:
         if directory is None:
@@ -348,7 +372,10 @@ class PromptCache:
         with lock:
             if not path.is_file():
                 self.directory.mkdir(parents=True, exist_ok=True)
-                self.synthesizer.render(text, path)
+                if text == BEEP_TEXT:
+                    write_beep(path)
+                else:
+                    self.synthesizer.render(text, path)
         return path
 
     def prefetch(
