@@ -59,3 +59,47 @@ def until_state(ws: Any, node: str) -> list[dict[str, Any]]:
             return seen
         assert message["type"] != "ended", seen[-5:]
     raise AssertionError(f"never entered {node}")
+
+
+def demo_database(url: str, count: int = 10) -> list[Any]:
+    """``ivr db init --demo COUNT`` on the database at ``url``: its demo callers, as
+    ``ivr db accounts`` lists them (``ivr.backoffice.demo.Caller``)."""
+    from ivr.backoffice.database import Database
+    from ivr.backoffice.demo import build, callers
+    from ivr.backoffice.repository import utc_now
+    from ivr.backoffice.settings import Rules, database_url
+
+    build(url, count, seed=1, now=utc_now())
+    db = Database(database_url(url), Rules(), create=False)
+    try:
+        return list(callers(db))
+    finally:
+        db.dispose()
+
+
+def failed_payment_keys(pin: str) -> str:
+    """``ivr call --keys`` for what `self_service_call` presses: 交易咨询 (2), 查询本人的交易
+    (4) and the PIN, each barging in, then 最近一笔失败的交易 (1) barging in."""
+    return f"!2!4!{pin}#!1"
+
+
+def self_service_call(ws: Any, caller_id: str, pin: str) -> list[dict[str, Any]]:
+    """A call presenting ``caller_id`` that hears its latest failed payment: each key while
+    the node's first prompt plays (``!`` in a key script), the PIN and ``#`` at once, and
+    a hang-up while the failure's cause is said; the messages up to ``ended``."""
+    assert ws.receive_json()["type"] == "ready"
+    ws.send_json({"type": "call", "caller_id": caller_id})
+    seen = until(ws, "play")
+    for key, node in (("2", "transactions"), ("4", "ask_pin")):
+        ws.send_json({"type": "key", "key": key})
+        seen += until_state(ws, node)
+        seen += until(ws, "play")
+    for key in f"{pin}#":
+        ws.send_json({"type": "key", "key": key})
+    seen += until_state(ws, "my_account")
+    seen += until(ws, "play")
+    ws.send_json({"type": "key", "key": "1"})
+    seen += until_state(ws, "failure_cause")
+    seen += until(ws, "play")
+    ws.send_json({"type": "hangup"})
+    return seen + until(ws, "ended")
