@@ -32,6 +32,7 @@ from ivr.web.protocol import FRAME_BYTES, Bucket, Message, Problem, read_text
 from tests.backoffice_db import db_url as db_url  # fixture, used by name
 from tests.web_helpers import (
     ToneFiles,
+    console_log,
     demo_database,
     failed_payment_keys,
     self_service_call,
@@ -479,14 +480,6 @@ def test_serve_refuses_bad_options(bad: list[str]) -> None:
 # -- the back office: ivr call's database, demo callers ------------------------------------
 
 
-def _console_log(args: list[str], path: Path) -> list[dict[str, Any]]:
-    """``ivr call ARGS --log PATH --quiet``, in this process: its call log."""
-    from ivr.cli.main import main
-
-    assert main(["call", *args, "--log", str(path), "--quiet"]) == 0
-    return _records(path)
-
-
 def test_a_self_service_web_call_logs_what_ivr_call_logs_on_the_same_database(
     wallet: Menu, tmp_path: Path, db_url: str
 ) -> None:
@@ -496,7 +489,7 @@ def test_a_self_service_web_call_logs_what_ivr_call_logs_on_the_same_database(
         seen = self_service_call(ws, caller.phone, caller.pin)
     assert seen[-1]["outcome"] == "abandoned"
     web = _records(next(hotline.out.glob("call-*")) / "call.jsonl")
-    console = _console_log(
+    console = console_log(
         ["--db", db_url, "--caller", caller.phone, "--keys", failed_payment_keys(caller.pin)],
         tmp_path / "console.jsonl",
     )
@@ -529,7 +522,7 @@ def test_a_web_call_without_its_database_hears_the_apology_and_the_error_is_logg
             until(ws, "ended")
         web_lines = [r.getMessage() for r in caplog.records]
         caplog.clear()
-        _console_log(
+        console_log(
             ["--db", missing, "--caller", "13800138000", "--keys", "!2!4!1"], tmp_path / "c.jsonl"
         )
         console_lines = [r.getMessage() for r in caplog.records]

@@ -4,6 +4,7 @@ Hotline on a menu, reading a call's messages off a WebSocket."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,21 @@ def self_service_call(ws: Any, caller_id: str, pin: str) -> list[dict[str, Any]]
     seen += until(ws, "play")
     ws.send_json({"type": "hangup"})
     return seen + until(ws, "ended")
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    """A call log's events."""
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def console_log(args: list[str], path: Path) -> list[dict[str, Any]]:
+    """``ivr call ARGS --log PATH --quiet``, in this process: its call log."""
+    from ivr.cli.main import main
+
+    assert main(["call", *args, "--log", str(path), "--quiet"]) == 0
+    return records(path)
+
+
+def without_times(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events without their times: a real-clock call and a virtual one compared."""
+    return [{k: v for k, v in r.items() if k != "t"} for r in events]

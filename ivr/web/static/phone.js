@@ -6,6 +6,7 @@
   const state = {
     ws: null, ready: null, audio: null, source: null, playSeq: 0, buffers: new Map(),
     played: [], playing: null, node: null, path: [], mic: null, micOn: false, inCall: false,
+    prompt: null, demoCallers: 0,
   };
   window.phone = state; // read by the browser tests
 
@@ -29,7 +30,10 @@
     const previous = state.node && state.ready.nodes[state.node];
     for (const g of mapNodes.values()) g.classList.remove("current");
     const g = id && mapNodes.get(id);
-    if (g) g.classList.add("current", "visited");
+    if (g) {
+      g.classList.add("current", "visited");
+      g.scrollIntoView({ block: "center", inline: "center" });
+    }
     if (previous && id) {
       const edge = mapEdges.get(previous + "->" + id);
       if (edge) edge.classList.add("taken");
@@ -168,8 +172,8 @@
         $("title").textContent = m.title;
         break;
       case "placed": $("status").textContent = "已接通 connected"; break;
-      case "play": play(m.url); break;
-      case "stop": stopPrompt(); break;
+      case "play": state.prompt = m.text; play(m.url); break;
+      case "stop": state.prompt = null; stopPrompt(); break;
       case "event":
         light(m.record.state);
         if (m.line) line("transcript", m.t, m.line.trim());
