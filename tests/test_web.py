@@ -575,3 +575,37 @@ def test_the_page_is_told_why_there_are_no_demo_callers(
     assert small.backoffice is None and small.demo_callers() == ([], None)
     with TestClient(create_app(small)) as client:
         assert client.get("/hotline.json").json()["self_service"] is False
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def test_the_prompts_known_are_bounded(tmp_path: Path) -> None:
+    from ivr.audio.wav import read_wav
+    from ivr.web.calls import PromptAudio
+
+    files = ToneFiles(tmp_path / "prompts")
+    prompts = PromptAudio(files, kept=3)
+    texts = [f"您的第{n}笔交易" for n in range(5)]
+    ids = [prompts.register(text)[0] for text in texts]
+    assert len(prompts) == 3
+    assert [prompts.path(i) is None for i in ids] == [True, True, False, False, False]
+    assert prompts.path(ids[2]) is not None  # the oldest known, now the latest used
+    prompts.register("又一笔")
+    assert prompts.path(ids[3]) is None and prompts.path(ids[2]) is not None
+    _, duration = prompts.register(texts[0])  # said again: rendered file, timed again
+    assert duration == read_wav(files.get(texts[0])).duration
+
+
+def test_the_server_keeps_the_links_of_its_last_calls_only(wallet: Menu, tmp_path: Path) -> None:
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "p"), tmp_path / "calls", calls_kept=2)
+    links = []
+    with TestClient(create_app(hotline)) as client:
+        for _ in range(4):
+            with client.websocket_connect("/ws") as ws:
+                _call(ws)
+                ws.send_json({"type": "hangup"})
+                links.append(until(ws, "ended")[-1]["downloads"]["call.jsonl"])
+        assert [client.get(link).status_code for link in links] == [404, 404, 200, 200]
+    assert len(hotline.calls) == 2
+    assert len(list(hotline.out.glob("call-*/call.jsonl"))) == 4, "the files stay"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,11 @@ DEMO_CALLERS_LISTED = 200
 take turns, so the first ones show every case)."""
 
 
+CALLS_KEPT = 10_000
+"""Finished calls whose files the server still serves by their links (about 1.6 KiB each:
+the server must not grow with every call it ever took)."""
+
+
 class Busy(IvrError):
     """Every line is taken: ``--max-calls`` calls are going on."""
 
@@ -43,6 +49,7 @@ class Hotline:
         max_calls: int = 20,
         model: str | None = None,
         db: str | None = None,
+        calls_kept: int = CALLS_KEPT,
     ) -> None:
         from ivr import wiring
 
@@ -50,8 +57,10 @@ class Hotline:
         self.prompts = PromptAudio(files)
         self.out = out
         self.max_calls = max_calls
-        self.calls: dict[str, CallRecord] = {}
-        """Every call placed, by its token."""
+        self.calls: OrderedDict[str, CallRecord] = OrderedDict()
+        """The calls placed, by token, oldest first: every call going on and the last
+        ``calls_kept`` finished (their files stay in ``out``; only the links expire)."""
+        self.calls_kept = calls_kept
         self.active: set[WebCall] = set()
         self._lock = threading.Lock()
         self._count = 0
@@ -117,6 +126,11 @@ class Hotline:
     def _finished(self, call: WebCall) -> None:
         with self._lock:
             self.active.discard(call)
+            while len(self.calls) > self.calls_kept:
+                token, oldest = next(iter(self.calls.items()))
+                if not oldest.done.is_set():
+                    break  # a long call still going on: trimmed once it is over
+                del self.calls[token]
 
     def artifact(self, token: str, name: str) -> Path | None:
         """A file of a finished call: only the names in ``ARTIFACTS``, only by the call's
