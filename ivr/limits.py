@@ -65,6 +65,11 @@ PATTERN_REPEATS: Final = 1_000
 PATTERN_SECONDS: Final = 1.0
 """Most time all the regular expressions of one scenario may spend searching its prompts."""
 
+# ----- callers -----
+CALLER_ID_DIGITS: Final = 20
+"""Most digits in a caller ID the web phone presents (digits only; an E.164 number has at
+most 15, 0086 and 11 digits are 15 too)."""
+
 # ----- model archives -----
 MODEL_UNPACKED_BYTES: Final = 8 * 1024**3
 """Largest unpacked speech-model archive (the largest official Vosk model is about 4 GB)."""

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
@@ -18,6 +21,7 @@ from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
 from ivr.engine.flow import CallFlow
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress
+from ivr.limits import CALLER_ID_DIGITS
 from ivr.menu.model import Menu
 from ivr.outputs.call_log import CallLog
 from ivr.prompts.player import RenderingPlayer
@@ -25,12 +29,29 @@ from ivr.web import protocol
 from ivr.web.app import create_app
 from ivr.web.hotline import Hotline
 from ivr.web.protocol import FRAME_BYTES, Bucket, Message, Problem, read_text
-from tests.web_helpers import ToneFiles, until, until_state
+from tests.backoffice_db import db_url as db_url  # fixture, used by name
+from tests.web_helpers import (
+    ToneFiles,
+    console_log,
+    demo_database,
+    failed_payment_keys,
+    self_service_call,
+    until,
+    until_state,
+)
+
+SETTINGS = settings(deadline=None, derandomize=True, database=None)
 
 
 @pytest.fixture
 def hotline(wallet: Menu, tmp_path: Path) -> Iterator[Hotline]:
-    line = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", max_calls=3)
+    line = Hotline(
+        wallet,
+        ToneFiles(tmp_path / "prompts"),
+        tmp_path / "calls",
+        max_calls=3,
+        db=str(tmp_path / "backoffice.sqlite3"),  # none: never the user's own
+    )
     yield line
     line.close()
 
@@ -77,8 +98,8 @@ def _press_1_2(ws: Any) -> list[dict[str, Any]]:
     [
         ('{"type": "key", "key": "#"}', Message("key", key="#")),
         (
-            '{"type": "call", "caller_id": "+8613800138000"}',
-            Message("call", caller_id="+8613800138000"),
+            '{"type": "call", "caller_id": "8613800138000"}',
+            Message("call", caller_id="8613800138000"),
         ),
         ('{"type": "call"}', Message("call")),
         ('{"type": "mic", "on": true}', Message("mic", on=True)),
@@ -101,6 +122,10 @@ def test_valid_messages_are_read(text: str, expected: Message) -> None:
         '{"type": "key"}',
         '{"type": "call", "caller_id": "138; rm -rf"}',
         '{"type": "call", "caller_id": "1234567890123456789012"}',
+        '{"type": "call", "caller_id": "+8613800138000"}',
+        '{"type": "call", "caller_id": "138 0013 8000"}',
+        '{"type": "call", "caller_id": "\u0663\u0663"}',
+        '{"type": "call", "caller_id": 13800138000}',
         '{"type": "mic", "on": "yes"}',
         '{"type": "dial"}',
     ],
@@ -108,6 +133,31 @@ def test_valid_messages_are_read(text: str, expected: Message) -> None:
 def test_malformed_messages_get_an_error_and_keep_the_socket(text: str) -> None:
     checked = read_text(text)
     assert isinstance(checked, Problem) and checked.close is None, checked
+
+
+@SETTINGS
+@given(
+    st.text(
+        st.sampled_from([*"0123456789", "+", " ", "\u0663", "１", "²", "a", "\x00"]), max_size=60
+    )
+)
+def test_a_caller_id_is_taken_exactly_when_digits_within_the_limit(caller_id: str) -> None:
+    checked = read_text(json.dumps({"type": "call", "caller_id": caller_id}))
+    valid = all(c in "0123456789" for c in caller_id) and len(caller_id) <= CALLER_ID_DIGITS
+    assert (
+        checked == Message("call", caller_id=caller_id) if valid else isinstance(checked, Problem)
+    )
+    if isinstance(checked, Problem):
+        assert checked.close is None, "the call may be placed again with a good number"
+        if all(c in "0123456789" for c in caller_id):
+            assert "CALLER_ID_DIGITS" in checked.error and str(CALLER_ID_DIGITS) in checked.error
+
+
+@SETTINGS
+@given(st.integers(min_value=0, max_value=protocol.MAX_TEXT))
+def test_caller_ids_up_to_the_limit_are_taken_and_longer_refused(digits: int) -> None:
+    checked = read_text(json.dumps({"type": "call", "caller_id": "1" * digits}))
+    assert isinstance(checked, Message) == (digits <= CALLER_ID_DIGITS), digits
 
 
 def test_an_oversized_message_closes_the_socket() -> None:
@@ -425,3 +475,137 @@ def test_serve_refuses_bad_options(bad: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         _serve_args(argv=bad)
     assert exit_.value.code == 2
+
+
+# -- the back office: ivr call's database, demo callers ------------------------------------
+
+
+def test_a_self_service_web_call_logs_what_ivr_call_logs_on_the_same_database(
+    wallet: Menu, tmp_path: Path, db_url: str
+) -> None:
+    caller = next(c for c in demo_database(db_url) if c.case == "failed-payment")
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", db=db_url)
+    with TestClient(create_app(hotline)) as client, client.websocket_connect("/ws") as ws:
+        seen = self_service_call(ws, caller.phone, caller.pin)
+    assert seen[-1]["outcome"] == "abandoned"
+    web = _records(next(hotline.out.glob("call-*")) / "call.jsonl")
+    console = console_log(
+        ["--db", db_url, "--caller", caller.phone, "--keys", failed_payment_keys(caller.pin)],
+        tmp_path / "console.jsonl",
+    )
+    assert _without_times(web) == _without_times(console)
+    replies = [(r["operation"], r["result"]) for r in web if r["type"] == "reply"]
+    assert replies == [
+        ("find_account", "found"),
+        ("verify_pin", "verified"),
+        ("latest_failed_transaction", "found"),
+    ]
+    cause = caller.detail.split(":")[0]  # the case as ivr db accounts shows it: 余额不足: …
+    said = [r["text"] for r in web if r["type"] == "prompt"][-1]
+    assert f"原因是{cause}" in said, said
+    assert caller.pin not in json.dumps(web, ensure_ascii=False), "the PIN is never logged"
+
+
+def test_a_web_call_without_its_database_hears_the_apology_and_the_error_is_logged_once(
+    wallet: Menu, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = str(tmp_path / "missing.sqlite3")
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", db=missing)
+    with caplog.at_level("WARNING", logger="ivr.drivers.timeline"):
+        with TestClient(create_app(hotline)) as client, client.websocket_connect("/ws") as ws:
+            _call(ws, caller_id="13800138000")
+            for key, node in (("2", "transactions"), ("4", "sorry"), ("1", "sorry")):
+                ws.send_json({"type": "key", "key": key})
+                until_state(ws, node)
+                until(ws, "play")
+            ws.send_json({"type": "hangup"})
+            until(ws, "ended")
+        web_lines = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        console_log(
+            ["--db", missing, "--caller", "13800138000", "--keys", "!2!4!1"], tmp_path / "c.jsonl"
+        )
+        console_lines = [r.getMessage() for r in caplog.records]
+    assert not (tmp_path / "missing.sqlite3").exists(), "a call never creates the database"
+    assert len(web_lines) == 1, web_lines
+    assert f"there is no back-office database at {missing}" in web_lines[0]
+
+    def anonymous(line: str) -> str:
+        return re.sub(r"\(call \w+,", "(call …,", line)
+
+    assert [anonymous(line) for line in web_lines] == [anonymous(line) for line in console_lines]
+    web = _records(next(hotline.out.glob("call-*")) / "call.jsonl")
+    console = _records(tmp_path / "c.jsonl")
+    assert _without_times(web) == _without_times(console)
+
+
+def test_the_page_gets_the_demo_callers_without_pin_hashes(wallet: Menu, tmp_path: Path) -> None:
+    url = str(tmp_path / "demo.sqlite3")
+    demo = demo_database(url, count=12)
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", db=url)
+    with TestClient(create_app(hotline)) as client:
+        assert client.get("/hotline.json").json()["self_service"] is True
+        response = client.get("/callers.json")
+    listed = response.json()
+    assert listed["problem"] is None
+    assert [(c["phone"], c["pin"], c["case"]) for c in listed["callers"]] == [
+        (c.phone, c.pin, c.case) for c in demo
+    ]
+    assert {c["case"] for c in listed["callers"]} >= {"failed-payment", "refund", "locked"}
+    assert "argon2" not in response.text and "hash" not in response.text
+
+
+def test_the_page_is_told_why_there_are_no_demo_callers(
+    wallet: Menu, make_menu: Any, tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.sqlite3"
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", db=str(missing))
+    with TestClient(create_app(hotline)) as client:
+        listed = client.get("/callers.json").json()
+    assert listed["callers"] == [] and "ivr db init" in listed["problem"]
+    assert not missing.exists()
+    empty = str(tmp_path / "empty.sqlite3")
+    demo_database(empty, count=0)
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", db=empty)
+    assert hotline.demo_callers() == (
+        [],
+        f"no demo callers in {empty}: run `ivr db init --demo 100`",
+    )
+    small = Hotline(make_menu(), ToneFiles(tmp_path / "prompts"), tmp_path / "calls")
+    assert small.backoffice is None and small.demo_callers() == ([], None)
+    with TestClient(create_app(small)) as client:
+        assert client.get("/hotline.json").json()["self_service"] is False
+
+
+# -- memory -----------------------------------------------------------------------------------
+
+
+def test_the_prompts_known_are_bounded(tmp_path: Path) -> None:
+    from ivr.audio.wav import read_wav
+    from ivr.web.calls import PromptAudio
+
+    files = ToneFiles(tmp_path / "prompts")
+    prompts = PromptAudio(files, kept=3)
+    texts = [f"您的第{n}笔交易" for n in range(5)]
+    ids = [prompts.register(text)[0] for text in texts]
+    assert len(prompts) == 3
+    assert [prompts.path(i) is None for i in ids] == [True, True, False, False, False]
+    assert prompts.path(ids[2]) is not None  # the oldest known, now the latest used
+    prompts.register("又一笔")
+    assert prompts.path(ids[3]) is None and prompts.path(ids[2]) is not None
+    _, duration = prompts.register(texts[0])  # said again: rendered file, timed again
+    assert duration == read_wav(files.get(texts[0])).duration
+
+
+def test_the_server_keeps_the_links_of_its_last_calls_only(wallet: Menu, tmp_path: Path) -> None:
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "p"), tmp_path / "calls", calls_kept=2)
+    links = []
+    with TestClient(create_app(hotline)) as client:
+        for _ in range(4):
+            with client.websocket_connect("/ws") as ws:
+                _call(ws)
+                ws.send_json({"type": "hangup"})
+                links.append(until(ws, "ended")[-1]["downloads"]["call.jsonl"])
+        assert [client.get(link).status_code for link in links] == [404, 404, 200, 200]
+    assert len(hotline.calls) == 2
+    assert len(list(hotline.out.glob("call-*/call.jsonl"))) == 4, "the files stay"

@@ -21,13 +21,19 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from ivr.menu.model import Menu, load
 from ivr.web.app import create_app
 from ivr.web.hotline import Hotline
 from tests.speech.korean import join, korean_model_dir, say_korean, silence
-from tests.web_helpers import ToneFiles
+from tests.web_helpers import (
+    ToneFiles,
+    console_log,
+    demo_database,
+    failed_payment_keys,
+    without_times,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -137,10 +143,13 @@ def test_keys_in_the_page_light_the_map_and_fetch_the_wav(
 ) -> None:
     from ivr.cli.common import prompt_cache
 
-    hotline = Hotline(wallet, prompt_cache(wallet), tmp_path / "calls")
+    db = str(tmp_path / "backoffice.sqlite3")
+    demo_database(db)
+    hotline = Hotline(wallet, prompt_cache(wallet), tmp_path / "calls", db=db)
     with Server(hotline) as server:
         driver = browser_factory()
         _open(driver, server, wallet)
+        _until(driver, "window.phone.demoCallers > 0", "the demo callers are listed")
         _shot(driver, tmp_path, "1-ready")
         driver.find_element(By.ID, "caller-id").send_keys("13800138000")
         driver.find_element(By.ID, "call").click()
@@ -185,6 +194,65 @@ def test_keys_in_the_page_light_the_map_and_fetch_the_wav(
         assert {r["type"] for r in _log(hotline)} >= {"barge-in", "hangup", "call-end"}
 
 
+def _press(driver: webdriver.Chrome, keys: str) -> None:
+    """Click the page's keypad buttons, one per key."""
+    for key in keys:
+        driver.find_element(By.CSS_SELECTOR, f"#keypad button[data-key='{key}']").click()
+
+
+def _saying(node: str) -> str:
+    """JS: the page is in ``node`` and one of its prompts is being said."""
+    return f"document.body.dataset.node === '{node}' && window.phone.prompt !== null"
+
+
+def test_a_demo_caller_picked_in_the_page_verifies_and_hears_the_failed_payment(
+    wallet: Menu, tmp_path: Path, browser_factory: Callable[..., webdriver.Chrome]
+) -> None:
+    db = str(tmp_path / "backoffice.sqlite3")
+    caller = next(c for c in demo_database(db) if c.case == "failed-payment")
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", db=db)
+    with Server(hotline) as server:
+        driver = browser_factory()
+        _open(driver, server, wallet)
+        _until(driver, "window.phone.demoCallers > 0", "the demo callers are listed")
+        picker = Select(driver.find_element(By.ID, "demo-caller"))
+        shown = [o.text for o in picker.options]
+        assert f"{caller.phone} · failed-payment · PIN {caller.pin}" in shown
+        picker.select_by_value(caller.phone)
+        assert driver.find_element(By.ID, "caller-id").get_attribute("value") == caller.phone
+        assert driver.find_element(By.ID, "demo-pin").text == caller.pin
+        assert caller.detail in driver.find_element(By.ID, "demo-detail").text
+        _shot(driver, tmp_path, "6-demo-caller")
+        driver.find_element(By.ID, "call").click()
+        _until(driver, _saying("main"), "the greeting")
+        _press(driver, "2")
+        _until(driver, _saying("transactions"), "交易咨询")
+        _press(driver, "4")
+        _until(driver, _saying("ask_pin"), "the PIN asked for")
+        _press(driver, caller.pin + "#")
+        _until(driver, _saying("my_account"), "verified: 本人账户查询")
+        _press(driver, "1")
+        cause = caller.detail.split(":")[0]  # 余额不足: 854.37 元 at …
+        said = f"原因是{cause}"
+        _until(
+            driver,
+            f"document.getElementById('transcript').textContent.includes({json.dumps(said)})",
+            "the transcript says the failed payment's cause",
+        )
+        assert driver.execute_script("return window.phone.path").count("my_failed") == 1
+        assert caller.pin not in driver.find_element(By.ID, "events").text
+        _shot(driver, tmp_path, "7-failed-payment")
+        driver.find_element(By.ID, "hangup").click()
+        _until(driver, "document.getElementById('download-call-jsonl') !== null", "ended")
+    web = _log(hotline)
+    console = console_log(
+        ["--db", db, "--caller", caller.phone, "--keys", failed_payment_keys(caller.pin)],
+        tmp_path / "console.jsonl",
+    )
+    assert without_times(web) == without_times(console)
+    assert [r["result"] for r in web if r["type"] == "reply"] == ["found", "verified", "found"]
+
+
 def test_speech_through_the_fake_microphone_takes_the_spoken_choice(
     tmp_path: Path, browser_factory: Callable[..., webdriver.Chrome]
 ) -> None:
@@ -220,7 +288,8 @@ def test_speech_through_the_fake_microphone_takes_the_spoken_choice(
 def test_the_page_says_why_the_microphone_cannot_be_heard(
     wallet: Menu, tmp_path: Path, browser_factory: Callable[..., webdriver.Chrome]
 ) -> None:
-    hotline = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls")
+    missing = str(tmp_path / "backoffice.sqlite3")  # never the user's own database
+    hotline = Hotline(wallet, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", db=missing)
     assert hotline.speech_problem is not None
     with Server(hotline) as server:
         driver = browser_factory()

@@ -4,6 +4,7 @@ Hotline on a menu, reading a call's messages off a WebSocket."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +60,65 @@ def until_state(ws: Any, node: str) -> list[dict[str, Any]]:
             return seen
         assert message["type"] != "ended", seen[-5:]
     raise AssertionError(f"never entered {node}")
+
+
+def demo_database(url: str, count: int = 10) -> list[Any]:
+    """``ivr db init --demo COUNT`` on the database at ``url``: its demo callers, as
+    ``ivr db accounts`` lists them (``ivr.backoffice.demo.Caller``)."""
+    from ivr.backoffice.database import Database
+    from ivr.backoffice.demo import build, callers
+    from ivr.backoffice.repository import utc_now
+    from ivr.backoffice.settings import Rules, database_url
+
+    build(url, count, seed=1, now=utc_now())
+    db = Database(database_url(url), Rules(), create=False)
+    try:
+        return list(callers(db))
+    finally:
+        db.dispose()
+
+
+def failed_payment_keys(pin: str) -> str:
+    """``ivr call --keys`` for what `self_service_call` presses: 交易咨询 (2), 查询本人的交易
+    (4) and the PIN, each barging in, then 最近一笔失败的交易 (1) barging in."""
+    return f"!2!4!{pin}#!1"
+
+
+def self_service_call(ws: Any, caller_id: str, pin: str) -> list[dict[str, Any]]:
+    """A call presenting ``caller_id`` that hears its latest failed payment: each key while
+    the node's first prompt plays (``!`` in a key script), the PIN and ``#`` at once, and
+    a hang-up while the failure's cause is said; the messages up to ``ended``."""
+    assert ws.receive_json()["type"] == "ready"
+    ws.send_json({"type": "call", "caller_id": caller_id})
+    seen = until(ws, "play")
+    for key, node in (("2", "transactions"), ("4", "ask_pin")):
+        ws.send_json({"type": "key", "key": key})
+        seen += until_state(ws, node)
+        seen += until(ws, "play")
+    for key in f"{pin}#":
+        ws.send_json({"type": "key", "key": key})
+    seen += until_state(ws, "my_account")
+    seen += until(ws, "play")
+    ws.send_json({"type": "key", "key": "1"})
+    seen += until_state(ws, "failure_cause")
+    seen += until(ws, "play")
+    ws.send_json({"type": "hangup"})
+    return seen + until(ws, "ended")
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    """A call log's events."""
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def console_log(args: list[str], path: Path) -> list[dict[str, Any]]:
+    """``ivr call ARGS --log PATH --quiet``, in this process: its call log."""
+    from ivr.cli.main import main
+
+    assert main(["call", *args, "--log", str(path), "--quiet"]) == 0
+    return records(path)
+
+
+def without_times(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The events without their times: a real-clock call and a virtual one compared."""
+    return [{k: v for k, v in r.items() if k != "t"} for r in events]

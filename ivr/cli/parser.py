@@ -457,6 +457,7 @@ def parser() -> argparse.ArgumentParser:
         help="keep each call's call.jsonl, transcript.txt and call.wav here "
         "(default: a new temporary folder)",
     )
+    serve.add_argument("--db", metavar="URL", help=DB_HELP)
     serve.set_defaults(run="serve:run", outputs=(("out", "--out", FOLDER),))
 
     simulate = commands.add_parser(

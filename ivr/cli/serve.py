@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     menu = load(args.menu or default_menu())
     out: Path = args.out or Path(tempfile.mkdtemp(prefix="ivr-serve-"))
-    hotline = Hotline(menu, prompt_cache(menu), out, max_calls=args.max_calls, model=args.model)
+    hotline = Hotline(
+        menu, prompt_cache(menu), out, max_calls=args.max_calls, model=args.model, db=args.db
+    )
     if not is_loopback(args.host):
         err.print(
             f"ivr serve: warning: listening on {args.host}, not only on this machine: anyone "

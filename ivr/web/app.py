@@ -5,6 +5,7 @@ Routes:
 
 - ``/``, ``/static/*``: the page (``ivr/web/static``: HTML, JS, CSS; nothing else);
 - ``/map.svg``: the menu map; ``/prompts/<id>.wav``: a prompt the hotline has said;
+- ``/callers.json``: the demo callers of the back office, for the caller-ID picker;
 - ``/calls/<token>/<name>``: a finished call's log, transcript or WAV, by its token;
 - ``/ws``: a call. The server says ``ready`` (the menu, whether speech can be heard); the
   page sends ``call``, then keys, the microphone switch, audio frames and ``hangup``
@@ -29,6 +30,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from ivr.limits import CALLER_ID_DIGITS
 from ivr.outputs.menu_map import mermaid_id
 from ivr.web.calls import ARTIFACTS, WebCall
 from ivr.web.hotline import Busy, Hotline
@@ -49,6 +51,10 @@ def create_app(hotline: Hotline) -> Starlette:
 
     async def hotline_info(request: Request) -> Response:
         return JSONResponse(ready(hotline))
+
+    async def demo_callers(request: Request) -> Response:
+        found, problem = await asyncio.to_thread(hotline.demo_callers)
+        return JSONResponse({"callers": found, "problem": problem}, headers=NO_STORE)
 
     async def menu_map(request: Request) -> Response:
         if hotline.map_svg is None:
@@ -83,6 +89,7 @@ def create_app(hotline: Hotline) -> Starlette:
         routes=[
             Route("/", index),
             Route("/hotline.json", hotline_info),
+            Route("/callers.json", demo_callers),
             Route("/map.svg", menu_map),
             Route("/prompts/{prompt:str}.wav", prompt),
             Route("/calls/{token:str}/{name:str}", artifact),
@@ -105,6 +112,8 @@ def ready(hotline: Hotline) -> dict[str, Any]:
         "nodes": {node: mermaid_id(node) for node in menu.nodes},
         "titles": {node: spec.title for node, spec in menu.nodes.items()},
         "max_calls": hotline.max_calls,
+        "self_service": hotline.backoffice is not None,
+        "caller_id_digits": CALLER_ID_DIGITS,
     }
 
 
@@ -121,8 +130,12 @@ class Line:
         self.loop = asyncio.get_running_loop()
 
     def send(self, message: dict[str, Any]) -> None:
-        """From any thread (the call's): queued for the sender task."""
-        self.loop.call_soon_threadsafe(self.outbox.put_nowait, message)
+        """From any thread (the call's): queued for the sender task; dropped once the
+        socket's event loop is gone (the server stopped: nobody is there to read it)."""
+        try:
+            self.loop.call_soon_threadsafe(self.outbox.put_nowait, message)
+        except RuntimeError:  # the event loop is closed
+            log.debug("web call: message after the loop closed: %s", message.get("type"))
 
     async def serve(self) -> None:
         websocket = self.websocket

@@ -17,6 +17,7 @@ import logging
 import queue
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress
 
 if TYPE_CHECKING:
-    from ivr.audio.wav import ClipCache
     from ivr.engine.backoffice import BackOffice
     from ivr.engine.events import CallEvent
     from ivr.engine.flow import Call
@@ -46,43 +46,63 @@ ARTIFACTS = {
 }
 """The files a call leaves, by name: the only names a download may ask for."""
 
+PROMPTS_KEPT = 10_000
+"""Prompts the server knows at once (IDs, files, durations: a few hundred bytes each); the
+wallet menu has about 150 fixed ones, self-service calls add one or two each."""
+
 
 class PromptAudio:
     """The menu's rendered prompts, each with an ID the page fetches it by and its duration.
 
     Shared by every call of the server: a prompt is rendered (or its recording found) once
-    and its duration read once; the IDs come from the text, so only prompts the hotline has
-    said, or was asked to prepare, can be fetched.
+    and its duration read once, from the WAV's header (the page plays the file; the server
+    needs only its length, so no samples are kept); the IDs come from the text, so only
+    prompts the hotline has said, or was asked to prepare, can be fetched. The last
+    `PROMPTS_KEPT` prompts said are known: templated prompts (a caller's payment, date and
+    amount) make new ones with every call, and the server must not grow with them.
     """
 
-    def __init__(self, files: PromptFiles) -> None:
-        from ivr.audio.wav import ClipCache
-
+    def __init__(self, files: PromptFiles, kept: int = PROMPTS_KEPT) -> None:
         self.files = files
-        self._clips: ClipCache = ClipCache()
+        self.kept = kept
         self._lock = threading.Lock()
-        self._known: dict[str, tuple[Path, float]] = {}
+        self._known: OrderedDict[str, tuple[Path, float]] = OrderedDict()
 
     @staticmethod
     def id_of(text: str) -> str:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
+    def _get(self, prompt_id: str) -> tuple[Path, float] | None:
+        with self._lock:
+            known = self._known.get(prompt_id)
+            if known is not None:
+                self._known.move_to_end(prompt_id)
+            return known
+
     def register(self, text: str) -> tuple[str, float]:
         """The prompt's ID and duration in seconds (rendering it first if needed)."""
+        from ivr.audio.wav import open_wav
+
         prompt_id = self.id_of(text)
-        known = self._known.get(prompt_id)
+        known = self._get(prompt_id)
         if known is not None:
             return prompt_id, known[1]
         path = self.files.get(text)  # the prompt cache locks each prompt while rendering it
+        duration = open_wav(path).duration  # the header only: the frames the file holds
         with self._lock:
-            duration = self._clips.get(path).duration
             self._known[prompt_id] = (path, duration)
+            self._known.move_to_end(prompt_id)
+            while len(self._known) > self.kept:
+                self._known.popitem(last=False)
         return prompt_id, duration
 
     def path(self, prompt_id: str) -> Path | None:
         """The WAV file of a prompt said before; None for any other ID."""
-        known = self._known.get(prompt_id)
+        known = self._get(prompt_id)
         return None if known is None else known[0]
+
+    def __len__(self) -> int:
+        return len(self._known)
 
     def prepare(self, texts: list[str], stop: threading.Event) -> None:
         """Render and time every prompt (a background thread at start), until ``stop``."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,12 +14,23 @@ from ivr.errors import IvrError
 from ivr.web.calls import ARTIFACTS, CallRecord, PromptAudio, Send, WebCall
 
 if TYPE_CHECKING:
-    from ivr.engine.backoffice import BackOffice
+    from ivr.backoffice.office import ConnectingBackOffice
+    from ivr.engine.backoffice import Reply, Request
     from ivr.hearing.tracker import UtteranceTracker
     from ivr.menu.model import Menu
     from ivr.prompts.recordings import PromptFiles
 
 log = logging.getLogger(__name__)
+
+
+DEMO_CALLERS_LISTED = 200
+"""Most demo callers the page lists (``ivr db init --demo`` makes up to 10,000; the cases
+take turns, so the first ones show every case)."""
+
+
+CALLS_KEPT = 10_000
+"""Finished calls whose files the server still serves by their links (about 1.6 KiB each:
+the server must not grow with every call it ever took)."""
 
 
 class Busy(IvrError):
@@ -36,19 +48,30 @@ class Hotline:
         *,
         max_calls: int = 20,
         model: str | None = None,
+        db: str | None = None,
+        calls_kept: int = CALLS_KEPT,
     ) -> None:
+        from ivr import wiring
+
         self.menu = menu
         self.prompts = PromptAudio(files)
         self.out = out
         self.max_calls = max_calls
-        self.calls: dict[str, CallRecord] = {}
-        """Every call placed, by its token."""
+        self.calls: OrderedDict[str, CallRecord] = OrderedDict()
+        """The calls placed, by token, oldest first: every call going on and the last
+        ``calls_kept`` finished (their files stay in ``out``; only the links expire)."""
+        self.calls_kept = calls_kept
         self.active: set[WebCall] = set()
         self._lock = threading.Lock()
         self._count = 0
         self._stop = threading.Event()
         self._model_path, self.speech_problem = self._find_model(model)
         self.map_svg, self.map_problem = menu_map(menu)
+        self.db = db
+        office = wiring.backoffice(menu, db)  # DatabaseUrlInvalid here, before serving
+        self.backoffice = None if office is None else SharedBackOffice(office)
+        """The back office of ``ivr call --db``: one for every call of the server, None for
+        a menu without action nodes."""
 
     def _find_model(self, model: str | None) -> tuple[Path | None, str | None]:
         """The speech model for the menu, or the one line saying why there is none (keys
@@ -92,7 +115,7 @@ class Hotline:
                 send,
                 caller_id=caller_id or None,
                 tracker=self.tracker if self._model_path is not None else None,
-                backoffice=backoffice(self.menu),
+                backoffice=self.backoffice,
                 finished=self._finished,
             )
             self.active.add(call)
@@ -103,6 +126,11 @@ class Hotline:
     def _finished(self, call: WebCall) -> None:
         with self._lock:
             self.active.discard(call)
+            while len(self.calls) > self.calls_kept:
+                token, oldest = next(iter(self.calls.items()))
+                if not oldest.done.is_set():
+                    break  # a long call still going on: trimmed once it is over
+                del self.calls[token]
 
     def artifact(self, token: str, name: str) -> Path | None:
         """A file of a finished call: only the names in ``ARTIFACTS``, only by the call's
@@ -113,6 +141,36 @@ class Hotline:
         path = record.folder / name
         return path if path.is_file() else None
 
+    def demo_callers(self) -> tuple[list[dict[str, str]], str | None]:
+        """The demo callers a trainer may present (``ivr db accounts``: phone, demo PIN,
+        case, name and what the case is about; the first `DEMO_CALLERS_LISTED`), or the
+        line saying why there are none. Never a PIN hash: demo PINs are training data,
+        kept in clear for this; a real account's PIN is not. Empty for a menu without a
+        back office."""
+        if self.backoffice is None:
+            return [], None
+        from itertools import islice
+
+        from ivr.backoffice.database import Database
+        from ivr.backoffice.demo import callers
+        from ivr.backoffice.settings import Rules, database_url
+        from ivr.engine.backoffice import BackOfficeUnavailable
+
+        try:
+            db = Database(database_url(self.db), Rules(), create=False)
+            try:
+                found = list(islice(callers(db), DEMO_CALLERS_LISTED))
+            finally:
+                db.dispose()
+        except BackOfficeUnavailable as error:
+            return [], str(error)
+        if not found:
+            return [], f"no demo callers in {db.where}: run `ivr db init --demo 100`"
+        return [
+            {"phone": c.phone, "pin": c.pin, "case": c.case, "name": c.name, "detail": c.detail}
+            for c in found
+        ], None
+
     def close(self, timeout: float = 10.0) -> None:
         """Hang up every call and wait for their files to be written."""
         self._stop.set()
@@ -122,15 +180,33 @@ class Hotline:
             call.caller.hang_up()
         for call in calls:
             call.thread.join(timeout)
+        if self.backoffice is not None:
+            self.backoffice.close()
 
 
-def backoffice(menu: Menu) -> BackOffice | None:
-    """The back office of a menu with action nodes: the in-memory demo data, as ``ivr call``."""
-    if not any(node.action is not None for node in menu.nodes.values()):
-        return None
-    from ivr.drivers.memory import demo
+class SharedBackOffice:
+    """The server's one back office (``wiring.backoffice``: it connects at the first
+    request, and again after a failure), shared by every call: the connecting is done by
+    one call at a time, so two calls reaching their first action node together make one
+    connection pool, not two. Requests themselves run side by side (the database back
+    office is thread-safe)."""
 
-    return demo()
+    def __init__(self, office: ConnectingBackOffice) -> None:
+        self.office = office
+        self._connected = False
+        self._lock = threading.Lock()
+
+    def perform(self, request: Request) -> Reply:
+        if self._connected:
+            return self.office.perform(request)
+        with self._lock:
+            reply = self.office.perform(request)  # BackOfficeUnavailable: tried again next time
+            self._connected = self.office.office is not None
+            return reply
+
+    def close(self) -> None:
+        with self._lock:
+            self.office.close()
 
 
 def menu_map(menu: Menu) -> tuple[str | None, str | None]:

@@ -3,7 +3,7 @@
 Text messages are JSON objects with a ``type``:
 
 - ``{"type": "call", "caller_id": "13800138000"}``: place the call (caller ID optional:
-  up to 20 digits, an optional leading ``+``);
+  digits only, at most `CALLER_ID_DIGITS`);
 - ``{"type": "key", "key": "1"}``: one of the twelve telephone keys;
 - ``{"type": "mic", "on": true}``: the microphone switch;
 - ``{"type": "hangup"}``.
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ivr.engine.inputs import TELEPHONE_KEYS
+from ivr.limits import CALLER_ID_DIGITS
 
 RATE = 16000
 FRAME_SAMPLES = RATE // 50
@@ -32,7 +33,8 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 """One audio frame: 20 ms of 16 kHz mono int16 (640 bytes)."""
 MAX_TEXT = 512
 """The longest text message the page sends is well under this (a caller ID)."""
-CALLER_ID = re.compile(r"\+?[0-9]{0,20}")
+CALLER_ID = re.compile(r"[0-9]*")
+"""A caller ID: ASCII digits only (``str.isdigit`` would take ``٣`` and ``²``)."""
 
 MESSAGES_PER_SECOND, MESSAGE_BURST = 20.0, 40.0
 """Text messages: a person pressing keys as fast as they can stays far below."""
@@ -82,7 +84,12 @@ def read_text(text: str) -> Message | Problem:
         if caller_id is None:
             caller_id = ""
         if not isinstance(caller_id, str) or not CALLER_ID.fullmatch(caller_id):
-            return Problem("a caller ID is up to 20 digits, with an optional leading +")
+            return Problem("a caller ID is digits only (0-9)")
+        if len(caller_id) > CALLER_ID_DIGITS:
+            return Problem(
+                f"a caller ID has at most {CALLER_ID_DIGITS} digits (CALLER_ID_DIGITS), "
+                f"not {len(caller_id)}"
+            )
         return Message("call", caller_id=caller_id)
     if kind == "mic":
         on = data.get("on")

@@ -6,6 +6,7 @@
   const state = {
     ws: null, ready: null, audio: null, source: null, playSeq: 0, buffers: new Map(),
     played: [], playing: null, node: null, path: [], mic: null, micOn: false, inCall: false,
+    prompt: null, demoCallers: 0,
   };
   window.phone = state; // read by the browser tests
 
@@ -29,7 +30,10 @@
     const previous = state.node && state.ready.nodes[state.node];
     for (const g of mapNodes.values()) g.classList.remove("current");
     const g = id && mapNodes.get(id);
-    if (g) g.classList.add("current", "visited");
+    if (g) {
+      g.classList.add("current", "visited");
+      g.scrollIntoView({ block: "center", inline: "center" });
+    }
     if (previous && id) {
       const edge = mapEdges.get(previous + "->" + id);
       if (edge) edge.classList.add("taken");
@@ -91,6 +95,7 @@
     $("call").disabled = on;
     $("hangup").disabled = !on;
     $("caller-id").disabled = on;
+    $("demo-caller").disabled = on;
     $("mic").disabled = !on;
     for (const b of $("keypad").querySelectorAll("button")) b.disabled = !on;
   }
@@ -101,8 +106,49 @@
     if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(message));
   }
 
+  // -- the caller ID: free entry, or a demo caller of the back office -----------------------
+  const demoCallers = new Map();
+
+  function callerIdProblem(text) {
+    const most = (state.ready && state.ready.caller_id_digits) || 20;
+    if (!/^[0-9]*$/.test(text)) return "主叫号码只能是数字 · a caller ID is digits only (0-9)";
+    if (text.length > most) return "主叫号码最多 " + most + " 位 · a caller ID has at most " + most + " digits";
+    return null;
+  }
+
+  function showDemo(phone) {
+    const c = demoCallers.get(phone);
+    const detail = $("demo-detail");
+    detail.replaceChildren();
+    if (!c) return;
+    const pin = document.createElement("b");
+    pin.id = "demo-pin";
+    pin.textContent = c.pin;
+    detail.append(c.case + " · " + c.name + " · " + c.detail + " · 演示密码 demo PIN ", pin,
+      " (training data)");
+  }
+
+  function loadDemoCallers() {
+    fetch("/callers.json").then((r) => r.json()).then((m) => {
+      const select = $("demo-caller");
+      for (const c of m.callers) {
+        demoCallers.set(c.phone, c);
+        const option = document.createElement("option");
+        option.value = c.phone;
+        option.textContent = c.phone + " · " + c.case + " · PIN " + c.pin;
+        select.append(option);
+      }
+      $("demo").hidden = false;
+      if (m.problem) $("demo-detail").textContent = m.problem;
+      state.demoCallers = m.callers.length;
+    }).catch((e) => { $("demo-detail").textContent = "demo callers: " + e.message; });
+  }
+
   function call() {
     if (state.inCall) return;
+    const callerId = $("caller-id").value.trim();
+    const problem = callerIdProblem(callerId);
+    if (problem) { say(problem); return; }
     if (!state.audio) state.audio = new AudioContext();
     state.audio.resume();
     for (const id of ["transcript", "events", "download-links"]) $(id).replaceChildren();
@@ -116,7 +162,7 @@
     state.ws = ws;
     ws.onmessage = (e) => receive(JSON.parse(e.data));
     ws.onclose = () => { if (state.ws === ws) { stopPrompt(); stopMic(); setInCall(false); state.ws = null; } };
-    ws.onopen = () => { send({ type: "call", caller_id: $("caller-id").value.trim() }); setInCall(true); };
+    ws.onopen = () => { send({ type: "call", caller_id: callerId }); setInCall(true); };
   }
 
   function receive(m) {
@@ -126,8 +172,8 @@
         $("title").textContent = m.title;
         break;
       case "placed": $("status").textContent = "已接通 connected"; break;
-      case "play": play(m.url); break;
-      case "stop": stopPrompt(); break;
+      case "play": state.prompt = m.text; play(m.url); break;
+      case "stop": state.prompt = null; stopPrompt(); break;
       case "event":
         light(m.record.state);
         if (m.line) line("transcript", m.t, m.line.trim());
@@ -205,13 +251,24 @@
   $("call").addEventListener("click", call);
   $("hangup").addEventListener("click", hangUp);
   $("mic").addEventListener("change", (e) => micSwitch(e.target.checked));
+  $("demo-caller").addEventListener("change", (e) => {
+    if (e.target.value) $("caller-id").value = e.target.value;
+    showDemo(e.target.value);
+  });
+  $("caller-id").addEventListener("input", (e) => {
+    const picked = $("demo-caller").value;
+    if (picked && e.target.value !== picked) { $("demo-caller").value = ""; showDemo(""); }
+  });
   document.addEventListener("keydown", (e) => {
-    if (e.target === $("caller-id") || e.ctrlKey || e.metaKey || e.altKey) return;
+    const typing = e.target instanceof Element && e.target.closest("input:not([type=checkbox]), select");
+    if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
     if (KEYS.includes(e.key)) { e.preventDefault(); press(e.key); }
   });
   fetch("/hotline.json").then((r) => r.json()).then((m) => {
     state.ready = m;
     $("title").textContent = m.title;
     if (m.speech) $("mic").title = m.speech;
+    $("caller-id").maxLength = m.caller_id_digits;
+    if (m.self_service) loadDemoCallers();
   });
 })();
