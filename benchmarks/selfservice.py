@@ -87,7 +87,9 @@ def run(url: str, calls: int, accounts: int) -> dict[str, Any]:
         pool = CallPool(CallFlow(menu), listeners=[listen], backoffice=office)
         for n in range(first, first + count):
             person = people[n % len(people)]
-            keys = f"24{person.pin}#361"  # verify, the last payments read, complain
+            # verify, the last payments read, complain: the first # cuts the record prompt
+            # short (its beep follows), the second ends the voice message
+            keys = f"24{person.pin}#361##"
             pool.start(ScriptPlan(keys, think_time=0.5), caller_id=person.phone)
         pool.run()
         with lock:

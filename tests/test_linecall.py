@@ -39,7 +39,9 @@ def replay(
 
 
 def test_keys_in_a_recording_drive_the_call_at_their_times(wallet: Menu) -> None:
-    events = replay(wallet, caller_recording(30, {2.0: "1", 4.0: "2", 6.0: "1", 20.0: "0"}, {}))
+    # 40 s: the caller stays on through the transfer message (the wallet's queue answers
+    # after it); a recording that ends first is a caller hanging up
+    events = replay(wallet, caller_recording(40, {2.0: "1", 4.0: "2", 6.0: "1", 20.0: "0"}, {}))
     keys = [(round(t, 1), e.key) for t, e in events if e.type is EventType.KEY]
     assert keys == [(2.0, "1"), (4.0, "2"), (6.0, "1"), (20.0, "0")]
     assert [e.state for _, e in events if e.type is EventType.STATE] == [
@@ -74,7 +76,7 @@ def test_speech_and_keys_in_one_recording(tmp_path: Path) -> None:
 
 def test_run_recording_cli_through_a_phone_line(tmp_path: Path) -> None:
     wav = tmp_path / "call.wav"
-    write_wav(wav, caller_recording(12, {2.0: "1", 9.0: "0"}, {}))
+    write_wav(wav, caller_recording(25, {2.0: "1", 9.0: "0"}, {}))  # on through the transfer
     log = tmp_path / "call.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "ivr.cli", "run-recording", str(wav), "--line", "alaw",

@@ -26,7 +26,8 @@ led to (reported as they *start*), the no-input after a silence, the end of an a
 Turns: ``press`` keys as in ``ivr call --keys`` (each once the prompts have ended, after
 the think time; ``_`` silent until the no-input timer fires; ``!`` one second into the
 prompt being said); ``silence: N`` seconds counted from the end of the prompts; ``say``
-text rendered by pyttsx3/espeak-ng in the caller's voice (the menu's, or ``voice:``;
+text rendered by the espeak-ng command line (repeatable: the same text, the same samples)
+in the caller's voice (the menu's, or ``voice:``;
 ``rate:`` per turn) and fed to the real recognizer 20 ms at a time; ``play`` a WAV file;
 ``hangup`` once the prompts have ended. When the turns run out the caller hangs up as soon
 as the hotline waits for them, as a key script does.

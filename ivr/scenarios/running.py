@@ -55,8 +55,9 @@ def run_scenario(
 ) -> ScenarioResult:
     """Play one scenario and check it. Never raises for a bad file: see ``status``.
 
-    ``speech_cache``: where ``say:`` audio is rendered (default: the prompt cache,
-    ``~/.cache/ivr/prompts``; entries are keyed by engine, voice, rate and text).
+    ``speech_cache``: where ``say:`` audio is rendered by the espeak-ng command line
+    (default: ``~/.cache/ivr/speech-eval``, shared with ``ivr speech-eval``; entries are
+    keyed by voice, rate, pitch and text).
     ``raise_errors``: let an unexpected exception in the run propagate (with its
     traceback) instead of reporting it as the scenario's error.
     ``line``: what the phone line does to the caller's audio (ivr.audio.phone_line.degrade).
@@ -404,10 +405,28 @@ def _speech(
         elif turn.kind is TurnKind.SAY:
             voice = scenario.voice_id or menu.voice.id
             rate = turn.rate or scenario.rate or menu.voice.rate
-            clips[turn.number] = read_wav(_speech_cache(voice, rate, speech_cache).get(turn.text))
+            clips[turn.number] = _caller_speech(turn.text, voice, rate, speech_cache)
     for number, clip in clips.items():
         clips[number] = to_rate(line(clip) if line else clip, RATE)
     return tracker, clips
+
+
+def _caller_speech(text: str, voice: str, rate: int, directory: Path | None) -> AudioClip:
+    """A ``say:`` turn's audio, from the espeak-ng command line: the same text always gives
+    the same samples. (Through pyttsx3 it did not: espeak-ng's pitch flutter runs on across
+    a process's utterances, so a scenario's 상담원 depended on what the process had said
+    before, and was once heard as 셋 in the full suite.)"""
+    from ivr.hearing.evaluation import EvaluationError, Render, Renderer
+
+    try:
+        renderer = Renderer(directory)
+        return renderer.clip(text, Render(voice, rate, ESPEAK_PITCH))
+    except EvaluationError as error:
+        raise _Skip(f"say turns need espeak-ng: {error}") from None
+
+
+ESPEAK_PITCH = 50
+"""espeak-ng's own default pitch (0-99), which the caller's voice keeps."""
 
 
 def _prompt_files(menu: Menu) -> RecordedPrompts:
