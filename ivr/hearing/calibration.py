@@ -38,7 +38,10 @@ def speech_line(speech: dict[str, Any]) -> str:
     keys = [k for k in order if k in speech] + sorted(k for k in speech if k not in order)
     parts = []
     for key in keys:
-        value = yaml.safe_dump(speech[key], default_flow_style=True, allow_unicode=True)
+        # No wrapping: a long list (decoys) must stay on the one line.
+        value = yaml.safe_dump(
+            speech[key], default_flow_style=True, allow_unicode=True, width=1_000_000
+        )
         value = value.strip().removesuffix("...").strip()
         parts.append(f"{key}: {value}")
     return "speech: {" + ", ".join(parts) + "}"
