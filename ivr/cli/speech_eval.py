@@ -145,7 +145,7 @@ def print_report(report: object) -> None:
     if report.overall is not None:
         rows.append(("all", report.overall))
     if report.held_out is not None:
-        rows.append(("all, oog without decoy words", report.held_out))
+        rows.append(("held out", report.held_out))  # oog without decoy words
     for name, r in rows:
         summary.add_row(
             name, str(r.n_in), _pct(r.right), _pct(r.wrong), _pct(r.confirm_right),
@@ -153,6 +153,8 @@ def print_report(report: object) -> None:
             _pct(r.oog_confirmed),
         )  # fmt: skip
     out.print(summary)
+    if report.held_out is not None:
+        out.print("held out: out-of-grammar utterances that hold no decoy word only", markup=False)
     phrases = Table(title="Right option accepted, per phrase and condition")
     conditions = list(report.by_condition)
     phrases.add_column("state")
