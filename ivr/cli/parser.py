@@ -354,6 +354,13 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="check each result against a syllable loop (default: the menu's speech.second_pass)",
     )
+    speech_eval.add_argument(
+        "--decoys",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="listen for the language's shipped decoy words too, rejecting them "
+        "(default: the menu's speech.decoys)",
+    )
     speech_eval.add_argument("--quiet", action="store_true", help="print no tables")
     speech_eval.set_defaults(
         run="speech_eval:run", outputs=(("json", "--json", FILE), ("chart", "--chart", FILE))

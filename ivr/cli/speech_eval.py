@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
                 oog=oog,
                 recordings=args.recordings,
                 progress=progress if not args.quiet else None,
-                recognizer_options=_options(_second_pass(args, menu)),
+                recognizer_options=_options(_second_pass(args, menu), _decoys(args, menu)),
             )
     except (OSError, UnicodeDecodeError) as error:
         err.print(f"ivr speech-eval: {error}", markup=False)
@@ -67,8 +67,18 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from ivr.hearing.models import model_name
 
+    decoys = _decoys(args, menu)
     report = ev.Report.build(
-        menu, model_name(model.path), trials, second_pass=_second_pass(args, menu)
+        menu,
+        model_name(model.path),
+        trials,
+        second_pass=_second_pass(args, menu),
+        decoys=bool(decoys),
+        decoyed=ev.decoyed(
+            [t.item.text for t in trials if not t.in_grammar],
+            decoys,
+            model.vocabulary.segment,
+        ),
     )
     if not args.quiet:
         print_report(report)
@@ -91,13 +101,26 @@ def _second_pass(args: argparse.Namespace, menu: Menu) -> bool:
     return menu.speech.second_pass if chosen is None else chosen
 
 
-def _options(second_pass: bool) -> dict[str, object] | None:
-    """The recognizer as calls build it, with or without the second pass."""
-    if not second_pass:
-        return None
+def _decoys(args: argparse.Namespace, menu: Menu) -> tuple[str, ...]:
+    """Measure as the menu's calls hear: with its ``speech.decoys``, or the shipped list for
+    its language if asked (``--decoys``); ``--no-decoys`` none."""
+    from ivr.hearing.rejection import menu_decoys
+
+    chosen: bool | None = getattr(args, "decoys", None)
+    setting = menu.speech.decoys
+    if chosen is True and setting is False:
+        setting = True
+    elif chosen is False:
+        setting = False
+    return menu_decoys(setting, menu.language)
+
+
+def _options(second_pass: bool, decoys: tuple[str, ...] = ()) -> dict[str, object] | None:
+    """The recognizer as calls build it: with or without the second pass and decoys."""
     from ivr.hearing.rejection import Rejection
 
-    return {"rejection": Rejection.second_pass()}
+    rejection = Rejection.for_speech(second_pass=second_pass, decoys=decoys)
+    return None if rejection is None else {"rejection": rejection}
 
 
 def print_report(report: object) -> None:
@@ -110,7 +133,8 @@ def print_report(report: object) -> None:
     out.print(
         f"{report.menu} with {report.model}: {len(report.trials)} utterances, "
         f"thresholds accept {report.accept} / confirm {report.confirm}"
-        + (", second pass on" if report.second_pass else ""),
+        + (", second pass on" if report.second_pass else "")
+        + (", decoys on" if report.decoys else ""),
         markup=False,
     )
     summary = Table(title="By condition (in grammar: right/wrong accepted; out of grammar: taken)")
@@ -120,6 +144,8 @@ def print_report(report: object) -> None:
     rows = [*report.by_condition.items()]
     if report.overall is not None:
         rows.append(("all", report.overall))
+    if report.held_out is not None:
+        rows.append(("held out", report.held_out))  # oog without decoy words
     for name, r in rows:
         summary.add_row(
             name, str(r.n_in), _pct(r.right), _pct(r.wrong), _pct(r.confirm_right),
@@ -127,6 +153,8 @@ def print_report(report: object) -> None:
             _pct(r.oog_confirmed),
         )  # fmt: skip
     out.print(summary)
+    if report.held_out is not None:
+        out.print("held out: out-of-grammar utterances that hold no decoy word only", markup=False)
     phrases = Table(title="Right option accepted, per phrase and condition")
     conditions = list(report.by_condition)
     phrases.add_column("state")
@@ -163,6 +191,13 @@ def print_report(report: object) -> None:
         for state, said, taken, n, m in false[:15]:
             table.add_row(state, said, taken, str(n), str(m))
         out.print(table)
+    thefts = report.decoy_thefts()
+    if thefts:
+        out.print(
+            "garbage words heard in the menu's own phrases (drop such decoys): "
+            + ", ".join(f"{w} {n}" for w, n in thefts.most_common(12)),
+            markup=False,
+        )
     table = Table(title="If accept were… (share of utterances accepted)")
     for column in ("threshold", "right", "wrong", "out of grammar"):
         table.add_column(column, justify="right")

@@ -34,22 +34,31 @@ def calibration_path(menu_path: Path) -> Path:
 
 def speech_line(speech: dict[str, Any]) -> str:
     """``speech: {…}`` as one flow-style YAML line, keys in a fixed order."""
-    order = ["model", "accept", "confirm", "calibrated_for", "second_pass", "barge_in"]
+    order = ["model", "accept", "confirm", "calibrated_for", "second_pass", "decoys", "barge_in"]
     keys = [k for k in order if k in speech] + sorted(k for k in speech if k not in order)
     parts = []
     for key in keys:
-        value = yaml.safe_dump(speech[key], default_flow_style=True, allow_unicode=True)
+        # No wrapping: a long list (decoys) must stay on the one line.
+        value = yaml.safe_dump(
+            speech[key], default_flow_style=True, allow_unicode=True, width=1_000_000
+        )
         value = value.strip().removesuffix("...").strip()
         parts.append(f"{key}: {value}")
     return "speech: {" + ", ".join(parts) + "}"
 
 
 def with_thresholds(
-    text: str, accept: float, confirm: float, model: str, second_pass: bool | None = None
+    text: str,
+    accept: float,
+    confirm: float,
+    model: str,
+    second_pass: bool | None = None,
+    decoys: bool | None = None,
 ) -> str:
     """The menu source ``text`` with its top-level ``speech`` entry holding the thresholds
     and the model they were measured for (added at the end if there was none), and whether
-    they were measured with the second pass (``second_pass``; None: left as it was)."""
+    they were measured with the second pass and with decoys (``second_pass``, ``decoys``;
+    None: left as it was; a menu's own list of decoys stays when measured with decoys)."""
     document = yaml.safe_load(text) or {}
     speech = dict(document.get("speech") or {})
     speech.update(accept=round(accept, 2), confirm=round(confirm, 2), calibrated_for=model)
@@ -58,6 +67,11 @@ def with_thresholds(
             speech["second_pass"] = True
         else:
             speech.pop("second_pass", None)
+    if decoys is not None:
+        if not decoys:
+            speech.pop("decoys", None)
+        elif not isinstance(speech.get("decoys"), list):
+            speech["decoys"] = True
     line = speech_line(speech)
     lines = text.splitlines(keepends=True)
     start = next(
@@ -82,7 +96,9 @@ def write_calibration(menu_path: Path, report: Report) -> Path:
     """
     point = report.recommended
     text = menu_path.read_text(encoding="utf-8")
-    written = with_thresholds(text, point.accept, point.confirm, report.model, report.second_pass)
+    written = with_thresholds(
+        text, point.accept, point.confirm, report.model, report.second_pass, report.decoys
+    )
     _replace(menu_path, written)
     evidence = calibration_path(menu_path)
     figures = report.to_json()

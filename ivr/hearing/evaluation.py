@@ -384,6 +384,17 @@ def hear(tracker: Any, state: Listening, clip: AudioClip) -> tuple[str, float]:
     return (last.text, last.confidence) if last is not None else ("", 0.0)
 
 
+def decoyed(
+    pool: Sequence[str], decoys: Sequence[str], segment: Callable[[str], Any]
+) -> frozenset[str]:
+    """The utterances of ``pool`` that hold one of ``decoys`` as a model word (``segment``:
+    the model's word split, ``Vocabulary.segment``)."""
+    words = set(decoys)
+    return frozenset(
+        said for said in pool if any(set(segment(token)) & words for token in said.split())
+    )
+
+
 def _renders_for(item: Item, number: int, renders: list[Render], share: int) -> list[Render]:
     if item.recording is not None:
         return [Render("recorded", 0, 0)]
@@ -554,10 +565,24 @@ class Report:
     overall: Rates | None = None
     second_pass: bool = False
     """The trials were heard with the second pass: the thresholds hold only with it on."""
+    decoys: bool = False
+    """The trials were heard with decoys in the grammar (likewise)."""
+    decoyed: frozenset[str] = frozenset()
+    """Out-of-grammar utterances that hold a decoy word: turning them away is no test of
+    the decoys, so ``held_out`` leaves them out."""
+    held_out: Rates | None = None
+    """In grammar, and out of grammar without the ``decoyed`` utterances."""
 
     @classmethod
     def build(
-        cls, menu: Menu, model_name: str, trials: list[Trial], *, second_pass: bool = False
+        cls,
+        menu: Menu,
+        model_name: str,
+        trials: list[Trial],
+        *,
+        second_pass: bool = False,
+        decoys: bool = False,
+        decoyed: frozenset[str] = frozenset(),
     ) -> Report:
         conditions = list(dict.fromkeys(t.condition for t in trials))
         report = cls(
@@ -568,12 +593,27 @@ class Report:
             trials,
             recommend(trials),
             second_pass=second_pass,
+            decoys=decoys,
+            decoyed=decoyed,
         )
         report.by_condition = {
             c: rates([t for t in trials if t.condition == c]) for c in conditions
         }
         report.overall = rates(trials)
+        if decoyed:
+            report.held_out = rates(
+                [t for t in trials if t.in_grammar or t.item.text not in decoyed]
+            )
         return report
+
+    def decoy_thefts(self) -> Counter[str]:
+        """Garbage words (decoys, unknown-word symbols) heard in the menu's own phrases,
+        by how many in-grammar utterances they spoilt: the decoys a designer drops."""
+        found: Counter[str] = Counter()
+        for t in self.trials:
+            if t.in_grammar and not t.right:
+                found.update({w for w in t.heard.split() if w.startswith("<")})
+        return found
 
     def per_phrase(self) -> list[tuple[str, str, str, Rates]]:
         """(state, phrase, condition, rates) for every in-grammar phrase."""
@@ -639,7 +679,10 @@ class Report:
             "model": self.model,
             "thresholds": {"accept": self.accept, "confirm": self.confirm},
             "second_pass": self.second_pass,
+            "decoys": self.decoys,
             "overall": as_dict(self.overall) if self.overall else None,
+            "held_out": as_dict(self.held_out) if self.held_out else None,
+            "decoy_thefts": dict(self.decoy_thefts().most_common()),
             "by_condition": {c: as_dict(r) for c, r in self.by_condition.items()},
             "per_phrase": [
                 {"state": s, "phrase": p, "condition": c, **as_dict(r)}

@@ -644,7 +644,9 @@ class VoskRecognizer:
         self.model = model
         # Off by default: the garbage path cut out-of-grammar accepts only from 44 % to
         # 39-40 %; the second pass (Rejection.second_pass()) cuts them to 2-8 % but
-        # accepts only 60 % of the menu's own phrases (docs/benchmarks.md, speech).
+        # accepts only 60 % of the menu's own phrases; decoys (a menu's speech.decoys,
+        # Rejection.for_speech) help only with a list measured for the menu
+        # (docs/benchmarks.md, speech).
         self.rejection = Rejection.off() if rejection is None else rejection
         self._menu_words: frozenset[str] | None = None
         self.rate = rate

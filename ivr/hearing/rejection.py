@@ -57,11 +57,59 @@ class Rejection:
         return cls(garbage=False, decoys=False, phrase_weight=1)
 
     @classmethod
+    def for_speech(
+        cls, *, second_pass: bool = False, decoys: Sequence[str] = ()
+    ) -> Rejection | None:
+        """How a menu's calls hear (``speech.second_pass``, ``speech.decoys``); None: the
+        bare grammar. Decoys come with the garbage symbols and the menu phrases weighted
+        ``DECOY_PHRASE_WEIGHT`` times, as they were measured."""
+        if not second_pass and not decoys:
+            return None
+        return cls(
+            garbage=bool(decoys),
+            decoys=False,
+            extra_decoys=tuple(decoys),
+            phrase_weight=DECOY_PHRASE_WEIGHT if decoys else 1,
+            margin=second_pass,
+        )
+
+    @classmethod
     def second_pass(cls) -> Rejection:
         """The menu grammar as it is, checked by the syllable loop (not the default yet:
         measured, it turns away out-of-grammar speech but also 20 % of the menu's own
         phrases, 셋 most; docs/benchmarks.md)."""
         return cls(garbage=False, decoys=False, phrase_weight=1, margin=True)
+
+
+DECOY_PHRASE_WEIGHT = 10
+"""Each menu phrase is given this many times beside decoys: measured on the Korean test menu,
+weight 1 lost a third of the menu's own phrases to the decoys, 10 kept most of them while
+out-of-grammar speech taken still fell from 35 % to 7 % (docs/benchmarks.md)."""
+
+
+def shipped_decoys(language: str) -> list[str]:
+    """The decoy words shipped for ``language`` (``ivr/hearing/data/decoys.<language>.txt``,
+    one word a line, '#' comments), or []: what callers say that no menu offers."""
+    from importlib import resources
+
+    base = resources.files("ivr.hearing") / "data"
+    for name in (f"decoys.{language}.txt", f"decoys.{language.split('-')[0]}.txt"):
+        entry = base / name
+        if entry.is_file():
+            lines = entry.read_text(encoding="utf-8").splitlines()
+            words = (line.split("#", 1)[0].strip() for line in lines)
+            return list(dict.fromkeys(w for w in words if w))
+    return []
+
+
+def menu_decoys(setting: bool | Sequence[str], language: str) -> tuple[str, ...]:
+    """The decoys a menu's ``speech.decoys`` asks for: True the shipped list for its
+    language, a list those words, False none."""
+    if setting is True:
+        return tuple(shipped_decoys(language))
+    if setting is False:
+        return ()
+    return tuple(dict.fromkeys(setting))
 
 
 def garbage_symbols(vocabulary: Iterable[str] | object) -> list[str]:

@@ -223,6 +223,12 @@ class Speech:
     """Check each result against a syllable loop (``Rejection.second_pass()``): it turns
     out-of-grammar speech away, but only for phrases the loop explains worse than the menu
     does, so it is on only where ``ivr speech-eval`` measured it to help."""
+    decoys: bool | tuple[str, ...] = False
+    """Words the grammar also listens for, so that speech no menu offers (numbers, fillers)
+    lands on them and is rejected instead of being forced onto a menu phrase: True the list
+    shipped for the language (``ivr/hearing/data/decoys.<language>.txt``), or the words
+    themselves. It costs recall where a decoy sounds like a menu phrase, so it is on only
+    where ``ivr speech-eval`` measured it to help."""
     barge_in: bool = True
 
 
@@ -604,7 +610,7 @@ def build_menu(document: Mapping[str, Any], path: Path) -> Menu:
         ),
         step_keys=replace(StepKeys(), **raw_steps),
         messages=replace(Messages(), **document.get("messages", {})),
-        speech=replace(Speech(), **document.get("speech", {})),
+        speech=_speech(document.get("speech", {})),
         global_phrases=_phrases(document, "global_phrases", DEFAULT_GLOBAL_PHRASES),
         step_phrases=_phrases(document, "step_phrases", DEFAULT_STEP_PHRASES),
         confirm_phrases=_phrases(document, "confirm_phrases", DEFAULT_CONFIRM_PHRASES),
@@ -614,6 +620,14 @@ def build_menu(document: Mapping[str, Any], path: Path) -> Menu:
         if "contact_centre" in document
         else None,
     )
+
+
+def _speech(raw: Mapping[str, Any]) -> Speech:
+    """``speech:`` as loaded; a list of decoys becomes a tuple (a menu is immutable)."""
+    fields = dict(raw)
+    if isinstance(fields.get("decoys"), list):
+        fields["decoys"] = tuple(fields["decoys"])
+    return replace(Speech(), **fields)
 
 
 def clock_minutes(text: str) -> int:
