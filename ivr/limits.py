@@ -8,6 +8,7 @@ is this module; ``tests/test_limits.py`` keeps the two in step.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # ----- menu and scenario files (YAML) -----
@@ -67,8 +68,26 @@ PATTERN_SECONDS: Final = 1.0
 
 # ----- callers -----
 CALLER_ID_DIGITS: Final = 20
-"""Most digits in a caller ID the web phone presents (digits only; an E.164 number has at
-most 15, 0086 and 11 digits are 15 too)."""
+"""Most digits in a caller ID (``ivr call --caller``, a scenario's ``caller_id``, the web
+phone's): digits only; an E.164 number has at most 15, 0086 and 11 digits are 15 too."""
+
+_ASCII_DIGITS = re.compile(r"[0-9]*")
+
+
+def caller_id_problem(caller_id: str) -> str | None:
+    """Why ``caller_id`` is not a caller ID, or None: the one rule for every way a call
+    presents one (the CLI, scenario files, the web phone). ASCII digits only (``str.isdigit``
+    would take ``٣`` and ``²``, which no back office stores), at most `CALLER_ID_DIGITS`;
+    empty is no caller ID. The text itself is never repeated: it may be anything."""
+    if not _ASCII_DIGITS.fullmatch(caller_id):
+        return "a caller ID is digits only (0-9)"
+    if len(caller_id) > CALLER_ID_DIGITS:
+        return (
+            f"a caller ID has at most {CALLER_ID_DIGITS} digits (CALLER_ID_DIGITS), "
+            f"not {len(caller_id)}"
+        )
+    return None
+
 
 # ----- model archives -----
 MODEL_UNPACKED_BYTES: Final = 8 * 1024**3

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import re
 import string
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from ivr.engine.events import Outcome
+from ivr.engine.events import RECORD_REASONS, CallEvent, EventType, Outcome
 from ivr.menu.model import GlobalAction
 from ivr.outputs.catalogue import EN, KO_KR, TABLES, ZH_CN, Words, outcome, words_for
 from tests.conftest import ROOT
@@ -60,3 +61,45 @@ def test_the_console_and_transcript_hold_no_words_of_their_own() -> None:
 
     for module in ("ivr/outputs/console.py", "ivr/outputs/artifacts.py", "ivr/cli/call.py"):
         assert worded(ROOT / module) == [], module
+
+
+@pytest.mark.parametrize("words", TABLES.values(), ids=list(TABLES))
+def test_every_table_names_every_record_reason(words: Words) -> None:
+    assert set(words.record_reasons) == set(RECORD_REASONS)
+    assert all(words.record_reasons.values())
+
+
+def test_the_record_reasons_are_the_call_logs() -> None:
+    """The codes the catalogue words are the ones docs/call-log.md lists for ``record``."""
+    table = (ROOT / "docs" / "call-log.md").read_text("utf-8")
+    listed = re.search(r"`record`: ((?:`[a-z-]+`(?:, )?)+)", table)
+    assert listed is not None
+    assert re.findall(r"`([a-z-]+)`", listed.group(1)) == list(RECORD_REASONS)
+
+
+@pytest.mark.parametrize("words", [ZH_CN, KO_KR], ids=["zh-CN", "ko-KR"])
+@pytest.mark.parametrize("reason", RECORD_REASONS)
+def test_a_record_reason_is_said_in_the_menus_language_and_logged_as_its_code(
+    words: Words, reason: str
+) -> None:
+    """Transcript and console say the reason in words; the call log keeps the code."""
+    import io
+
+    from rich.console import Console
+
+    from ivr.menu.model import load
+    from ivr.outputs.artifacts import describe
+    from ivr.outputs.console import ConsoleView
+
+    seconds = None if reason in ("start", "skipped") else 4.0
+    event = CallEvent(EventType.RECORD, "message", reason=reason, seconds=seconds)
+    said = words.record_reasons[reason]
+    line = describe(event, words)
+    assert said in line and reason not in line
+    out = io.StringIO()
+    view = ConsoleView(load(ROOT / "menus" / "wallet.zh-CN.yaml"), Console(file=out, width=200))
+    view.words = words
+    view(event, 1.0)
+    shown = out.getvalue()
+    assert said in shown and reason not in shown
+    assert event.to_record()["reason"] == reason

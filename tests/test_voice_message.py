@@ -13,18 +13,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ivr.clock import VirtualClock
 from ivr.drivers.memory import MemoryBackOffice
+from ivr.drivers.session import Listener, Session
 from ivr.drivers.timeline import CallTimeline, Wait
 from ivr.engine.backoffice import Request
 from ivr.engine.events import CallEvent, EventType, Outcome
 from ivr.engine.flow import CallFlow, Phase
-from ivr.engine.inputs import HangUp, KeyPress, SpeechStarted, Utterance
+from ivr.engine.inputs import CallerAction, HangUp, KeyPress, SpeechStarted, Utterance
 from ivr.limits import RECORD_SECONDS
 from ivr.menu.model import BEEP, load
 from ivr.menu.problems import MenuInvalid
 from ivr.outputs.artifacts import RATE, CallAudio
+from ivr.prompts.player import SilentPlayer
 from ivr.prompts.tts import BEEP_TEXT
+from tests.conftest import ROOT
 
+WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"
 PROMPT = "请在提示音后留言，留言完毕请按井号键。不留言请按1。"
 
 MENU = f"""
@@ -85,11 +90,11 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> CallFlow:
     return CallFlow(load(menu_file(tmp_path_factory.mktemp("record")), cached=False))
 
 
-def recording(flow: CallFlow) -> tuple[CallTimeline, Driver]:
+def recording(flow: CallFlow, keeps_audio: bool = True) -> tuple[CallTimeline, Driver]:
     """A call at the record node, its prompt (2-3 s) and beep (3-4 s) said: recording
-    since 4 s."""
+    since 4 s. ``keeps_audio``: the call's audio is written after it (``--out``)."""
     driver = Driver(flow)
-    line = CallTimeline(driver)  # type: ignore[arg-type]
+    line = CallTimeline(driver, keeps_audio=keeps_audio)  # type: ignore[arg-type]
     line.answer(0.0)
     line.time_out(1.0)  # the main menu said: listening
     line.receive(KeyPress("1"), 2.0)
@@ -115,6 +120,20 @@ def test_the_terminator_ends_the_message_and_keeps_it(flow: CallFlow) -> None:
     variables = line.call.variables or {}
     assert variables["voice_message"] == ended.text
     assert variables["voice_message_seconds"] == Decimal("4.000")
+
+
+def test_a_call_whose_audio_is_not_kept_keeps_the_length_and_no_reference(
+    flow: CallFlow,
+) -> None:
+    """No file will be written, so nothing may name one: the length alone is true."""
+    line, driver = recording(flow, keeps_audio=False)
+    line.receive(SpeechStarted(), 5.0)
+    line.receive(Utterance("我要投诉"), 7.5)
+    line.receive(KeyPress("#"), 8.0)
+    (_, ended) = driver.records()[-1]
+    assert (ended.reason, ended.seconds, ended.text) == ("terminator", 4.0, None)
+    assert line.call is not None and line.call.state == "done"
+    assert line.call.variables == {"voice_message": "", "voice_message_seconds": Decimal("4.000")}
 
 
 def test_the_final_silence_after_the_last_words_ends_it_and_is_not_kept(flow: CallFlow) -> None:
@@ -168,7 +187,7 @@ def test_the_skip_key_before_any_words_leaves_no_message(flow: CallFlow) -> None
     (_, ended) = driver.records()[-1]
     assert (ended.reason, ended.text) == ("skipped", None)
     assert line.call is not None and line.call.state == "done"
-    assert line.call.variables == {"voice_message": "", "voice_message_seconds": 0}
+    assert line.call.variables == {"voice_message": "", "voice_message_seconds": ""}
 
 
 def test_after_words_the_skip_key_is_part_of_the_message(flow: CallFlow) -> None:
@@ -284,8 +303,15 @@ def test_the_message_variables_reach_a_ticket_in_the_memory_back_office() -> Non
     office.perform(Request("file_ticket", values | message, "abc"))
     office.perform(Request("file_ticket", values | message, "abc"))  # a retry: one ticket
     office.perform(Request("file_ticket", values | {"voice_message": ""}, "def"))
-    assert len(office.tickets) == 2
-    assert office.messages == {"abc": ("abc-message.wav", Decimal("4.000"))}
+    skipped = {"voice_message": "", "voice_seconds": ""}
+    office.perform(Request("file_ticket", values | skipped, "ghi"))
+    unkept = {"voice_message": "", "voice_seconds": Decimal("0.000")}  # "#" at the beep
+    office.perform(Request("file_ticket", values | unkept, "jkl"))  # audio not kept
+    assert len(office.tickets) == 4
+    assert office.messages == {
+        "abc": ("abc-message.wav", Decimal("4.000")),
+        "jkl": (None, Decimal("0.000")),
+    }
 
 
 def test_the_beep_is_a_tone_and_one_text_everywhere(tmp_path: Path) -> None:
@@ -313,3 +339,50 @@ def test_the_message_file_is_the_caller_channel_between_beep_and_end(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["call.wav", "x.wav"]
     with wave.open(str(tmp_path / "x.wav")) as wav:
         assert wav.getnframes() == RATE * 3
+
+
+class Keys:
+    """Presses its keys whenever the hotline listens, then hangs up."""
+
+    def __init__(self, keys: str) -> None:
+        self.keys = list(keys)
+
+    def next_input(self, until: float, listening: bool) -> CallerAction | None:
+        if not listening:
+            return None
+        return KeyPress(self.keys.pop(0)) if self.keys else HangUp()
+
+    def expect(self, grammar: tuple[str, ...], end_of_speech: float | None) -> None:
+        pass
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["audio-not-kept", "audio-kept"])
+def test_a_ticket_in_the_memory_back_office_names_only_a_file_written(
+    tmp_path: Path, kept: bool
+) -> None:
+    """The wallet's complaint with a message ended by ``#``: with the call's audio kept the
+    ticket names the file written beside call.wav; without, no file, so no name, and the
+    length alone."""
+    from ivr.drivers.memory import demo
+
+    office = demo()
+    listeners: list[Listener] = []
+    audio = CallAudio(None) if kept else None
+    listeners += [audio] if audio is not None else []
+    Session(
+        CallFlow(load(WALLET)),
+        Keys("541#"),
+        SilentPlayer(),
+        VirtualClock(),
+        listeners,
+        backoffice=office,
+        keeps_audio=kept,
+    ).run()
+    if audio is not None:
+        audio.write(tmp_path / "call.wav")
+    ((call_id, (reference, length)),) = office.messages.items()
+    assert length is not None  # a keys-only caller's "#" at once: 0 s, a message still
+    if kept:
+        assert reference == f"{call_id}-message.wav" and (tmp_path / reference).is_file()
+    else:
+        assert reference is None and list(tmp_path.iterdir()) == []

@@ -28,6 +28,7 @@ from ivr.engine.events import EventType, Outcome
 from ivr.engine.flow import CallFlow
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress
 from ivr.menu.model import load
+from ivr.outputs.artifacts import CallAudio
 from ivr.outputs.call_log import CallLog
 from ivr.prompts.player import SilentPlayer
 from ivr.scenarios import Status, load_scenario, run_scenario
@@ -102,27 +103,34 @@ def call(
     caller_id: str | None = FAILED_PAYMENT[0],
     hang_up: str = "listening",
     latency: float = 0.0,
+    out: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """One wallet call on the database at ``url``; its log's records."""
+    """One wallet call on the database at ``url``; its log's records. ``out``: keep the
+    call's audio there (call.wav and its voice messages), as ``--out`` does."""
     from ivr.scenarios.running import _Slowed
 
     log_path = tmp_path / f"call-{len(list(tmp_path.glob('call-*')))}.jsonl"
     log = CallLog(log_path)
     backoffice = office(url)
     asked = _Slowed(backoffice, latency) if latency else backoffice
+    audio = CallAudio(None) if out is not None else None
     try:
         Session(
             CallFlow(load(WALLET)),
             Keys(keys, hang_up),
             SilentPlayer(),
             VirtualClock(),
-            [log],
+            [log] if audio is None else [log, audio],
             backoffice=asked,
             caller_id=caller_id,
+            keeps_audio=audio is not None,
         ).run()
     finally:
         log.close()
         backoffice.close()
+    if audio is not None and out is not None:
+        out.mkdir(exist_ok=True)
+        audio.write(out / "call.wav")
     return [json.loads(line) for line in log_path.read_text("utf-8").splitlines()]
 
 
@@ -159,7 +167,8 @@ def test_three_wrong_pins_lock_the_account_for_the_next_call_too(demo: str, tmp_
 def test_a_complaint_is_one_ticket_in_the_database_with_the_number_read(
     demo: str, tmp_path: Path
 ) -> None:
-    records = call(demo, "541#", tmp_path, caller_id=None)
+    out = tmp_path / "out"
+    records = call(demo, "541#", tmp_path, caller_id=None, out=out)  # the audio kept
     number = ticket_read(records)
     (ticket,) = tickets(demo)
     assert ticket["ticket_number"] == number
@@ -171,7 +180,21 @@ def test_a_complaint_is_one_ticket_in_the_database_with_the_number_read(
         f"{ticket['call_id']}-message.wav",  # the message, named by the call's id
     )
     assert ended["text"] == ticket["voice_message"]
+    assert (out / ticket["voice_message"]).is_file()  # the file it names was written
     assert ticket["voice_seconds"] == Decimal(str(ended["seconds"]))
+
+
+def test_a_message_whose_audio_is_not_kept_is_its_length_and_no_file_reference(
+    demo: str, tmp_path: Path
+) -> None:
+    """A keys-only call without ``--out`` writes no file: the ticket names none."""
+    records = call(demo, "541#", tmp_path, caller_id=None)
+    (ticket,) = tickets(demo)
+    (ended,) = [r for r in records if r["type"] == "record" and r["reason"] == "terminator"]
+    assert "text" not in ended
+    assert ticket["voice_message"] is None
+    assert ticket["voice_seconds"] == Decimal(str(ended["seconds"]))
+    assert not list(tmp_path.glob("*.wav"))
 
 
 def test_a_complaint_without_a_message_stores_none(demo: str, tmp_path: Path) -> None:

@@ -93,16 +93,15 @@ class DatabaseBackOffice:
             if category not in TICKET_CATEGORIES:
                 raise InvalidValue(f"category must be one of {', '.join(TICKET_CATEGORIES)}")
             account = values["account_id"]
+            message = values["voice_message"]
+            reference = None if message in (None, "") else text(message, "voice_message", MAX_TEXT)
+            length = seconds(values.get("voice_seconds"))
             return r.file_ticket(
                 text(call_id, "call_id", MAX_CALL_ID),
                 None if account in (None, "") else account_id(account),
                 str(category),
-                None
-                if values["voice_message"] in (None, "")
-                else text(values["voice_message"], "voice_message", MAX_TEXT),
-                None
-                if values["voice_message"] in (None, "")
-                else seconds(values.get("voice_seconds")),
+                reference,
+                length,  # alone for a message whose audio was not kept
             )
         if name == "request_callback":
             phone = callback_number(values["number"])

@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
                     flow, caller, player, virtual, listeners,
                     watchers=[view], start=args.start, speed=args.speed,
                     backoffice=office, caller_id=args.caller,
+                    keeps_audio=call_audio is not None,
                 )  # fmt: skip
             else:
                 speaking = not args.text and args.speed == 1.0
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
                     flow, caller, player, real, listeners,
                     watchers=[view], start=args.start, speed=args.speed,
                     backoffice=office, caller_id=args.caller, centre=centre,
+                    keeps_audio=call_audio is not None,
                 )  # fmt: skip
         except ScriptError as error:
             err.print(f"ivr call: {error}", markup=False)

@@ -98,7 +98,16 @@ def tickets(args: argparse.Namespace) -> int:
         out.print(
             f"{t.number:<11} {t.filed:%Y-%m-%d %H:%M} {t.category:<11} {t.account:<12} {t.call_id}"
             + (f"  voice message: {t.voice_message}" if t.voice_message else "")
-            + (f" ({t.voice_seconds:g} s)" if t.voice_message and t.voice_seconds else ""),
+            + (
+                f" ({t.voice_seconds:g} s)"
+                if t.voice_message and t.voice_seconds is not None
+                else ""
+            )
+            + (
+                f"  voice message: {t.voice_seconds:g} s, its audio not kept"
+                if t.voice_seconds is not None and not t.voice_message
+                else ""
+            ),
             markup=False,
             soft_wrap=True,
         )

@@ -57,6 +57,32 @@ def _port(text: str) -> int:
     return value
 
 
+def _caller_id(text: str) -> str:
+    """``ivr call --caller``: a caller ID as every front end takes one (`caller_id_problem`)."""
+    from ivr.limits import caller_id_problem
+
+    problem = caller_id_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+class _CallerIdOnly(argparse.Action):
+    """Stores what `_caller_id` took; argparse hands ``--caller=--`` over as ``[]`` without
+    calling the type, so that is refused here with the rule's words."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        if not isinstance(values, str):
+            parser.error(f"argument {option_string}: a caller ID is digits only (0-9)")
+        setattr(namespace, self.dest, values)
+
+
 MAX_WEB_CALLS = 1000
 """``ivr serve --max-calls``: one thread per call; measured in benchmarks/web.py."""
 
@@ -180,8 +206,10 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument(
         "--caller",
         metavar="NUMBER",
+        type=_caller_id,
+        action=_CallerIdOnly,
         help="the calling number (caller ID): the call variable caller_id, which identifies "
-        "the caller to the back office",
+        "the caller to the back office; digits only, at most 20 (CALLER_ID_DIGITS)",
     )
     call.add_argument("--db", metavar="URL", help=DB_HELP)
     call.add_argument(

@@ -71,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
             player = RenderingPlayer(prompt_cache(menu))
         view.banner(view.mode("replay_mode"))
         began = time.perf_counter()
-        Session(flow, caller, player, clock, listeners, watchers=[view], backoffice=office).run()
+        Session(
+            flow, caller, player, clock, listeners, watchers=[view], backoffice=office,
+            keeps_audio=call_audio is not None,
+        ).run()  # fmt: skip
         spent = time.perf_counter() - began
         if call_audio is not None:
             unwritten.attempt(args.out / "call.wav", call_audio.write)

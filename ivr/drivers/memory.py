@@ -71,8 +71,9 @@ class MemoryBackOffice:
     down: bool = False
     tickets: dict[str, str] = field(default_factory=dict)
     """Call id -> ticket number: one ticket per call, whatever the retries."""
-    messages: dict[str, tuple[str, Decimal | None]] = field(default_factory=dict)
-    """Call id -> the ticket's voice message: its reference and length in seconds."""
+    messages: dict[str, tuple[str | None, Decimal | None]] = field(default_factory=dict)
+    """Call id -> the ticket's voice message: its reference (None when the call's audio,
+    and so the message's file, was not kept) and length in seconds."""
     callbacks: dict[str, str] = field(default_factory=dict)
     """Call id -> the number to call back: one per call, whatever the retries."""
     requests: list[Request] = field(default_factory=list)
@@ -189,9 +190,9 @@ class MemoryBackOffice:
         if number is None:
             number = f"{20260001 + len(self.tickets)}"
             self.tickets[request.call_id] = number
-            message, seconds = values.get("voice_message"), values.get("voice_seconds")
-            if message:
-                self.messages[request.call_id] = (str(message), seconds_of(seconds))
+            message, length = values.get("voice_message"), seconds_of(values.get("voice_seconds"))
+            if message or length is not None:  # no file (audio not kept): its length alone
+                self.messages[request.call_id] = (str(message) if message else None, length)
         return Reply("filed", {"ticket_number": number})
 
     def _request_callback(self, values: Mapping[str, Value], request: Request) -> Reply:

@@ -103,6 +103,7 @@ class Session:
         backoffice: BackOffice | None = None,
         caller_id: str | None = None,
         centre: SimulatedCentre | None = None,
+        keeps_audio: bool = False,
     ) -> None:
         self.flow = flow
         self.centre = centre
@@ -123,6 +124,9 @@ class Session:
         """Performs the action nodes' requests (None: each is an ``error``)."""
         self.caller_id = caller_id
         """The calling number: the call variable ``caller_id``."""
+        self.keeps_audio = keeps_audio
+        """The front end writes the call's audio (``CallAudio``) after the call: only then
+        is a voice message given a file reference (`CallTimeline.keeps_audio`)."""
         self._heard: tuple[tuple[str, ...], float | None] | None = None
         """The grammar and end of speech the caller was last given."""
         self._failed: list[object] = []
@@ -138,7 +142,13 @@ class Session:
         again: a live call treats it as the hang-up, anything else stops there.
         """
         variables = {"caller_id": self.caller_id} if self.caller_id else None
-        line = CallTimeline(self, speed=self.speed, variables=variables, centre=self.centre)
+        line = CallTimeline(
+            self,
+            speed=self.speed,
+            variables=variables,
+            centre=self.centre,
+            keeps_audio=self.keeps_audio,
+        )
         clock, caller = self.clock, self.caller
         try:
             line.answer(clock.now(), self.start)

@@ -258,6 +258,7 @@ class CallTimeline:
         "driver",
         "hold_at",
         "id",
+        "keeps_audio",
         "listening_since",
         "queue",
         "queued",
@@ -279,8 +280,13 @@ class CallTimeline:
         speed: float = 1.0,
         variables: Mapping[str, Value] | None = None,
         centre: Centre | None = None,
+        keeps_audio: bool = False,
     ) -> None:
         self.driver = driver
+        self.keeps_audio = keeps_audio
+        """The call's audio is kept (a call WAV and its voice messages are written after
+        it): only then does a voice message get a file reference, so a ticket never names
+        a file that was never written."""
         self.centre = centre
         """The contact centre behind a transfer (a menu that declares one)."""
         self.queued: InQueue | None = None
@@ -622,7 +628,10 @@ class CallTimeline:
 
     def _over(self, reason: str, seconds: float) -> RecordingOver:
         """How the recording ended, with the reference the message is kept under: a file
-        named by the call's id, the same id its ticket is filed with."""
+        named by the call's id, the same id its ticket is filed with, when the call's audio
+        is kept (else no reference: its length alone is true)."""
+        if not self.keeps_audio:
+            return RecordingOver(reason, max(seconds, 0.0))
         if not self.call_key:
             self.call_key = uuid.uuid4().hex
         return RecordingOver(reason, max(seconds, 0.0), f"{self.call_key}-message.wav")

@@ -125,7 +125,9 @@ when a caller accepts a callback. ``verify_pin`` gives ``verified`` = ``VERIFIED
 ``verified`` result only (the transfer's context says whether the caller was).
 ``account_id`` may be None (or empty) in ``file_ticket`` (an unverified caller);
 ``voice_message`` is the reference of the recorded message (a record node's variable:
-``<call-id>-message.wav``), or None (or empty) for none; ``voice_seconds`` its length.
+``<call-id>-message.wav``), or None (or empty) when there is none or its file was not
+kept; ``voice_seconds`` its length, None (or empty) for no message (a message kept
+without its file has a length and no reference).
 Every operation may also reply ``ERROR``."""
 
 

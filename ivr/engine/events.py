@@ -43,6 +43,11 @@ class EventType(StrEnum):
     and, for a message kept, its reference as ``text``."""
 
 
+RECORD_REASONS = ("start", "terminator", "silence", "max-length", "no-input", "hangup", "skipped")
+"""The ``reason`` of a ``record`` event (docs/call-log.md): the codes the call log keeps;
+the console and the transcript say them in the menu's language (ivr/outputs/catalogue.py)."""
+
+
 class PromptKind(StrEnum):
     """Why a prompt is said; the console and logs use it, the player does not."""
 

@@ -35,9 +35,10 @@ Self-service nodes (see docs/design.md, "Self-service nodes"):
 - A switch node moves on at once by a variable's value.
 - A record node says its prompt and a beep (`Phase.RECORDING`, ``step`` 0), then records
   (``step`` 1): the timeline times the recording and tells the engine how it ended
-  (`RecordingOver`). A message kept sets its reference and ``<store>_seconds`` and goes to
-  ``next``; the skip key (before the caller spoke) leaves none (``""``, 0); nothing said is
-  a no-input, counted and reprompted with the beep again, unless ``skip_if_silent``.
+  (`RecordingOver`). A message kept sets its reference (``""`` when the call's audio is
+  not kept: no file will hold it) and ``<store>_seconds`` and goes to ``next``; the skip
+  key (before the caller spoke) leaves none (``""``, ``""``); nothing said is a no-input,
+  counted and reprompted with the beep again, unless ``skip_if_silent``.
 """
 
 from __future__ import annotations
@@ -992,7 +993,7 @@ class CallFlow:
             call.state,
             reason=reason,
             seconds=seconds if reason != "skipped" else None,
-            text=over.reference if kept else None,
+            text=over.reference if kept and over.reference else None,
         )
         if reason == "hangup":
             return [done]  # the hang-up follows; no message is kept from an abandoned call
@@ -1000,7 +1001,9 @@ class CallFlow:
             call.step = 0
             return [done, *self._no_input(call)]
         self._set(call, record.store, over.reference if kept else "")
-        self._set(call, record.seconds_variable, Decimal(f"{seconds:.3f}") if kept else 0)
+        # Skipped: both empty, "no message"; a kept message always has its length (0 s
+        # too: the caller chose to end it), with or without a file to refer to.
+        self._set(call, record.seconds_variable, Decimal(f"{seconds:.3f}") if kept else "")
         return [done, *self._move(call, "next")]
 
     # -- action and switch nodes ------------------------------------------------------------

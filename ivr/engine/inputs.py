@@ -94,7 +94,8 @@ class RecordingOver:
     """The message's length: from the end of the beep to the terminator, the last speech
     (``silence``) or the maximum."""
     reference: str = ""
-    """Where the message is kept: ``<call-id>-message.wav`` in the call's folder."""
+    """Where the message is kept: ``<call-id>-message.wav`` in the call's folder; empty
+    when the call's audio is not kept (no file will exist to refer to)."""
 
 
 CallInput = (

@@ -101,7 +101,9 @@ class Record:
 
     store: str
     """The call variable for the message's reference (``<call-id>-message.wav``, or ""
-    when skipped); ``<store>_seconds`` holds its length in seconds (0 when skipped)."""
+    when skipped or when the call's audio is not kept, so no file holds it);
+    ``<store>_seconds`` holds its length in seconds (a kept message has one, even
+    without a file; ``""`` when skipped: no message)."""
     next: str
     """The node the call goes to once the message is recorded (or skipped)."""
     max_length: float = RECORD_MAX_LENGTH

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from ivr.audio.wav import AudioClip, to_rate
 from ivr.engine.events import CallEvent, EventType
 from ivr.outputs.call_log import LineFile, Warn
-from ivr.outputs.catalogue import Words, outcome, words_for
+from ivr.outputs.catalogue import Words, outcome, record_reason, words_for
 from ivr.outputs.paths import write_replacing
 
 RATE = 16000
@@ -75,9 +75,10 @@ def describe(event: CallEvent, words: Words | None = None) -> str:
             reason = f" ({event.reason})" if event.reason else ""
             return aside + words.t_reply.format(result=event.result) + reason
         case EventType.RECORD:
+            reason = record_reason(words, event.reason)  # the log keeps the code
             if event.reason == "start":
-                return aside + words.t_record_start
-            said = words.t_record.format(reason=event.reason, seconds=f"{event.seconds or 0:g}")
+                return aside + words.t_record_start.format(reason=reason)
+            said = words.t_record.format(reason=reason, seconds=f"{event.seconds or 0:g}")
             return aside + said + (f" → {event.text}" if event.text else "")
         case EventType.UTTERANCE:
             decision = words.decisions.get(str(event.decision), str(event.decision))

@@ -95,9 +95,17 @@ class Words:
     t_no_match_entry: str
     t_request: str
     t_reply: str
+    record_start: str
+    """The console's line when a recording starts: ``{reason}`` (``record_reasons``)."""
+    record_end: str
+    """The console's line when it ends: ``{reason}``, ``{seconds}``."""
     t_record_start: str
+    """The transcript's: ``{reason}``."""
     t_record: str
-    """A record node's end: ``{reason}`` and ``{seconds}``."""
+    """A record node's end: ``{reason}`` (``record_reasons``) and ``{seconds}``."""
+    record_reasons: dict[str, str] = field(default_factory=dict)
+    """How a recording starts or ends (``ivr.engine.events.RECORD_REASONS``, the call
+    log's codes) in words."""
     decisions: dict[str, str] = field(default_factory=dict)
     """accept, confirm, reject (``ivr.engine.matching.Verdict``) as the transcript says them."""
     outcomes: dict[Outcome, str] = field(default_factory=dict)
@@ -161,8 +169,19 @@ ZH_CN = Words(
     t_no_match_entry="（输入无效：{text}，第{count}次）",
     t_request="（后台：{operation}）",
     t_reply="（后台结果：{result}）",
-    t_record_start="（开始录音）",
+    record_start="⏺ {reason}",
+    record_end="⏹ 录音结束：{reason}（{seconds} 秒）",
+    t_record_start="（{reason}）",
     t_record="（录音结束：{reason}，{seconds} 秒）",
+    record_reasons={
+        "start": "开始录音",
+        "terminator": "按键结束",
+        "silence": "说完后静音结束",
+        "max-length": "达到最长时长",
+        "no-input": "未听到留言",
+        "hangup": "来电者挂断",
+        "skipped": "不留言",
+    },
     decisions={"accept": "接受", "confirm": "待确认", "reject": "未识别"},
     outcomes={
         Outcome.TRANSFERRED: "已转人工",
@@ -236,8 +255,19 @@ KO_KR = Words(
     t_no_match_entry="(잘못된 입력: {text}, {count}번째)",
     t_request="(백오피스: {operation})",
     t_reply="(백오피스 결과: {result})",
-    t_record_start="(녹음 시작)",
+    record_start="⏺ {reason}",
+    record_end="⏹ 녹음 끝: {reason} ({seconds}초)",
+    t_record_start="({reason})",
     t_record="(녹음 끝: {reason}, {seconds}초)",
+    record_reasons={
+        "start": "녹음 시작",
+        "terminator": "종료 키",
+        "silence": "말씀 후 무음",
+        "max-length": "최대 길이 도달",
+        "no-input": "메시지 없음",
+        "hangup": "고객이 끊음",
+        "skipped": "메시지 남기지 않음",
+    },
     decisions={"accept": "인식", "confirm": "확인 필요", "reject": "인식 실패"},
     outcomes={
         Outcome.TRANSFERRED: "상담원 연결됨",
@@ -311,8 +341,19 @@ EN = Words(
     t_no_match_entry="(invalid entry: {text}, #{count})",
     t_request="(back office: {operation})",
     t_reply="(back office result: {result})",
-    t_record_start="(recording starts)",
+    record_start="⏺ {reason}",
+    record_end="⏹ recording over: {reason} ({seconds} s)",
+    t_record_start="({reason})",
     t_record="(recording over: {reason}, {seconds} s)",
+    record_reasons={
+        "start": "recording starts",
+        "terminator": "end key",
+        "silence": "silence after speech",
+        "max-length": "maximum length",
+        "no-input": "nothing said",
+        "hangup": "the caller hung up",
+        "skipped": "no message left",
+    },
     decisions={"accept": "accept", "confirm": "to confirm", "reject": "reject"},
     outcomes={
         Outcome.TRANSFERRED: "transferred",
@@ -357,3 +398,9 @@ def outcome(words: Words, value: Outcome | str | None) -> str:
         return words.outcomes[Outcome(value)]
     except (ValueError, KeyError):
         return str(value)
+
+
+def record_reason(words: Words, reason: str | None) -> str:
+    """How a recording started or ended, in words; a code with no entry (none should,
+    every one of ``RECORD_REASONS`` has one) as it is logged."""
+    return words.record_reasons.get(reason or "", reason or "?")

@@ -23,7 +23,7 @@ from rich.text import Text
 
 from ivr.engine.events import CallEvent, EventType, PromptKind
 from ivr.menu.model import GlobalAction, Menu, NodeKind
-from ivr.outputs.catalogue import Words, outcome, words_for
+from ivr.outputs.catalogue import Words, outcome, record_reason, words_for
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -162,6 +162,8 @@ class ConsoleView:
                 else:
                     text = words.no_match_key.format(key=event.key, count=event.count)
                 self._print(stamp, text, "yellow")
+            case EventType.RECORD:
+                self._print(stamp, self.recorded(event), "cyan")
             case EventType.TRANSFER:
                 self._print(stamp, words.transfer, "magenta")
             case EventType.HANGUP:
@@ -181,6 +183,15 @@ class ConsoleView:
         else:
             decision = words.heard_rejected
         return f"🗣 「{event.text or '…'}」 {confidence} {decision}"
+
+    def recorded(self, event: CallEvent) -> str:
+        """A record node's recording started or ended, in words (the log keeps the code),
+        with the message's reference when its file will be written."""
+        reason = record_reason(self.words, event.reason)
+        if event.reason == "start":
+            return self.words.record_start.format(reason=reason)
+        line = self.words.record_end.format(reason=reason, seconds=f"{event.seconds or 0:g}")
+        return line + (f" → {event.text}" if event.text else "")
 
     def end_line(self, event: CallEvent) -> str:
         """How the call ended, and in which node, in the menu's language."""

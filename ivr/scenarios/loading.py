@@ -23,7 +23,13 @@ from jsonschema.exceptions import best_match
 
 from ivr.callers.scripted import ScriptError, parse_script
 from ivr.engine.events import EventType, Outcome
-from ivr.limits import KEY_SCRIPT_CHARS, PATTERN_CHARS, PATTERN_REPEATS, TIMER_SECONDS
+from ivr.limits import (
+    KEY_SCRIPT_CHARS,
+    PATTERN_CHARS,
+    PATTERN_REPEATS,
+    TIMER_SECONDS,
+    caller_id_problem,
+)
 from ivr.menu.check import not_a_mapping, schema_message
 from ivr.menu.model import Menu
 from ivr.menu.model import load as load_menu
@@ -172,6 +178,7 @@ class _Builder:
         recording = self._recording()
         expect = self._call_expect(menu)
         voice = self.doc.get("voice", {})
+        caller_id = self._caller_id()
         model = self.doc.get("model")
         if model is not None and (self.folder / model).is_dir():
             model = str(self.folder / model)
@@ -190,10 +197,21 @@ class _Builder:
             recording=recording,
             spoken_prompts=self.doc.get("prompts") == "spoken",
             recording_speech=bool(self.doc.get("speech", False)),
-            caller_id=self.doc.get("caller_id"),
+            caller_id=caller_id,
             time=self._time(),
             backoffice=_backoffice(self.doc.get("backoffice")),
         )
+
+    def _caller_id(self) -> str | None:
+        """The scenario's ``caller_id``, checked as every caller ID is (`caller_id_problem`);
+        None for none (empty too)."""
+        raw = self.doc.get("caller_id")
+        if raw is None:
+            return None
+        problem = caller_id_problem(str(raw))
+        if problem is not None:
+            self.problem(["caller_id"], f"caller_id: {problem}")
+        return str(raw) or None
 
     def _time(self) -> dt.datetime:
         """The scenario's ``time``, or the default (a Monday morning)."""

@@ -201,6 +201,7 @@ def _play(
                 backoffice=office,
                 caller_id=scenario.caller_id,
                 centre=centre(scenario),
+                keeps_audio=call_audio is not None,
             ).run()
             starts = caller.starts
         if call_audio is not None and artifacts is not None:
@@ -374,6 +375,7 @@ def _replay(
         backoffice=office,
         caller_id=scenario.caller_id,
         centre=centre(scenario),
+        keeps_audio=call_audio is not None,
     ).run()
     if caller.read_error is not None:  # the caller hung up there; the scenario is in error
         raise caller.read_error

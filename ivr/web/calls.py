@@ -343,6 +343,7 @@ class WebCall:
                     watchers=[view],
                     backoffice=self.backoffice,
                     caller_id=self.caller_id or None,
+                    keeps_audio=True,  # the call's folder: its WAV and voice messages
                 )
                 try:
                     call = session.run()

@@ -19,13 +19,12 @@ message only gets the error, and the call goes on.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ivr.engine.inputs import TELEPHONE_KEYS
-from ivr.limits import CALLER_ID_DIGITS
+from ivr.limits import caller_id_problem
 
 RATE = 16000
 FRAME_SAMPLES = RATE // 50
@@ -33,8 +32,6 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 """One audio frame: 20 ms of 16 kHz mono int16 (640 bytes)."""
 MAX_TEXT = 512
 """The longest text message the page sends is well under this (a caller ID)."""
-CALLER_ID = re.compile(r"[0-9]*")
-"""A caller ID: ASCII digits only (``str.isdigit`` would take ``٣`` and ``²``)."""
 
 MESSAGES_PER_SECOND, MESSAGE_BURST = 20.0, 40.0
 """Text messages: a person pressing keys as fast as they can stays far below."""
@@ -83,14 +80,10 @@ def read_text(text: str) -> Message | Problem:
         caller_id = data.get("caller_id", "")
         if caller_id is None:
             caller_id = ""
-        if not isinstance(caller_id, str) or not CALLER_ID.fullmatch(caller_id):
+        if not isinstance(caller_id, str):
             return Problem("a caller ID is digits only (0-9)")
-        if len(caller_id) > CALLER_ID_DIGITS:
-            return Problem(
-                f"a caller ID has at most {CALLER_ID_DIGITS} digits (CALLER_ID_DIGITS), "
-                f"not {len(caller_id)}"
-            )
-        return Message("call", caller_id=caller_id)
+        problem = caller_id_problem(caller_id)
+        return Message("call", caller_id=caller_id) if problem is None else Problem(problem)
     if kind == "mic":
         on = data.get("on")
         if not isinstance(on, bool):
