@@ -105,10 +105,11 @@ def _first_entries(log: Path, node: str) -> list[float]:
 
 
 def test_simulate_compare_then_report_compare_side_by_side(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two menus (the second with more agents) through the same callers; the report of
     each log, and both side by side with ``--compare``, give the same figures."""
+    monkeypatch.setenv("COLUMNS", "120")  # the log names whole in the column headers
     more = tmp_path / "more-agents.yaml"
     text = QUEUE_MENU.read_text("utf-8")
     assert 'agents: {"09:00": 2, "13:00": 3}' in text
@@ -138,7 +139,7 @@ def test_simulate_compare_then_report_compare_side_by_side(
 
     def row(name: str) -> list[str]:
         line = next(line for line in table.splitlines() if name in line)
-        return [cell.strip() for cell in line.strip("│┃ ").split("│")][1:]
+        return [cell.strip() for cell in line.strip("│┃ ").split("│")][1:3]
 
     assert row("queue: average speed of") == [
         f"{s['queue']['average_answer']:.1f} s" for s in singles
@@ -147,6 +148,9 @@ def test_simulate_compare_then_report_compare_side_by_side(
         f"{100 * s['queue']['service_level']:.1f} %" for s in singles
     ]
     assert row("queue: entered") == [f"{s['queue']['entered']:,}" for s in singles]
+    line = next(line for line in table.splitlines() if "service level (answered" in line)
+    levels = [100 * s["queue"]["service_level"] for s in singles]
+    assert line.rstrip("│ ").split("│")[-1].strip() == f"{levels[1] - levels[0]:+.1f} pp"
     # more agents: less waiting, as the simulation's own side-by-side said
     assert singles[1]["queue"]["average_answer"] < singles[0]["queue"]["average_answer"]
     own = [line for line in simulated.splitlines() if line.startswith("service level")][0]
@@ -191,3 +195,4 @@ def test_the_side_by_side_marks_a_figure_one_set_lacks(tmp_path: Path) -> None:
     print_comparison([("a", plain), ("b", queued)], Console(file=out, width=120))
     line = next(line for line in out.getvalue().splitlines() if "service level" in line)
     assert "-" in line and "100.0 %" in line
+
