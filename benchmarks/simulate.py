@@ -2,9 +2,9 @@
 
 Run: python benchmarks/simulate.py [--quick] [--json FILE].
 The callers are `menus/population.sample.yaml` through `menus/wallet.zh-CN.yaml` (with its
-contact centre since issue 14's end: figures in docs/benchmarks.md before that are without
-it) and, for the queue's cost,
-through `tests/menus/queue.zh-CN.yaml` with its own population (agents, hours,
+contact centre since issue 14's end; docs/benchmarks.md's figures of 2026-12-02 are with
+it, those of 2026-11-25 without) and, for the queue's cost, through
+`tests/menus/queue.zh-CN.yaml` with its own population (agents, hours,
 announcements, callbacks). Each run is `ivr.drivers.simulation.simulate` writing the
 multi-call log as `ivr simulate --out` does. Calls per second *per core* divide by the
 process's CPU time (the simulation is one thread; on a shared machine wall time also counts

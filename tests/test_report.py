@@ -245,27 +245,17 @@ def test_corrupted_logs_report_the_good_calls(
         assert "\n" not in line and (line.startswith(f"{path}:") or line.startswith("…"))
 
 
-def test_cli_report_writes_html_and_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    logs = per_call(tmp_path / "logs")
-    html, data = tmp_path / "r.html", tmp_path / "r.json"
-    assert (
-        main(["report", str(logs), "--menu", str(WALLET), "--html", str(html), "--json", str(data)])
-        == 0
-    )
-    out = capsys.readouterr().out
-    assert "containment" in out and "50.0 %" in out
-    figures = json.loads(data.read_text("utf-8"))
-    assert figures["containment"] == 0.5 and figures["queue"]["service_level"] == 0.25
-    text = html.read_text("utf-8")
+def self_contained(text: str) -> list[str]:
+    """The base64 of the page's images; fails on anything fetched from elsewhere."""
     outside_images = re.sub(r'src="data:image/png;base64,[A-Za-z0-9+/=]+"', "", text)
     assert not re.search(
         r"https?:|ftp:|src=\"|href=|url\(|<script|<link|@import", outside_images, re.I
     )
-    images = re.findall(r'<img alt="" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
-    assert len(images) >= 3
-    assert text.count("<svg") == 1 and "主菜单" in text  # the heat map, with the menu's titles
+    return re.findall(r'<img alt="" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+
+
+def well_formed(text: str) -> None:
+    """Every element the page opens is closed, in order."""
 
     class Check(HTMLParser):
         def __init__(self) -> None:
@@ -284,6 +274,28 @@ def test_cli_report_writes_html_and_json(
     Check().feed(text)
 
 
+def test_cli_report_writes_html_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = per_call(tmp_path / "logs")
+    html, data = tmp_path / "r.html", tmp_path / "r.json"
+    assert (
+        main(["report", str(logs), "--menu", str(WALLET), "--html", str(html), "--json", str(data)])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "containment" in out and "50.0 %" in out
+    figures = json.loads(data.read_text("utf-8"))
+    assert figures["containment"] == 0.5 and figures["queue"]["service_level"] == 0.25
+    text = html.read_text("utf-8")
+    images = self_contained(text)
+    assert len(images) >= 3
+    assert text.count("<svg") == 1 and "主菜单" in text  # the heat map, with the menu's titles
+    assert "Side by side" not in text  # nothing to compare with
+
+    well_formed(text)
+
+
 def test_cli_report_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     logs = per_call(tmp_path / "logs")
     (logs / "x.jsonl").write_text("oops\n")
@@ -296,3 +308,102 @@ def test_cli_report_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit) as usage:
         main(["report"])
     assert usage.value.code == 2
+
+
+def test_the_html_report_puts_the_compared_logs_beside_these(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--compare`` with ``--html``: the headline figures of both and their difference,
+    every node's figures ``A → B`` (as the terminal prints them) and paired charts, in the
+    one self-contained page; the rest of the page stays the first logs' report."""
+    logs = per_call(tmp_path / "logs")
+    other = write(tmp_path / "other.jsonl", calls()[0])  # call 1 alone
+    page = tmp_path / "r.html"
+    assert main(["report", str(logs), "--menu", str(WALLET), "--compare", str(other),
+                 "--html", str(page), "--quiet"]) == 0  # fmt: skip
+    text = page.read_text("utf-8")
+    well_formed(text)
+    images = self_contained(text)
+    alone = tmp_path / "alone.html"
+    assert main(["report", str(logs), "--menu", str(WALLET), "--html", str(alone), "--quiet"]) == 0
+    assert len(images) == len(self_contained(alone.read_text("utf-8"))) + 3  # the paired charts
+    assert "<h2>Side by side: logs → other.jsonl</h2>" in text
+    assert "<th>figure</th><th>logs</th><th>other.jsonl</th><th>difference</th>" in text
+
+    assert text.index("<h1>Call logs: logs compared with other.jsonl</h1>") < text.index(
+        "<h1>logs: 8 files, 8 calls</h1>"
+    )
+    side = text[: text.index("<h1>logs: 8 files")]
+
+    def cells(name: str) -> list[str]:
+        row = re.search(rf"<tr><th>{re.escape(name)}</th>(.*?)</tr>", side)
+        assert row is not None, name
+        return re.findall(r"<td>(.*?)</td>", row.group(1))
+
+    assert cells("calls") == ["8", "1", "-7"]
+    assert cells("containment (ended without an agent)") == [
+        "50.0 % (4)", "100.0 % (1)", "-3 (+50.0 pp)"]  # fmt: skip
+    assert cells("queue: average wait") == ["37.5 s", "-", "–"]  # only the first set queued
+    assert cells("a1") == ["25.0 → 100.0", "37.5 → 30.0", "50.0 → 100.0", "0.0 → 0.0",
+                           "0.0 → 0.0"]  # fmt: skip
+    assert cells("b") == ["37.5 → -", "40.0 → -", "0.0 → -", "0.0 → -", "33.3 → -"]
+    for title in ("How calls ended, side by side", "Time to reach each node, side by side",
+                  "Drop-off per node, side by side"):  # fmt: skip
+        assert title in text
+    assert text.count("<svg") == 1  # one heat map: the first logs'
+
+
+def test_the_paired_charts_draw_each_set_of_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each paired chart has one series per set of logs, named after it, with that set's
+    values: the time to reach each node (p50) and the share ending there."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ivr.reports import html
+
+    drawn: list[dict[str, list[float]]] = []
+
+    def capture(draw: object, height: float = 3.2) -> str:
+        figure, axes = plt.subplots()
+        draw(figure, axes)  # type: ignore[operator]
+        labels = [tick.get_text() for tick in axes.get_yticklabels()]
+        drawn.append({"labels": labels})  # type: ignore[dict-item]
+        for bars in axes.containers:
+            widths = [bar.get_width() for bar in bars]
+            ys = [bar.get_y() + bar.get_height() / 2 for bar in bars]
+            by_row = dict(zip([round(y) for y in ys], widths, strict=True))
+            ticks = [round(tick) for tick in axes.get_yticks()]
+            drawn[-1][bars.get_label()] = [by_row[tick] for tick in ticks]
+        plt.close(figure)
+        return ""
+
+    monkeypatch.setattr(html, "_png", capture)
+    first, _ = report(per_call(tmp_path / "logs"))
+    second, _ = report(write(tmp_path / "other.jsonl", calls()[0]))
+    titles = [title for title, _ in html.comparison_charts([("A", first), ("B", second)])]
+    assert titles == ["How calls ended, side by side",
+                      "Time to reach each node, side by side (median)",
+                      "Drop-off per node, side by side"]  # fmt: skip
+    ended, reach, dropped = drawn
+    ended_rows = dict(zip(ended["labels"], zip(ended["A"], ended["B"], strict=True), strict=True))
+    assert ended_rows["abandoned"] == pytest.approx((37.5, 100.0))
+    reach_rows = dict(zip(reach["labels"], zip(reach["A"], reach["B"], strict=True), strict=True))
+    assert reach_rows["a1"] == pytest.approx((37.5, 30.0))
+    assert reach_rows["b"] == pytest.approx((40.0, 0.0))  # B never reaches b
+    drop_rows = dict(zip(dropped["labels"], zip(dropped["A"], dropped["B"], strict=True),
+                         strict=True))  # fmt: skip
+    assert drop_rows["a1"] == pytest.approx((50.0, 100.0))
+
+
+def test_the_difference_is_in_calls_points_and_seconds() -> None:
+    from ivr.reports.terminal import Figure, difference
+
+    assert difference(Figure("x", "", 10, 0.5), Figure("x", "", 7, 0.25)) == "-3 (-25.0 pp)"
+    assert difference(Figure("x", "", rate=0.9), Figure("x", "", rate=0.95)) == "+5.0 pp"
+    assert difference(Figure("x", "", seconds=4.0), Figure("x", "", seconds=1.5)) == "-2.5 s"
+    assert difference(Figure("x", "", seconds=None), Figure("x", "", seconds=1.5)) == "–"
+    assert difference(None, Figure("x", "", 3)) == "–"

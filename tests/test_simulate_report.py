@@ -105,10 +105,11 @@ def _first_entries(log: Path, node: str) -> list[float]:
 
 
 def test_simulate_compare_then_report_compare_side_by_side(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two menus (the second with more agents) through the same callers; the report of
     each log, and both side by side with ``--compare``, give the same figures."""
+    monkeypatch.setenv("COLUMNS", "120")  # the log names whole in the column headers
     more = tmp_path / "more-agents.yaml"
     text = QUEUE_MENU.read_text("utf-8")
     assert 'agents: {"09:00": 2, "13:00": 3}' in text
@@ -138,7 +139,7 @@ def test_simulate_compare_then_report_compare_side_by_side(
 
     def row(name: str) -> list[str]:
         line = next(line for line in table.splitlines() if name in line)
-        return [cell.strip() for cell in line.strip("│┃ ").split("│")][1:]
+        return [cell.strip() for cell in line.strip("│┃ ").split("│")][1:3]
 
     assert row("queue: average speed of") == [
         f"{s['queue']['average_answer']:.1f} s" for s in singles
@@ -147,8 +148,13 @@ def test_simulate_compare_then_report_compare_side_by_side(
         f"{100 * s['queue']['service_level']:.1f} %" for s in singles
     ]
     assert row("queue: entered") == [f"{s['queue']['entered']:,}" for s in singles]
+    line = next(line for line in table.splitlines() if "service level (answered" in line)
+    levels = [100 * s["queue"]["service_level"] for s in singles]
+    assert line.rstrip("│ ").split("│")[-1].strip() == f"{levels[1] - levels[0]:+.1f} pp"
     # more agents: less waiting, as the simulation's own side-by-side said
     assert singles[1]["queue"]["average_answer"] < singles[0]["queue"]["average_answer"]
+    # ivr simulate --compare prints the report's side by side itself, the very same tables
+    assert simulated[simulated.index("Side by side") :] == side[side.index("Side by side") :]
     own = [line for line in simulated.splitlines() if line.startswith("service level")][0]
     levels = [float(v) / 100 for v in re.findall(r"([\d.]+) %", own)]
     assert levels == pytest.approx([s["queue"]["service_level"] for s in singles], abs=5e-4)
@@ -191,3 +197,23 @@ def test_the_side_by_side_marks_a_figure_one_set_lacks(tmp_path: Path) -> None:
     print_comparison([("a", plain), ("b", queued)], Console(file=out, width=120))
     line = next(line for line in out.getvalue().splitlines() if "service level" in line)
     assert "-" in line and "100.0 %" in line
+
+
+def test_simulate_compare_without_out_prints_the_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``--out`` the logs the side by side is read from are temporary: the same
+    tables are printed and nothing is left behind."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert main(["simulate", "--menu", str(QUEUE_MENU), "--compare", str(QUEUE_MENU),
+                 "--calls", "200", "--population", str(POPULATION)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    side = out[out.index("Side by side") :]
+    assert "queue.zh-CN.jsonl" in side and "queue.zh-CN.compare.jsonl" in side
+    assert "Side by side, per node" in side
+    main_row = next(line for line in side.splitlines() if line.startswith("│ main "))
+    assert "100.0 →" in main_row
+    assert list(tmp_path.iterdir()) == []

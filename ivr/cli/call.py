@@ -57,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
             markup=False,
         )
         return 2
+    if args.time is not None and menu.contact_centre is None:
+        err.print(
+            f"ivr call: --time: {menu.path} declares no contact centre (the time is "
+            "for its hours and queue)",
+            markup=False,
+        )
+        return 2
     flow = CallFlow(menu)
     from ivr import wiring
 
@@ -90,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                 session = Session(
                     flow, caller, player, virtual, listeners,
                     watchers=[view], start=args.start, speed=args.speed,
-                    backoffice=office, caller_id=args.caller,
+                    backoffice=office, caller_id=args.caller, centre=_centre(flow, args.time),
                     keeps_audio=call_audio is not None,
                 )  # fmt: skip
             else:
@@ -100,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                 draft = getattr(caller, "draft", None)
                 if draft is not None:
                     view.typing(lambda: getattr(caller, "draft", ""))
-                centre = _recorded_centre(flow) if args.record is not None else None
+                centre = _centre(flow, args.time)
                 recording = (
                     _record(args.record, menu, caller, player, listeners, stack, unwritten, centre)
                     if args.record is not None
@@ -177,16 +184,17 @@ def _view(
     return ConsoleView(menu, console(), keypad=keypad, clock=now)
 
 
-def _recorded_centre(flow: CallFlow) -> SimulatedCentre | None:
-    """A recorded call's contact centre, begun on a whole second: the replay names that
-    moment as its scenario's ``time``, so its queue is the live call's."""
+def _centre(flow: CallFlow, at: dt.datetime | None) -> SimulatedCentre | None:
+    """The call's contact centre as it is at ``--time``, else ``$IVR_TIME``, else now,
+    begun on a whole second (a recorded call's replay names that moment as its scenario's
+    ``time``, so its queue is the live call's); None when the menu declares none."""
     from ivr.drivers.session import call_time, simulated_centre
     from ivr.engine.queueing import zone
 
     spec = flow.menu.contact_centre
     if spec is None:
         return None
-    moment = call_time() or dt.datetime.now(zone(spec.time_zone))
+    moment = at or call_time() or dt.datetime.now(zone(spec.time_zone))
     return simulated_centre(flow, moment.replace(microsecond=0))
 
 

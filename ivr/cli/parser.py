@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Callable
 
 OFFICIAL_MODELS = ("small-cn", "small-en-us")
@@ -96,6 +97,28 @@ def _max_calls(text: str) -> int:
     if not 1 <= value <= MAX_WEB_CALLS:
         raise argparse.ArgumentTypeError(f"must be 1 to {MAX_WEB_CALLS}, not {text}")
     return value
+
+
+TIME_EXAMPLE = "2026-03-16T14:00"
+
+
+def _moment(text: str) -> dt.datetime:
+    """``--time``: when single calls are made, for the menu's contact centre; read as
+    ``$IVR_TIME`` is (``ivr.drivers.session.call_time``), local time in the centre's zone."""
+    import datetime
+
+    try:
+        return datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date and time: {text!r} (YYYY-MM-DDTHH:MM, e.g. {TIME_EXAMPLE})"
+        ) from None
+
+
+TIME_HELP = (
+    "when the call is made, for the menu's contact centre (its hours and its queue): "
+    "YYYY-MM-DDTHH:MM in the centre's time zone (default: $IVR_TIME, else now)"
+)
 
 
 class _Version(argparse.Action):
@@ -220,6 +243,7 @@ def parser() -> argparse.ArgumentParser:
         help="text only: prompts and timers N times faster (0 < N <= 100; "
         "not with --mic, --audio, --out or --record)",
     )
+    call.add_argument("--time", type=_moment, metavar="YYYY-MM-DDTHH:MM", help=TIME_HELP)
     line_options(call)
     call.set_defaults(
         run="call:run",
@@ -454,8 +478,9 @@ def parser() -> argparse.ArgumentParser:
         nargs="+",
         type=Path,
         metavar="LOG",
-        help="other call logs (another menu's, another day's): their headline figures "
-        "printed beside these (--json and --html stay these logs' report)",
+        help="other call logs (another menu's, another day's): headline and per-node figures "
+        "side by side with these, in the terminal and at the top of --html (--json stays "
+        "these logs' report)",
     )
     report.add_argument("--quiet", action="store_true", help="print nothing but errors")
     report.set_defaults(
@@ -493,6 +518,7 @@ def parser() -> argparse.ArgumentParser:
         "(default: a new temporary folder)",
     )
     serve.add_argument("--db", metavar="URL", help=DB_HELP)
+    serve.add_argument("--time", type=_moment, metavar="YYYY-MM-DDTHH:MM", help=TIME_HELP)
     serve.set_defaults(run="serve:run", outputs=(("out", "--out", FOLDER),))
 
     simulate = commands.add_parser(

@@ -12,8 +12,12 @@ import argparse
 import json
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivr.cli.common import console, default_menu, err, load
+
+if TYPE_CHECKING:
+    from ivr.reports.summary import Summary
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
             err.print(f"ivr report: {line}", markup=False)
     said = len(problems.said())
     print_report(summary, console(args.quiet))
+    reports: list[tuple[str, Summary]] = [(_named(args.logs), summary)]
     if args.compare:
         other = find_logs(args.compare, problems)
         try:
@@ -39,17 +44,15 @@ def run(args: argparse.Namespace) -> int:
         finally:
             for line in problems.said()[said:]:
                 err.print(f"ivr report: {line}", markup=False)
-        print_comparison(
-            [(_named(args.logs), summary), (_named(args.compare), compared)],
-            console(args.quiet),
-        )
+        reports.append((_named(args.compare), compared))
+        print_comparison(reports, console(args.quiet))
     if args.json is not None:
         text = json.dumps(summary.to_json(), ensure_ascii=False, indent=1) + "\n"
         write_replacing(args.json, partial(Path.write_text, data=text, encoding="utf-8"))
     if args.html is not None:
         from ivr.reports.html import heat_svg, page
 
-        document = page(summary, heat_svg(menu, summary), problems.said())
+        document = page(summary, heat_svg(menu, summary), problems.said(), reports)
         write_replacing(args.html, partial(Path.write_text, data=document, encoding="utf-8"))
     return 1 if problems else 0
 

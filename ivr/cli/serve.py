@@ -33,9 +33,22 @@ def run(args: argparse.Namespace) -> int:
     from ivr.web.hotline import Hotline
 
     menu = load(args.menu or default_menu())
+    if args.time is not None and menu.contact_centre is None:
+        err.print(
+            f"ivr serve: --time: {menu.path} declares no contact centre (the time is "
+            "for its hours and queue)",
+            markup=False,
+        )
+        return 2
     out: Path = args.out or Path(tempfile.mkdtemp(prefix="ivr-serve-"))
     hotline = Hotline(
-        menu, prompt_cache(menu), out, max_calls=args.max_calls, model=args.model, db=args.db
+        menu,
+        prompt_cache(menu),
+        out,
+        max_calls=args.max_calls,
+        model=args.model,
+        db=args.db,
+        call_time=args.time,
     )
     if not is_loopback(args.host):
         err.print(

@@ -3,6 +3,8 @@ every node."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ivr.reports.summary import SERVICE_SECONDS, Summary
@@ -24,34 +26,101 @@ def seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} s"
 
 
-def headline(s: Summary) -> list[tuple[str, str]]:
-    """The figures at the top of both the terminal and the HTML report, as (name, value)."""
+@dataclass(frozen=True)
+class Figure:
+    """One headline figure: its text, and the numbers a comparison subtracts (a count of
+    calls, a share from 0 to 1, seconds); None where the figure has no such number."""
+
+    name: str
+    text: str
+    count: int | None = None
+    rate: float | None = None
+    seconds: float | None = None
+
+
+def figures(s: Summary) -> list[Figure]:
+    """The figures at the top of both the terminal and the HTML report."""
     q = s.queue
     without_end = f" ({s.calls - s.ended:,} without an end)" if s.calls != s.ended else ""
+
+    def counted(name: str, count: int, whole: int) -> Figure:
+        rate = count / whole if whole else None
+        return Figure(name, f"{count:,} ({share(rate)})", count, rate)
+
     rows = [
-        ("calls", f"{s.calls:,}{without_end}"),
-        ("containment (ended without an agent)", f"{share(s.containment)} ({s.contained:,})"),
+        Figure("calls", f"{s.calls:,}{without_end}", s.calls),
+        Figure(
+            "containment (ended without an agent)",
+            f"{share(s.containment)} ({s.contained:,})",
+            s.contained,
+            s.containment,
+        ),
     ]
-    rows += [(f"outcome: {o}", f"{n:,} ({share(n, s.ended)})") for o, n in s.outcomes.items()]
-    rows += [(f"transfers: {r}", f"{n:,} ({share(n, s.calls)})") for r, n in s.transfers.items()]
-    abandoned = s.abandoned_in_menu
-    rows.append(("abandoned in the menu", f"{abandoned:,} ({share(abandoned, s.calls)})"))
+    rows += [counted(f"outcome: {o}", n, s.ended) for o, n in s.outcomes.items()]
+    rows += [counted(f"transfers: {r}", n, s.calls) for r, n in s.transfers.items()]
+    rows.append(counted("abandoned in the menu", s.abandoned_in_menu, s.calls))
     if q.offered or q.closed or q.full:
         rows += [
-            ("queue: offered to the agents", f"{q.offered:,}"),
-            ("queue: answered at once", f"{q.answered_at_once:,}"),
-            ("queue: entered (waited)", f"{q.entered:,}"),
-            ("queue: answered", f"{q.answered:,} ({share(q.answered, q.offered)})"),
-            ("queue: abandoned", f"{q.abandoned:,} ({share(q.abandoned, q.offered)})"),
-            ("queue: callback", f"{q.callback:,} ({share(q.callback, q.offered)})"),
-            ("queue: refused (closed / full)", f"{q.closed:,} / {q.full:,}"),
-            ("queue: average wait", seconds(q.average_wait)),
-            ("queue: average speed of answer", seconds(q.average_answer)),
-            (f"service level (answered within {SERVICE_SECONDS:g} s)", share(q.service_level)),
+            Figure("queue: offered to the agents", f"{q.offered:,}", q.offered),
+            Figure("queue: answered at once", f"{q.answered_at_once:,}", q.answered_at_once),
+            Figure("queue: entered (waited)", f"{q.entered:,}", q.entered),
+            counted("queue: answered", q.answered, q.offered),
+            counted("queue: abandoned", q.abandoned, q.offered),
+            counted("queue: callback", q.callback, q.offered),
+            Figure("queue: refused as closed", f"{q.closed:,}", q.closed),
+            Figure("queue: refused as full", f"{q.full:,}", q.full),
+            Figure("queue: average wait", seconds(q.average_wait), seconds=q.average_wait),
+            Figure(
+                "queue: average speed of answer",
+                seconds(q.average_answer),
+                seconds=q.average_answer,
+            ),
+            Figure(
+                f"service level (answered within {SERVICE_SECONDS:g} s)",
+                share(q.service_level),
+                rate=q.service_level,
+            ),
         ]
     if s.transfers_without_queue:
-        rows.append(("transfers without queue data", f"{s.transfers_without_queue:,}"))
+        n = s.transfers_without_queue
+        rows.append(Figure("transfers without queue data", f"{n:,}", n))
     return rows
+
+
+def headline(s: Summary) -> list[tuple[str, str]]:
+    """The headline figures as (name, value)."""
+    return [(f.name, f.text) for f in figures(s)]
+
+
+def difference(first: Figure | None, second: Figure | None) -> str:
+    """How ``second`` differs from ``first``: calls (signed), a share in percentage points,
+    seconds; "–" when the two have no number in common."""
+    if first is None or second is None:
+        return "–"
+    parts = []
+    if first.count is not None and second.count is not None:
+        parts.append(f"{second.count - first.count:+,}")
+    if first.rate is not None and second.rate is not None:
+        points = f"{100 * (second.rate - first.rate):+.1f} pp"
+        parts.append(f"({points})" if parts else points)
+    if first.seconds is not None and second.seconds is not None:
+        parts.append(f"{second.seconds - first.seconds:+.1f} s")
+    return " ".join(parts) or "–"
+
+
+def side_by_side(reports: Sequence[tuple[str, Summary]]) -> list[tuple[str, list[str], str]]:
+    """Every headline figure of any report: (name, its text in each report or ``-``, the
+    difference of the last report from the first)."""
+    columns = [{f.name: f for f in figures(summary)} for _, summary in reports]
+    names = list(dict.fromkeys(name for column in columns for name in column))
+    return [
+        (
+            name,
+            [column[name].text if name in column else "-" for column in columns],
+            difference(columns[0].get(name), columns[-1].get(name)),
+        )
+        for name in names
+    ]
 
 
 def print_report(s: Summary, console: Console) -> None:
@@ -106,19 +175,20 @@ def print_report(s: Summary, console: Console) -> None:
     console.print(nodes)
 
 
-def print_comparison(reports: list[tuple[str, Summary]], console: Console) -> None:
-    """The headline figures of two (or more) sets of logs side by side, one column each; a
-    figure one set does not have is ``-``; then every node's figures (`node_comparison`)."""
+def print_comparison(reports: Sequence[tuple[str, Summary]], console: Console) -> None:
+    """The headline figures of two (or more) sets of logs side by side, one column each
+    and the difference of the last from the first (`side_by_side`); a figure one set does
+    not have is ``-``; then every node's figures (`node_comparison`). ``ivr report
+    --compare`` and ``ivr simulate --compare`` both print this."""
     from rich.table import Table
 
     table = Table(title="Side by side")
     table.add_column("figure")
-    columns = [dict(headline(summary)) for _, summary in reports]
     for name, _ in reports:
         table.add_column(name, justify="right")
-    names = list(dict.fromkeys(name for figures in columns for name in figures))
-    for name in names:
-        table.add_row(name, *[figures.get(name, "-") for figures in columns])
+    table.add_column("difference", justify="right")
+    for name, values, change in side_by_side(reports):
+        table.add_row(name, *values, change)
     console.print(table)
     console.print(node_comparison(reports))
 
@@ -154,22 +224,32 @@ def node_figures(s: Summary) -> dict[str, dict[str, str]]:
     }
 
 
-def node_comparison(reports: list[tuple[str, Summary]]) -> Table:
-    """Per node, each figure of every report in one cell, in the reports' order
-    (``34.3 → 30.1``): the node ids of the first report's order, then those only the others
-    have; a report that never visits a node has ``-`` there. Narrow enough for a terminal."""
+def node_rows(reports: Sequence[tuple[str, Summary]]) -> list[tuple[str, list[str]]]:
+    """Per node, each of `NODE_FIGURES` with every report's value in one cell, in the
+    reports' order (``34.3 → 30.1``): the node ids of the first report's order, then those
+    only the others have; a report that never visits a node has ``-`` there."""
+    per_report = [node_figures(summary) for _, summary in reports]
+    order = list(dict.fromkeys(node for figures in per_report for node in figures))
+    return [
+        (
+            node,
+            [
+                " → ".join(figures.get(node, {}).get(figure, "-") for figures in per_report)
+                for figure in NODE_FIGURES
+            ],
+        )
+        for node in order
+    ]
+
+
+def node_comparison(reports: Sequence[tuple[str, Summary]]) -> Table:
+    """`node_rows` as a table, narrow enough for a terminal."""
     from rich.table import Table
 
     table = Table(title="Side by side, per node (" + " → ".join(n for n, _ in reports) + ")")
     table.add_column("node")
     for title in NODE_FIGURES.values():
         table.add_column(title, justify="right")
-    per_report = [node_figures(summary) for _, summary in reports]
-    order = list(dict.fromkeys(node for figures in per_report for node in figures))
-    for node in order:
-        cells = [
-            " → ".join(figures.get(node, {}).get(figure, "-") for figures in per_report)
-            for figure in NODE_FIGURES
-        ]
+    for node, cells in node_rows(reports):
         table.add_row(node, *cells)
     return table

@@ -27,6 +27,9 @@ from typing import TYPE_CHECKING, Any
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from ivr.drivers.centre import SimulatedCentre
     from ivr.engine.backoffice import BackOffice
     from ivr.engine.events import CallEvent
     from ivr.engine.flow import Call
@@ -297,6 +300,7 @@ class WebCall:
         tracker: Callable[[], UtteranceTracker] | None = None,
         backoffice: BackOffice | None = None,
         finished: Callable[[WebCall], None] | None = None,
+        call_time: dt.datetime | None = None,
     ) -> None:
         from ivr.clock import RealClock
 
@@ -307,9 +311,21 @@ class WebCall:
         self.caller_id = caller_id
         self.backoffice = backoffice
         self.finished = finished
+        self.call_time = call_time
+        """The moment the contact centre is met at (None: ``$IVR_TIME``, else now)."""
         self.clock = RealClock()
         self.caller = WebCaller(self.clock, tracker)
         self.thread = threading.Thread(target=self.run, name="web-call", daemon=True)
+
+    def _centre(self) -> SimulatedCentre | None:
+        """The contact centre at ``call_time``; None lets the session build it at
+        ``$IVR_TIME``, else now (or have none, when the menu declares none)."""
+        if self.call_time is None or self.menu.contact_centre is None:
+            return None
+        from ivr.drivers.session import simulated_centre
+        from ivr.engine.flow import CallFlow
+
+        return simulated_centre(CallFlow(self.menu), self.call_time)
 
     def start(self) -> None:
         self.thread.start()
@@ -344,6 +360,7 @@ class WebCall:
                     backoffice=self.backoffice,
                     caller_id=self.caller_id or None,
                     keeps_audio=True,  # the call's folder: its WAV and voice messages
+                    centre=self._centre(),
                 )
                 try:
                     call = session.run()

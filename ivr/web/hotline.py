@@ -14,6 +14,8 @@ from ivr.errors import IvrError
 from ivr.web.calls import ARTIFACTS, CallRecord, PromptAudio, Send, WebCall
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from ivr.backoffice.office import ConnectingBackOffice
     from ivr.engine.backoffice import Reply, Request
     from ivr.hearing.tracker import UtteranceTracker
@@ -50,10 +52,14 @@ class Hotline:
         model: str | None = None,
         db: str | None = None,
         calls_kept: int = CALLS_KEPT,
+        call_time: dt.datetime | None = None,
     ) -> None:
         from ivr import wiring
 
         self.menu = menu
+        self.call_time = call_time
+        """When every call is made, for the contact centre (``ivr serve --time``); None:
+        ``$IVR_TIME``, else the moment each call starts."""
         self.prompts = PromptAudio(files)
         self.out = out
         self.max_calls = max_calls
@@ -117,6 +123,7 @@ class Hotline:
                 tracker=self.tracker if self._model_path is not None else None,
                 backoffice=self.backoffice,
                 finished=self._finished,
+                call_time=self.call_time,
             )
             self.active.add(call)
             self.calls[record.token] = record
