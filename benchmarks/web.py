@@ -20,7 +20,7 @@ it can fetch the prompt's audio (the fetch itself is one small HTTP GET of a cac
     calls are. The figure is the growth divided by N.
 
 Run: python benchmarks/web.py [--quick] [--memory] [--json FILE]. The full run takes about
-4 minutes; --quick about 30 s; --memory runs (c) alone.
+4 minutes; --quick about 15 s; --memory runs (c) alone.
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ def main() -> None:
     single: list[float] = []
     held: list[tuple[int, float, float]] = []
     with tempfile.TemporaryDirectory() as out:
-        callers = demo_callers(Path(out), 100 if args.quick else 3000)
+        callers = demo_callers(Path(out), 50 if args.quick else 3000)  # quick: 10 callers
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve", str(port), out],
             cwd=ROOT,
