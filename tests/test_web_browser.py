@@ -281,7 +281,10 @@ def test_speech_through_the_fake_microphone_takes_the_spoken_choice(
         driver.find_element(By.ID, "hangup").click()
         _until(driver, "document.getElementById('download-call-jsonl') !== null", "ended")
     heard = [r for r in _log(hotline) if r["type"] == "utterance"]
-    assert any(r.get("phrase") == "셋" and r.get("decision") == "accept" for r in heard), heard
+    # 셋 heard first; taken at once, or (its confidence lower on a busy machine: the page's
+    # audio arrives in other chunks) confirmed by the next words the looping microphone says
+    assert heard and heard[0].get("phrase") == "셋", heard
+    assert heard[0].get("decision") in ("accept", "confirm"), heard
     assert any(r["type"] == "state" and r["state"] == "three" for r in _log(hotline))
 
 
