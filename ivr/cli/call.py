@@ -57,12 +57,7 @@ def run(args: argparse.Namespace) -> int:
             markup=False,
         )
         return 2
-    if args.time is not None and menu.contact_centre is None:
-        err.print(
-            f"ivr call: --time: {menu.path} declares no contact centre (the time is "
-            "for its hours and queue)",
-            markup=False,
-        )
+    if common.time_refused("call", args, menu):
         return 2
     flow = CallFlow(menu)
     from ivr import wiring

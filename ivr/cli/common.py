@@ -61,6 +61,19 @@ def load(path: Path) -> Menu:
     return load_menu(path)
 
 
+def time_refused(command: str, args: argparse.Namespace, menu: Menu) -> bool:
+    """``--time`` on a menu without a contact centre would change nothing: say so (one line;
+    the caller exits 2)."""
+    if args.time is None or menu.contact_centre is not None:
+        return False
+    err.print(
+        f"ivr {command}: --time: {menu.path} declares no contact centre (the time is "
+        "for its hours and queue)",
+        markup=False,
+    )
+    return True
+
+
 def default_menu() -> Path:
     """$IVR_MENU, else the wallet menu next to the package (an editable install or a clone)."""
     return Path(os.environ.get(MENU_ENV) or _REPO_MENU)

@@ -11,7 +11,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from ivr.cli.common import console, default_menu, err, load, prompt_cache
+from ivr.cli.common import console, default_menu, err, load, prompt_cache, time_refused
 
 LOOPBACK = "127.0.0.1"
 
@@ -33,12 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ivr.web.hotline import Hotline
 
     menu = load(args.menu or default_menu())
-    if args.time is not None and menu.contact_centre is None:
-        err.print(
-            f"ivr serve: --time: {menu.path} declares no contact centre (the time is "
-            "for its hours and queue)",
-            markup=False,
-        )
+    if time_refused("serve", args, menu):
         return 2
     out: Path = args.out or Path(tempfile.mkdtemp(prefix="ivr-serve-"))
     hotline = Hotline(
