@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr.reports.summary import NodeFigures, Summary
-from ivr.reports.terminal import NODE_FIGURES, headline, node_rows, seconds, share, side_by_side
+from ivr.reports.terminal import (
+    NODE_COLUMNS,
+    NODE_FIGURES,
+    headline,
+    node_cells,
+    node_rows,
+    side_by_side,
+)
 
 if TYPE_CHECKING:
     from ivr.menu.model import Menu
@@ -295,35 +302,12 @@ def page(
         parts += ["<h2>The menu: traffic and drop-off</h2>", f'<div class="map">{heat}</div>']
     for title, image in charts(s):
         parts += [f"<h2>{esc(title)}</h2>", image]
-    head = "".join(
-        f"<th>{h}</th>"
-        for h in (
-            "level",
-            "node",
-            "reached",
-            "p50",
-            "p90",
-            "visits",
-            "no-input",
-            "no-match",
-            "hung up",
-        )
-    )
+    head = "".join(f"<th>{h}</th>" for h in NODE_COLUMNS)
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td>{esc(str(cell))}</td>"
-            for cell in (
-                "–" if n.level is None else n.level,
-                f"{n.title} ({n.node})" if n.title else n.node,
-                share(n.reached, s.calls),
-                seconds(n.p50),
-                seconds(n.p90),
-                f"{n.visits:,}",
-                share(n.no_input_rate),
-                share(n.no_match_rate),
-                f"{n.abandoned:,}",
-            )
+            f"<td>{esc(cell)}</td>"
+            for cell in node_cells(n, s.calls, f"{n.title} ({n.node})" if n.title else n.node)
         )
         + "</tr>"
         for n in s.nodes

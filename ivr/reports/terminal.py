@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ivr.reports.summary import SERVICE_SECONDS, Summary
+from ivr.reports.summary import SERVICE_SECONDS, NodeFigures, Summary
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -147,32 +147,31 @@ def print_report(s: Summary, console: Console) -> None:
     console.print(funnel)
 
     nodes = Table(title="Nodes")
-    for name in (
-        "level",
-        "node",
-        "reached",
-        "p50",
-        "p90",
-        "visits",
-        "no-input",
-        "no-match",
-        "abandoned",
-    ):
+    for name in NODE_COLUMNS:
         nodes.add_column(name, justify="left" if name == "node" else "right")
     for n in s.nodes:
-        label = f"{n.node} {n.title}".strip()
-        nodes.add_row(
-            "–" if n.level is None else str(n.level),
-            label,
-            share(n.reached, s.calls),
-            seconds(n.p50),
-            seconds(n.p90),
-            f"{n.visits:,}",
-            share(n.no_input_rate),
-            share(n.no_match_rate),
-            f"{n.abandoned:,}",
-        )
+        nodes.add_row(*node_cells(n, s.calls, f"{n.node} {n.title}".strip()))
     console.print(nodes)
+
+
+NODE_COLUMNS = ("level", "node", "reached", "p50", "p90", "visits", "no-input", "no-match",
+                "abandoned")  # fmt: skip
+"""The node table's columns, in the terminal and the HTML report alike."""
+
+
+def node_cells(n: NodeFigures, calls: int, label: str) -> tuple[str, ...]:
+    """One node's row of the node table (`NODE_COLUMNS`); ``label`` names the node."""
+    return (
+        "–" if n.level is None else str(n.level),
+        label,
+        share(n.reached, calls),
+        seconds(n.p50),
+        seconds(n.p90),
+        f"{n.visits:,}",
+        share(n.no_input_rate),
+        share(n.no_match_rate),
+        f"{n.abandoned:,}",
+    )
 
 
 def print_comparison(reports: Sequence[tuple[str, Summary]], console: Console) -> None:

@@ -413,6 +413,10 @@ def _speech(
     return tracker, clips
 
 
+ESPEAK_PITCH = 50
+"""espeak-ng's own default pitch (0-99), which the caller's voice keeps."""
+
+
 def _caller_speech(text: str, voice: str, rate: int, directory: Path | None) -> AudioClip:
     """A ``say:`` turn's audio, from the espeak-ng command line: the same text always gives
     the same samples. (Through pyttsx3 it did not: espeak-ng's pitch flutter runs on across
@@ -421,14 +425,9 @@ def _caller_speech(text: str, voice: str, rate: int, directory: Path | None) -> 
     from ivr.hearing.evaluation import EvaluationError, Render, Renderer
 
     try:
-        renderer = Renderer(directory)
-        return renderer.clip(text, Render(voice, rate, ESPEAK_PITCH))
+        return Renderer(directory).clip(text, Render(voice, rate, ESPEAK_PITCH))
     except EvaluationError as error:
         raise _Skip(f"say turns need espeak-ng: {error}") from None
-
-
-ESPEAK_PITCH = 50
-"""espeak-ng's own default pitch (0-99), which the caller's voice keeps."""
 
 
 def _prompt_files(menu: Menu) -> RecordedPrompts:
