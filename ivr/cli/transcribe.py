@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ivr import wiring
 from ivr.cli import common
 from ivr.cli.common import console, default_menu, err, load
 from ivr.errors import IvrError
@@ -24,7 +25,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         clip = open_wav(args.wav)  # read in blocks
-        recognizer = VoskRecognizer(common.model(menu, args.model))
+        # In a state it decides as the menu's calls do, with their decoys and second pass.
+        rejection = wiring.menu_rejection(menu) if args.state else None
+        recognizer = VoskRecognizer(common.model(menu, args.model), rejection=rejection)
     except IvrError as error:
         err.print(f"ivr transcribe: {error}", markup=False)
         return 1

@@ -94,7 +94,7 @@ class Hotline:
         from ivr import wiring
 
         assert self._model_path is not None
-        return wiring.tracker(self._model_path, shared=True)
+        return wiring.tracker(self._model_path, shared=True, menu=self.menu)
 
     def prepare_prompts(self) -> threading.Thread:
         """Render and time every prompt in the background, so a key costs no rendering."""
