@@ -643,6 +643,20 @@ def test_a_signal_restores_the_terminal_and_ends_the_log(
 # --- key scripts ------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_parser() -> Iterator[None]:
+    """``main`` builds its argparse parser at each call (16 ms: once per process in use);
+    the hundreds of in-process calls of the properties below share one. argparse keeps no
+    state between parses, and nothing here changes the parser."""
+    import functools
+    import importlib
+
+    module = importlib.import_module("ivr.cli.main")  # ivr.cli.main is also the function
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "parser", functools.cache(module.parser))
+        yield
+
+
 def check_call(script: str, quiet: bool = True) -> None:
     """The invariant: a complete call (exit 0) or one clear line (exit 1 or 2), never an
     exception; every line of the log parses as JSON."""
