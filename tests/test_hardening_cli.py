@@ -43,6 +43,7 @@ from ivr.outputs.call_log import CallLog
 from tests.conftest import ROOT, WALLET
 
 IVR = [sys.executable, "-m", "ivr.cli"]
+pytestmark = pytest.mark.usefixtures("one_parser")  # many in-process calls (tests/conftest.py)
 SCENARIO = ROOT / "tests" / "calls" / "wallet" / "agent-main.call.yaml"
 
 
@@ -641,20 +642,6 @@ def test_a_signal_restores_the_terminal_and_ends_the_log(
 
 
 # --- key scripts ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_parser() -> Iterator[None]:
-    """``main`` builds its argparse parser at each call (16 ms: once per process in use);
-    the hundreds of in-process calls of the properties below share one. argparse keeps no
-    state between parses, and nothing here changes the parser."""
-    import functools
-    import importlib
-
-    module = importlib.import_module("ivr.cli.main")  # ivr.cli.main is also the function
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(module, "parser", functools.cache(module.parser))
-        yield
 
 
 def check_call(script: str, quiet: bool = True) -> None:
