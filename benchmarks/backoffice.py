@@ -121,8 +121,8 @@ def measure(kind: str, quick: bool) -> list[Figure]:
     from ivr.backoffice.office import DatabaseBackOffice
     from ivr.engine.backoffice import Request
 
-    accounts, per_account = (2_000, 10) if quick else (100_000, 10)
-    samples, seconds, threads = (200, 0.5, 16) if quick else (3_000, 5.0, 16)
+    accounts, per_account = (500, 10) if quick else (100_000, 10)
+    samples, seconds, threads = (50, 0.15, 16) if quick else (3_000, 5.0, 16)
     rng = random.Random(13)
     folder = tempfile.mkdtemp(prefix="ivr-bench-db-")
     server = ""

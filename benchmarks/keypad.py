@@ -40,6 +40,10 @@ def timed(action: Callable[[], object], repeat: int) -> list[float]:
 def main() -> None:
     args = arguments(__doc__ or "").parse_args()
     repeat = 2 if args.quick else 10
+    # --quick proves the measures work (tests/test_benchmarks.py): far fewer engine turns
+    # and calls, whose figures mean nothing anyway on a test run
+    turn_runs = 20 if args.quick else repeat * 100
+    many = 1_000 if args.quick else 10_000
     menu = load(WALLET)
     flow = CallFlow(menu)
     cli = [sys.executable, "-m", "ivr.cli", "call", "--keys", SCRIPT, "--quiet", "--log"]
@@ -54,11 +58,11 @@ def main() -> None:
         for key in "1*#2*#3*#4*#5*#":
             flow.handle(call, KeyPress(key))
 
-    per_turn = [t / 15 * 1e6 for t in timed(turns, repeat * 100)]
+    per_turn = [t / 15 * 1e6 for t in timed(turns, turn_runs)]
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
-    calls = [flow.start()[0] for _ in range(10_000)]
+    calls = [flow.start()[0] for _ in range(many)]
     for call in calls:
         flow.handle(call, KeyPress("1"))
     after = tracemalloc.take_snapshot()
@@ -74,7 +78,8 @@ def main() -> None:
         Figure("build the CallFlow", "ms",
                [t * 1e3 for t in timed(lambda: CallFlow(menu), repeat)]),
         Figure("engine turn (a key to its events)", "µs", per_turn),
-        Figure("engine state per call (Call object, 10,000 calls)", "bytes", [used / len(calls)]),
+        Figure(f"engine state per call (Call object, {many:,} calls)", "bytes",
+               [used / len(calls)]),
     ], args)  # fmt: skip
 
 

@@ -162,7 +162,7 @@ def figures_for(name: str, calls: int, got: dict[str, Any]) -> list[Figure]:
 
 def main() -> None:
     args = arguments(__doc__ or "").parse_args()
-    calls = 40 if args.quick else 1000
+    calls = 20 if args.quick else 1000
     accounts = 10 if args.quick else 50
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory() as folder:

@@ -47,7 +47,7 @@ def main() -> None:
         for path, people, calls in runs:
             menu, population = load(path), load_population(people)
             rates, walls, reports = [], [], []
-            repeats = 3 if calls <= 10_000 else 1
+            repeats = 3 if calls <= 10_000 and not args.quick else 1
             for run in range(repeats):
                 log_path = folder / f"{path.stem}-{calls}-{run}.jsonl"
                 with log_path.open("w", encoding="utf-8") as log:

@@ -71,3 +71,25 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_PIN_HASHES: dict[str, str] = {}
+
+
+@pytest.fixture
+def demo_pins_hashed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo data (``ivr.backoffice.demo``) hashes each PIN once per test process, not
+    once per database built: argon2id is slow on purpose (about 25 ms of CPU a PIN), and
+    these tests build the 20-account demo again and again. The hashes are still real
+    argon2id hashes of the right PINs, checked by the back office as ever; only their salt
+    is shared between the databases one test process builds. Tests of the hashing itself
+    (``ivr.backoffice.pins``: salted, never logged) call it directly and are not affected."""
+    from ivr.backoffice import demo, pins
+
+    def hash_pin(pin: str) -> str:
+        found = _PIN_HASHES.get(pin)
+        if found is None:
+            found = _PIN_HASHES.setdefault(pin, pins.hash_pin(pin))
+        return found
+
+    monkeypatch.setattr(demo, "hash_pin", hash_pin)

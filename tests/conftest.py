@@ -5,7 +5,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -72,6 +72,21 @@ nodes:
     title: 帮助
     answer: 帮助内容。
 """
+
+
+@pytest.fixture(scope="module")
+def one_parser() -> Iterator[None]:
+    """In-process ``ivr.cli.main`` calls of the module share one argparse parser: ``main``
+    builds it at each call (16 ms of CPU: once per process in use), and the properties that
+    run hundreds of commands in-process spent half their time there. argparse keeps no
+    state between parses, and nothing changes the parser once built."""
+    import functools
+    import importlib
+
+    module = importlib.import_module("ivr.cli.main")  # ivr.cli.main is also the function
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "parser", functools.cache(module.parser))
+        yield
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ from ivr.scenarios import Status, run_scenario
 from tests.conftest import ROOT
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True)
+pytestmark = pytest.mark.usefixtures("one_parser")  # many in-process ivr commands
 SMALL_ALLOCATION = 1 << 20
 """Files in the property tests are under 2 kB: reading one must not take a MiB."""
 

@@ -19,6 +19,7 @@ from ivr.backoffice.repository import stored
 from ivr.backoffice.settings import Rules
 from ivr.engine.backoffice import ERROR, OPERATIONS, BackOfficeUnavailable, Reply, Request
 from tests.backoffice_db import db_url as db_url  # fixture, used by name
+from tests.backoffice_db import demo_pins_hashed_once as demo_pins_hashed_once  # fixture
 
 HEAD = "0003"
 """The newest migration (``callbacks``)."""
@@ -643,6 +644,7 @@ def test_the_queue_stores_its_callback_in_the_database(db_url: str) -> None:
 # ----- ivr db -----
 
 
+@pytest.mark.usefixtures("demo_pins_hashed_once")
 def test_db_init_makes_the_same_demo_callers_for_the_same_seed(
     db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,24 @@ CALLS = ROOT / "tests" / "calls"
 
 
 @pytest.fixture(scope="module")
-def wallet_results() -> list[ScenarioResult]:
-    return run_scenarios([CALLS / "wallet"])
+def shipped() -> tuple[list[ScenarioResult], Counter[Edge]]:
+    """Every shipped scenario played once for this module, with the edges the engine took
+    recorded inside it (``record_engine_edges``): the wallet's figures and the comparison
+    of edges below both read this one run."""
+    with pytest.MonkeyPatch.context() as patch:
+        taken = record_engine_edges(patch)
+        results = run_scenarios([CALLS])
+    return results, taken
+
+
+@pytest.fixture(scope="module")
+def wallet_results(
+    shipped: tuple[list[ScenarioResult], Counter[Edge]],
+) -> list[ScenarioResult]:
+    """The results of the shipped wallet scenarios (tests/calls/wallet)."""
+    found = [r for r in shipped[0] if r.path.is_relative_to(CALLS / "wallet")]
+    assert len(found) == len(list((CALLS / "wallet").rglob("*.call.yaml")))
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +130,9 @@ def test_edges_are_the_machine_edges(wallet_coverage: Coverage) -> None:
 # --- the edges found from events are the edges the engine took ------------------------
 
 
-@pytest.fixture
-def engine_edges(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[Edge]]:
-    """Every edge the engine takes, recorded inside it: the truth to compare against."""
+def record_engine_edges(patch: pytest.MonkeyPatch) -> Counter[Edge]:
+    """Every edge the engine takes while ``patch`` lasts, recorded inside it: the truth to
+    compare against."""
     taken: Counter[Edge] = Counter()
     move, end = CallFlow._move, CallFlow._end
 
@@ -130,13 +146,20 @@ def engine_edges(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[Edge]]:
         taken[Edge(call.state, f"end:{outcome}", f"end:{outcome}")] += 1
         return end(self, call, outcome)
 
-    monkeypatch.setattr(CallFlow, "_move", recording_move)
-    monkeypatch.setattr(CallFlow, "_end", recording_end)
-    yield taken
+    patch.setattr(CallFlow, "_move", recording_move)
+    patch.setattr(CallFlow, "_end", recording_end)
+    return taken
 
 
-def test_edges_from_the_shipped_scenarios_match_the_engine(engine_edges: Counter[Edge]) -> None:
-    results = run_scenarios([CALLS])
+@pytest.fixture
+def engine_edges(monkeypatch: pytest.MonkeyPatch) -> Counter[Edge]:
+    return record_engine_edges(monkeypatch)
+
+
+def test_edges_from_the_shipped_scenarios_match_the_engine(
+    shipped: tuple[list[ScenarioResult], Counter[Edge]],
+) -> None:
+    results, engine_edges = shipped
     played = [r for r in results if r.status is Status.PASSED]
     assert len(played) >= 28
     found: Counter[Edge] = Counter()

@@ -43,6 +43,7 @@ from ivr.outputs.call_log import CallLog
 from tests.conftest import ROOT, WALLET
 
 IVR = [sys.executable, "-m", "ivr.cli"]
+pytestmark = pytest.mark.usefixtures("one_parser")  # many in-process calls (tests/conftest.py)
 SCENARIO = ROOT / "tests" / "calls" / "wallet" / "agent-main.call.yaml"
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from unittest import mock
 from xml.etree import ElementTree
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +41,7 @@ from ivr.scenarios.coverage import Coverage
 from tests.conftest import ROOT
 
 SETTINGS = settings(deadline=None, derandomize=True, database=None)
+pytestmark = pytest.mark.usefixtures("one_parser")  # many in-process ivr commands
 BACKLINKS = ROOT / "tests" / "menus" / "backlinks.zh-CN.yaml"
 
 KEYS = "0123456789*#"

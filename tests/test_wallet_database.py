@@ -34,6 +34,7 @@ from ivr.prompts.player import SilentPlayer
 from ivr.scenarios import Status, load_scenario, run_scenario
 from ivr.scenarios.running import DEMO_ACCOUNTS, DEMO_NOW, DEMO_SEED
 from tests.backoffice_db import db_url  # noqa: F401  (the fixture: each database)
+from tests.backoffice_db import demo_pins_hashed_once as demo_pins_hashed_once  # fixture
 from tests.conftest import ROOT
 
 WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"
@@ -41,6 +42,8 @@ CALLS = ROOT / "tests" / "calls" / "wallet"
 NOW = dt.datetime.fromisoformat(DEMO_NOW)
 FAILED_PAYMENT = ("13818034063", "596853")  # seed 1's first caller: 余额不足
 DIGITS = dict(zip("幺二三四五六七八九零", "1234567890", strict=True))
+# Every test here builds the demo data: its PINs hashed once per process (tests/backoffice_db.py).
+pytestmark = pytest.mark.usefixtures("demo_pins_hashed_once")
 
 
 def database_scenarios() -> list[Path]:
