@@ -878,7 +878,7 @@ fault, path, good, argv = sys.argv[1], os.path.realpath(sys.argv[2]), int(sys.ar
 ivr.audio.wav._BLOCK_BYTES = 1 << 15  # one second of the 16 kHz file: many blocks
 ivr.cli.common.tracker = lambda menu, model: UtteranceTracker(FakeRecognizer([("找回 密码", 0.9)]))
 ivr.cli.common.model = lambda menu, model: None
-ivr.hearing.recognizer.VoskRecognizer = lambda model: FakeRecognizer([("找回 密码", 0.9)])
+ivr.hearing.recognizer.VoskRecognizer = lambda model, **options: FakeRecognizer([("找回 密码", 0.9)])
 if fault == "EIO":  # the disk fails once `good` bytes of samples were read
     real_read, done = os.read, [0]
     def read(fd, count):
