@@ -281,10 +281,14 @@ def test_speech_through_the_fake_microphone_takes_the_spoken_choice(
         driver.find_element(By.ID, "hangup").click()
         _until(driver, "document.getElementById('download-call-jsonl') !== null", "ended")
     heard = [r for r in _log(hotline) if r["type"] == "utterance"]
-    # 셋 heard first; taken at once, or (its confidence lower on a busy machine: the page's
-    # audio arrives in other chunks) confirmed by the next words the looping microphone says
-    assert heard and heard[0].get("phrase") == "셋", heard
-    assert heard[0].get("decision") in ("accept", "confirm"), heard
+    # Every utterance is the microphone's 셋, heard as 셋. On a busy machine the page's audio
+    # arrives in other chunks and its confidence is lower: then it is confirmed (by the next
+    # 셋 of the looping microphone), or turned away and taken when said again, as a caller
+    # would repeat it. Never another option.
+    assert heard and all(r.get("phrase") in ("셋", None) for r in heard), heard
+    assert any(
+        r.get("phrase") == "셋" and r.get("decision") in ("accept", "confirm") for r in heard
+    )
     assert any(r["type"] == "state" and r["state"] == "three" for r in _log(hotline))
 
 
