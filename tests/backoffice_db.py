@@ -87,9 +87,8 @@ def demo_pins_hashed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from ivr.backoffice import demo, pins
 
     def hash_pin(pin: str) -> str:
-        found = _PIN_HASHES.get(pin)
-        if found is None:
-            found = _PIN_HASHES.setdefault(pin, pins.hash_pin(pin))
-        return found
+        if pin not in _PIN_HASHES:  # demo.load hashes in threads: a race hashes twice, harmlessly
+            _PIN_HASHES[pin] = pins.hash_pin(pin)
+        return _PIN_HASHES[pin]
 
     monkeypatch.setattr(demo, "hash_pin", hash_pin)
