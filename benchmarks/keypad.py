@@ -39,7 +39,7 @@ def timed(action: Callable[[], object], repeat: int) -> list[float]:
 
 def main() -> None:
     args = arguments(__doc__ or "").parse_args()
-    repeat = 2 if args.quick else 10
+    repeat = 1 if args.quick else 10  # quick: one `ivr call` process (~0.5 CPU-s each)
     # --quick proves the measures work (tests/test_benchmarks.py): far fewer engine turns
     # and calls, whose figures mean nothing anyway on a test run
     turn_runs = 20 if args.quick else repeat * 100
