@@ -337,8 +337,9 @@ def main() -> None:
             call.duration,
         ),
     }
-    for action, _ in paths.values():  # warm up: caches, lazy imports
-        action()
+    if not args.quick:  # --quick times once, cold: its speeds mean nothing anyway
+        for action, _ in paths.values():  # warm up: caches, lazy imports
+            action()
     speeds: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(repeat):
         for name, (action, audio) in paths.items():

@@ -6,8 +6,8 @@ on a 60 s and a 10-minute 8 kHz WAV (keys in quiet noise) against ``multimon-ng 
 on the same files (multimon-ng reads a WAV through sox, as a user would run it). Each round
 runs every command once, one after the other, so a busy machine slows all of them alike;
 figures are medians. ``--baseline DIR`` also times the same commands with ``PYTHONPATH=DIR``
-(a checkout of an older commit), alternating with the current code. ``--quick`` (one round,
-the 60 s file only) proves the script works; it judges nothing.
+(a checkout of an older commit), alternating with the current code. ``--quick`` (one round, no
+warm-up, the 60 s file only) proves the script works; it judges nothing.
 """
 
 from __future__ import annotations
@@ -88,8 +88,9 @@ def main() -> None:
         for name, path in files.items():
             multimon = ["multimon-ng", "-q", "-c", "-a", "DTMF", "-t", "wav", str(path)]
             commands[f"multimon-ng, {name} 8 kHz"] = (multimon, None)
-        for command, env in commands.values():  # warm up: the page cache, .pyc files
-            timed(command, env)
+        if not args.quick:  # --quick runs every command once, cold: it judges nothing
+            for command, env in commands.values():  # warm up: the page cache, .pyc files
+                timed(command, env)
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(runs):
             for name, (command, env) in commands.items():
