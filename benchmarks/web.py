@@ -212,14 +212,15 @@ def main() -> None:
         serve(int(args.serve[0]), Path(args.serve[1]))
         return
     parser_memory_only = args.memory
-    levels = [5, 10] if args.quick else [10, 25, 50, 100, 150, 200, 300]
-    single_turns = 10 if args.quick else 100
-    turns = 3 if args.quick else 10
+    levels = [2, 4] if args.quick else [10, 25, 50, 100, 150, 200, 300]
+    single_turns = 5 if args.quick else 100
+    turns = 2 if args.quick else 10
     port = free_port()
     single: list[float] = []
     held: list[tuple[int, float, float]] = []
     with tempfile.TemporaryDirectory() as out:
-        callers = demo_callers(Path(out), 50 if args.quick else 3000)  # quick: 10 callers
+        # quick: 4 failed-payment callers (one account in five), each an argon2id PIN hash
+        callers = demo_callers(Path(out), 20 if args.quick else 3000)
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve", str(port), out],
             cwd=ROOT,
@@ -228,7 +229,7 @@ def main() -> None:
         try:
             _wait_for(port, server)
             url = f"ws://127.0.0.1:{port}/ws"
-            memory = memory_per_call(url, server.pid, callers, warm=5 if args.quick else 50)
+            memory = memory_per_call(url, server.pid, callers, warm=2 if args.quick else 50)
             if parser_memory_only:
                 report([memory], args)
                 return
