@@ -10,7 +10,7 @@ multi-call log as `ivr simulate --out` does. Calls per second *per core* divide 
 process's CPU time (the simulation is one thread; on a shared machine wall time also counts
 other work), and the wall-clock rate is in the notes. The report figure is
 `ivr.reports.summary.summarize` over that log, the figures `ivr report` prints.
-``--quick``: 500 and 2,000 callers, to prove it works.
+``--quick``: 200 and 500 callers, to prove it works.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def main() -> None:
     from ivr.reports.sources import Problems
     from ivr.reports.summary import menu_shape, summarize
 
-    sizes = (500, 2_000) if args.quick else (10_000, 100_000)
+    sizes = (200, 500) if args.quick else (10_000, 100_000)
     runs = [(WALLET, POPULATION, calls) for calls in sizes] + [(QUEUE, QUEUE_POPULATION, sizes[0])]
     figures = []
     folder = Path(tempfile.mkdtemp(prefix="ivr-simulate-"))
