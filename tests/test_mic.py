@@ -67,7 +67,7 @@ def test_speech_into_the_microphone_barges_in_and_chooses_and_keys_keep_working(
 
 
 def test_half_duplex_ignores_speech_during_prompts(
-    pulse_server: PulseServer, tmp_path: Path
+    korean_words_cached: None, pulse_server: PulseServer, tmp_path: Path
 ) -> None:
     wav = tmp_path / "three.wav"
     write_wav(wav, korean_clip("셋", tmp_path))

@@ -84,6 +84,7 @@ def test_record_refuses_scripted_calls() -> None:
 
 
 def test_a_recorded_microphone_call_replays_with_its_speech(
+    korean_words_cached: None,
     pulse_server: PulseServer,
     korean_model: object,
     tmp_path: Path,

@@ -120,7 +120,7 @@ def test_noise_alone_is_no_input(korean: Menu, model: VoskModel) -> None:
     assert no_input and no_input[0] == pytest.approx(4.0 + 5.0)
 
 
-def test_cli_audio_run_logs_each_utterance(tmp_path: Path) -> None:
+def test_cli_audio_run_logs_each_utterance(korean_words_cached: None, tmp_path: Path) -> None:
     wav = tmp_path / "three.wav"
     write_wav(wav, korean_clip("셋", tmp_path))
     log = tmp_path / "call.jsonl"
@@ -150,7 +150,10 @@ def test_cli_audio_rejects_a_file_that_is_not_wav_in_one_line(tmp_path: Path) ->
 
 
 def test_check_with_model_reports_phrases_the_model_cannot_hear(
-    cli_on_korean_model: VoskModel, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    korean_words_cached: None,
+    cli_on_korean_model: VoskModel,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # the menu as shipped: in-process, on the shared model; the failing one below is a real
     # `ivr check --model` process, loading its own
@@ -229,7 +232,9 @@ def test_wallet_menu_with_mandarin_speech(wallet: Menu, tmp_path: Path) -> None:
     assert [e.state for e in kinds(events, EventType.STATE)][0] == "password_recovery"
 
 
-def test_transcribe_prints_words_confidences_and_the_decision(tmp_path: Path) -> None:
+def test_transcribe_prints_words_confidences_and_the_decision(
+    korean_words_cached: None, tmp_path: Path
+) -> None:
     """In a state it decides as the menu's calls do: 여섯 is one of the menu's decoys, so it
     is heard as the decoy and turned away (the bare grammar would force it onto 셋)."""
     wav = tmp_path / "three-then-six.wav"
