@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from ivr.cli import common
 from ivr.cli.common import console, default_menu, err, load
 from ivr.errors import IvrError
 
@@ -32,17 +31,20 @@ def run(args: argparse.Namespace) -> int:
             failed = True
             err.print(line, markup=False)
         if args.model is not None:
+            from ivr import wiring
             from ivr.hearing.phrase_check import confusable_phrases, phrases_missing_from_model
+            from ivr.hearing.recognizer import model_words
 
-            try:
-                model = common.model(menu, args.model)
+            try:  # the words are all a phrase check needs: the model itself is not loaded
+                model_dir = wiring.model_path(args.model, menu)
+                words = model_words(model_dir)
             except IvrError as error:
                 err.print(f"ivr check: {error}", markup=False)
                 return 1
-            for problem in phrases_missing_from_model(menu, model):
+            for problem in phrases_missing_from_model(menu, words, model_dir.name):
                 failed = True
                 err.print(str(problem), markup=False)
-            for problem in confusable_phrases(menu, model.path.name):
+            for problem in confusable_phrases(menu, model_dir.name):
                 failed = True
                 err.print(str(problem), markup=False)
     if not failed:

@@ -12,11 +12,11 @@ from ivr.engine.flow import CallFlow
 from ivr.menu.problems import MenuProblem
 
 if TYPE_CHECKING:
-    from ivr.hearing.recognizer import VoskModel
+    from ivr.hearing.recognizer import Vocabulary
     from ivr.menu.model import Menu
 
 
-def phrases_missing_from_model(menu: Menu, model: VoskModel) -> list[MenuProblem]:
+def phrases_missing_from_model(menu: Menu, words: Vocabulary, model_name: str) -> list[MenuProblem]:
     """One problem per phrase with words the model does not know, at the phrase's line."""
     from ivr.hearing.recognizer import UnknownWords
 
@@ -26,14 +26,14 @@ def phrases_missing_from_model(menu: Menu, model: VoskModel) -> list[MenuProblem
     problems = []
     for phrase in phrases:
         try:
-            model.vocabulary.segment(phrase)
+            words.segment(phrase)
         except UnknownWords as unknown:
             missing = " ".join(unknown.missing)
             problems.append(
                 MenuProblem(
                     menu.path,
                     _line_of(lines, phrase),
-                    f"phrase {phrase!r} cannot be recognized: {missing} not in {model.path.name}",
+                    f"phrase {phrase!r} cannot be recognized: {missing} not in {model_name}",
                 )
             )
     return problems

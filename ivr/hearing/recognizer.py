@@ -563,17 +563,29 @@ def _exit_safe_model(vosk: Any) -> Any:
     return Model
 
 
+def check_model_files(path: Path) -> None:
+    """ModelLoadError unless ``path`` holds a Vosk model's acoustic model and configuration."""
+    if not path.is_dir():
+        raise ModelLoadError(f"{path}: no such model directory")
+    lacking = [p for p in ("am/final.mdl", "conf/model.conf") if not (path / p).is_file()]
+    if lacking:
+        raise ModelLoadError(f"{path}: not a Vosk model (no {' or '.join(lacking)})")
+
+
+def model_words(path: Path, cache_dir: Path | None = None) -> Vocabulary:
+    """The words of the model at ``path``, without loading it: what a phrase check needs,
+    in ~0.1 s from the cache (~0.4 s from ``Gr.fst``) instead of ~3 s for the whole model."""
+    check_model_files(path)
+    return Vocabulary.from_model(path, cache_dir)
+
+
 class VoskModel:
     """A Vosk model directory, loaded once and shared by every recognizer (~500 MB)."""
 
     def __init__(self, path: str | Path, *, vocabulary_cache: Path | None = None) -> None:
         self.path = Path(path)
         self._vocabulary_cache = vocabulary_cache
-        if not self.path.is_dir():
-            raise ModelLoadError(f"{self.path}: no such model directory")
-        lacking = [p for p in ("am/final.mdl", "conf/model.conf") if not (self.path / p).is_file()]
-        if lacking:
-            raise ModelLoadError(f"{self.path}: not a Vosk model (no {' or '.join(lacking)})")
+        check_model_files(self.path)
         vosk = _import_vosk()
         vosk.SetLogLevel(-1)
         try:
