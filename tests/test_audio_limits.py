@@ -872,35 +872,33 @@ def test_an_utterance_file_crosses_the_line_as_it_is_said(wallet: Menu, tmp_path
 
 # --- a file that fails in the middle of a command ------------------------------------------
 
-FAULTY = r"""
-import errno, json, os, sys
-import ivr.audio.wav, ivr.cli, ivr.cli.common, ivr.hearing.recognizer
-from ivr.drivers.testing import FakeRecognizer
-from ivr.hearing.tracker import UtteranceTracker
-fault, path, good, argv = sys.argv[1], os.path.realpath(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
-ivr.audio.wav._BLOCK_BYTES = 1 << 15  # one second of the 16 kHz file: many blocks
-ivr.cli.common.tracker = lambda menu, model: UtteranceTracker(FakeRecognizer([("找回 密码", 0.9)]))
-ivr.cli.common.model = lambda menu, model: None
-ivr.hearing.recognizer.VoskRecognizer = lambda model, **options: FakeRecognizer([("找回 密码", 0.9)])
-if fault == "EIO":  # the disk fails once `good` bytes of samples were read
-    real_read, done = os.read, [0]
-    def read(fd, count):
-        if os.path.realpath(f"/proc/self/fd/{fd}") != path:
-            return real_read(fd, count)
-        if done[0] >= good:
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        data = real_read(fd, min(count, good - done[0]))
-        done[0] += len(data)
-        return data
-    os.read = read
-else:  # the file is cut short on disk right after its header was checked
-    checked = ivr.audio.wav.WavFile.__init__
-    def cut(self, name):
-        checked(self, name)
-        os.truncate(path, self.format.offset + good)
-    ivr.audio.wav.WavFile.__init__ = cut
-sys.exit(ivr.cli.main(argv))
-"""
+
+def fail_mid_stream(monkeypatch: pytest.MonkeyPatch, fault: str, path: Path, good: int) -> None:
+    """The commands below, in this process, with a fake recognizer (it hears the hum as
+    speech), blocks of one second of the 16 kHz file (many blocks), and ``fault`` striking
+    once ``good`` bytes of samples were read: "EIO" (the disk fails) or "cut short" (the
+    file truncated on disk right after its header was checked)."""
+    import ivr.cli.common
+    import ivr.hearing.recognizer
+
+    def fake(*args: object, **options: object) -> FakeRecognizer:
+        return FakeRecognizer([("找回 密码", 0.9)])
+
+    monkeypatch.setattr(ivr.audio.wav, "_BLOCK_BYTES", 1 << 15)
+    monkeypatch.setattr(ivr.cli.common, "tracker", lambda menu, model: UtteranceTracker(fake()))
+    monkeypatch.setattr(ivr.cli.common, "model", lambda menu, model: None)
+    monkeypatch.setattr(ivr.hearing.recognizer, "VoskRecognizer", fake)
+    if fault == "EIO":
+        fail_reads_after(monkeypatch, path, good)
+    else:
+        checked = WavFile.__init__
+
+        def cut(self: WavFile, name: str) -> None:
+            checked(self, name)
+            os.truncate(path, self.format.offset + good)
+
+        monkeypatch.setattr(WavFile, "__init__", cut)
+
 
 SECONDS_READ = 3
 """The fault strikes after this much of the 12-second recording: after its key 1 (at
@@ -924,11 +922,12 @@ FAILING_COMMANDS = {
 @pytest.mark.parametrize("fault", ["EIO", "cut short"])
 @pytest.mark.parametrize("command", list(FAILING_COMMANDS))
 def test_a_file_failing_mid_stream_is_one_line_in_every_command(
-    tmp_path: Path, command: str, fault: str
+    tmp_path: Path, command: str, fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An I/O error, or the file truncated on disk after its header was checked, in the
     middle of the audio: one line on stderr (``ivr CMD: path: problem``), exit 1, no
-    traceback. A call ends there as the caller hanging up, and its log is whole."""
+    traceback. A call ends there as the caller hanging up, and its log is whole. Run in
+    this process: ``ivr.cli.main``, as the child process these cases once started ran it."""
     wav, log = tmp_path / "call.wav", tmp_path / "call.jsonl"
     if command.startswith("call"):
         hum = 3000 * np.sin(2 * np.pi * 150 * np.arange(12 * 16000) / 16000)
@@ -936,17 +935,13 @@ def test_a_file_failing_mid_stream_is_one_line_in_every_command(
     else:
         write_wav(wav, caller_recording(12, {0.3: "1", 9.0: "0"}, {}))
     argv = [a.format(wav=wav, log=log) for a in FAILING_COMMANDS[command]]
-    good = SECONDS_READ * 16000 * 2
-    result = subprocess.run(
-        [sys.executable, "-c", FAULTY, fault, str(wav), str(good), json.dumps(argv)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    [line] = result.stderr.splitlines()
+    fail_mid_stream(monkeypatch, fault, wav, SECONDS_READ * 16000 * 2)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    assert code == 1, err.getvalue()
+    assert "Traceback" not in err.getvalue()
+    [line] = err.getvalue().splitlines()
     name = "ivr call" if command.startswith("call") else f"ivr {argv[0]}"
     problem = (
         "cannot read (Input/output error)"
