@@ -262,11 +262,34 @@ def sparse_wav(path: Path, rate: int, channels: int, bits: int, seconds: float) 
     return path
 
 
-def test_a_two_hour_file_is_read_in_flat_memory(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def long_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Run]]:
+    """The long files' commands, in one child with 96 MiB of headroom (one start-up, 0.9
+    CPU-s, for the two tests below): ``ivr dtmf`` on two hours of 8 kHz, and ``dtmf
+    --line`` and ``run-recording --line --snr`` on twenty minutes of it."""
+    folder = tmp_path_factory.mktemp("long")
+    two_hours = sparse_wav(folder / "two_hours.wav", 8000, 1, 16, 2 * 3600)
+    twenty = sparse_wav(folder / "twenty_minutes.wav", 8000, 1, 16, 20 * 60)
+    jobs = {
+        "dtmf": (two_hours, ["dtmf", str(two_hours)]),
+        "dtmf --line": (twenty, ["dtmf", "--line", "ulaw", str(twenty)]),
+        "run-recording --line --snr": (
+            twenty,
+            ["run-recording", "--line", "ulaw", "--snr", "20", "--quiet", str(twenty)],
+        ),
+    }
+    results = in_child([argv for _, argv in jobs.values()], headroom=96 << 20)
+    return {
+        name: (wav, result) for (name, (wav, _)), result in zip(jobs.items(), results, strict=True)
+    }
+
+
+def test_a_two_hour_file_is_read_in_flat_memory(
+    long_runs: dict[str, tuple[Path, Run]],
+) -> None:
     """``ivr dtmf`` on two hours of 8 kHz audio (115 MB) within 96 MiB of address space
     beyond the imports; reading it whole took 2.3 times the file."""
-    wav = sparse_wav(tmp_path / "long.wav", 8000, 1, 16, 2 * 3600)
-    [(code, out, err, peak)] = in_child([["dtmf", str(wav)]], headroom=96 << 20)
+    wav, (code, out, err, peak) = long_runs["dtmf"]
     assert (code, out, err) == (0, "", f"ivr dtmf: no DTMF digit found in {wav}\n")
     assert peak < 32 << 20
 
@@ -828,19 +851,15 @@ def test_resample_blocks_passes_a_stream_at_its_rate_through() -> None:
 # --- a phone line streams too -------------------------------------------------------------
 
 
-def test_a_long_file_crosses_the_line_in_flat_memory(tmp_path: Path) -> None:
+def test_a_long_file_crosses_the_line_in_flat_memory(
+    long_runs: dict[str, tuple[Path, Run]],
+) -> None:
     """``--line`` used to degrade the whole file at once: ``ivr dtmf --line ulaw`` on two
     hours of 48 kHz stereo peaked at 3.66 GB, and on this 20-minute 8 kHz file at 676 MB,
     failing within these 96 MiB. Now the line is a streaming filter; with ``--snr`` the
     file is read twice (the first pass measures the level) in the same flat memory."""
-    wav = sparse_wav(tmp_path / "long.wav", 8000, 1, 16, 20 * 60)
-    dtmf, replay = in_child(
-        [
-            ["dtmf", "--line", "ulaw", str(wav)],
-            ["run-recording", "--line", "ulaw", "--snr", "20", "--quiet", str(wav)],
-        ],
-        headroom=96 << 20,
-    )
+    wav, dtmf = long_runs["dtmf --line"]
+    _, replay = long_runs["run-recording --line --snr"]
     assert dtmf[:3] == (0, "", f"ivr dtmf: no DTMF digit found in {wav}\n")
     assert replay[0] == 0 and replay[2] == "", replay
     assert dtmf[3] < 48 << 20 and replay[3] < 48 << 20
