@@ -30,6 +30,7 @@ from ivr.web.app import create_app
 from ivr.web.hotline import Hotline
 from ivr.web.protocol import FRAME_BYTES, Bucket, Message, Problem, read_text
 from tests.backoffice_db import db_url as db_url  # fixture, used by name
+from tests.backoffice_db import demo_pins_hashed_once as demo_pins_hashed_once  # fixture
 from tests.web_helpers import (
     ToneFiles,
     console_log,
@@ -480,6 +481,7 @@ def test_serve_refuses_bad_options(bad: list[str]) -> None:
 # -- the back office: ivr call's database, demo callers ------------------------------------
 
 
+@pytest.mark.usefixtures("demo_pins_hashed_once")  # the demo PINs hashed once
 def test_a_self_service_web_call_logs_what_ivr_call_logs_on_the_same_database(
     wallet: Menu, tmp_path: Path, db_url: str
 ) -> None:
@@ -539,6 +541,7 @@ def test_a_web_call_without_its_database_hears_the_apology_and_the_error_is_logg
     assert _without_times(web) == _without_times(console)
 
 
+@pytest.mark.usefixtures("demo_pins_hashed_once")  # the demo PINs hashed once
 def test_the_page_gets_the_demo_callers_without_pin_hashes(wallet: Menu, tmp_path: Path) -> None:
     url = str(tmp_path / "demo.sqlite3")
     demo = demo_database(url, count=12)
