@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import io
 import itertools
 import json
@@ -491,6 +492,21 @@ SUBS = st.sampled_from([1, 3, 6, 7])
 WIDTHS = st.sampled_from(BITS)
 
 
+@functools.cache
+def or_any(values: st.SearchStrategy[int], top: int) -> st.SearchStrategy[int]:
+    """``values``, or any integer up to ``top``: one strategy, not one per draw."""
+    return values | st.integers(0, top)
+
+
+# What ``wav_files`` draws from besides what it drew before, built once here, not at each
+# draw; the same strategies draw the same files.
+ANY_CHANNELS = or_any(st.sampled_from(CHANNELS), 0xFFFF)
+ANY_RATE = or_any(st.sampled_from(RATES), 0xFFFFFFFF)
+LIES = st.sampled_from(["none", "none", "more", "unset", "zero", "any"])
+JUNK = st.lists(st.tuples(st.binary(min_size=4, max_size=4), st.binary(max_size=9)))
+LAYOUTS = st.sampled_from(["normal"] * 8 + ["data first", "no fmt", "no data"])
+
+
 @st.composite
 def wav_files(
     draw: st.DrawFn,
@@ -503,15 +519,15 @@ def wav_files(
     out of order, and truncation. ``tags``, ``subs`` and ``widths`` are the format tags, the
     WAVE_FORMAT_EXTENSIBLE sub-formats and the bits per sample drawn besides any 16-bit
     value."""
-    tag = draw(tags | st.integers(0, 0xFFFF))
-    sub = draw(subs | st.integers(0, 0xFFFF)) if tag == 0xFFFE else None
-    channels = draw(st.sampled_from(CHANNELS) | st.integers(0, 0xFFFF))
-    rate = draw(st.sampled_from(RATES) | st.integers(0, 0xFFFFFFFF))
-    bits = draw(widths | st.integers(0, 0xFFFF))
+    tag = draw(or_any(tags, 0xFFFF))
+    sub = draw(or_any(subs, 0xFFFF)) if tag == 0xFFFE else None
+    channels = draw(ANY_CHANNELS)
+    rate = draw(ANY_RATE)
+    bits = draw(or_any(widths, 0xFFFF))
     true_align = channels * bits // 8
     align = draw(st.sampled_from([true_align & 0xFFFF]) | st.integers(0, 0xFFFF))
     body = draw(st.binary(max_size=600))
-    lie = draw(st.sampled_from(["none", "none", "more", "unset", "zero", "any"]))
+    lie = draw(LIES)
     data_size = {
         "none": None,
         "more": len(body) + 1 + draw(st.integers(0, 1000)),
@@ -519,7 +535,7 @@ def wav_files(
         "zero": 0,
         "any": draw(st.integers(0, 0xFFFFFFFF)),
     }[lie]
-    junk = draw(st.lists(st.tuples(st.binary(min_size=4, max_size=4), st.binary(max_size=9))))
+    junk = draw(JUNK)
     junk = [(cid, b) for cid, b in junk if cid not in (b"fmt ", b"data")]
     junk_lies = draw(st.booleans()) and bool(junk)
     before = b"".join(
@@ -530,7 +546,7 @@ def wav_files(
     short_fmt = draw(st.integers(0, 40)) if draw(st.integers(0, 9)) == 0 else None
     if short_fmt is not None:
         fmt = fmt[:short_fmt]
-    layout = draw(st.sampled_from(["normal"] * 8 + ["data first", "no fmt", "no data"]))
+    layout = draw(LAYOUTS)
     fmt_chunk, data_chunk = chunk(b"fmt ", fmt), chunk(b"data", body, data_size)
     parts = {
         "normal": [fmt_chunk, data_chunk],
