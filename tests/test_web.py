@@ -612,26 +612,3 @@ def test_the_server_keeps_the_links_of_its_last_calls_only(wallet: Menu, tmp_pat
         assert [client.get(link).status_code for link in links] == [404, 404, 200, 200]
     assert len(hotline.calls) == 2
     assert len(list(hotline.out.glob("call-*/call.jsonl"))) == 4, "the files stay"
-
-
-def test_web_calls_hear_with_the_menus_decoys(tmp_path: Path) -> None:
-    """The web phone turns speech away as the console and the scenarios do: with the
-    menu's decoys (``speech.decoys``), which its thresholds were calibrated with."""
-    from ivr import wiring
-    from ivr.hearing.recognizer import VoskRecognizer
-    from ivr.menu.model import load
-    from tests.speech.korean import korean_model_dir
-    from tests.test_speech_vosk import KOREAN_MENU
-
-    korean = load(KOREAN_MENU)
-    line = Hotline(
-        korean, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", model=str(korean_model_dir())
-    )
-    try:
-        recognizer = line.tracker().recognizer
-        assert isinstance(recognizer, VoskRecognizer)
-        rejection = recognizer.rejection
-    finally:
-        line.close()
-    assert korean.speech.decoys and rejection == wiring.menu_rejection(korean)
-    assert "여섯" in rejection.extra_decoys
