@@ -7,7 +7,9 @@ tests fail, never skip: CI installs PostgreSQL (scripts/setup).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -92,3 +94,61 @@ def demo_pins_hashed_once(monkeypatch: pytest.MonkeyPatch) -> None:
         return _PIN_HASHES[pin]
 
     monkeypatch.setattr(demo, "hash_pin", hash_pin)
+
+
+class DemoTemplates:
+    """The demo data built once per database kind, copied for each test that wants it fresh.
+
+    ``ivr.backoffice.demo.build`` (migrations and a few thousand inserts) took most of the
+    CPU of the tests that start from the demo data. Here it runs once per kind and module:
+    SQLite's copy is the file copied, PostgreSQL's a ``CREATE DATABASE ... TEMPLATE`` on the
+    real server. Each copy is the database ``build`` made, byte for byte, and no test sees
+    another's writes. ``close`` drops the templates."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.built: dict[tuple[str, int, int, dt.datetime], str] = {}
+        self.postgres: list[str] = []
+
+    def _template(self, kind: str, count: int, seed: int, now: dt.datetime) -> str:
+        from ivr.backoffice.demo import build
+
+        key = (kind, count, seed, now)
+        if key not in self.built:
+            if kind == "sqlite":
+                url = str(self.folder / f"demo-{len(self.built)}.sqlite3")
+                build(url, count, seed, now)
+                self.built[key] = url
+            else:
+                name, url = fresh_postgres()
+                self.postgres.append(name)
+                build(url, count, seed, now)  # disposes its engine: no session left open
+                self.built[key] = name
+        return self.built[key]
+
+    def copy(
+        self, kind: str, tmp_path: Path, count: int, seed: int, now: dt.datetime
+    ) -> Iterator[str]:
+        """A fresh database of ``kind`` holding the demo data, gone after the test."""
+        template = self._template(kind, count, seed, now)
+        if kind == "sqlite":
+            target = tmp_path / "backoffice.sqlite3"
+            shutil.copyfile(template, target)
+            yield str(target)
+            return
+        import sqlalchemy as sa
+
+        name = f"ivr_test_{uuid.uuid4().hex[:12]}"
+        admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        try:
+            yield (
+                sa.engine.make_url(postgres_server())
+                .set(database=name)
+                .render_as_string(hide_password=False)
+            )
+        finally:
+            admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def close(self) -> None:
+        for name in self.postgres:
+            admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -812,15 +812,23 @@ def test_several_problems_cli(
     assert [int(line.split(":")[1]) for line in printed] == [4, 8, 12, 15, 16]
 
 
-def test_one_good_and_one_bad_file(tmp_path: Path) -> None:
+def test_one_good_and_one_bad_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In both orders: the first in a real process, the second in this one (a start-up
+    less; the process's own output is the same code's)."""
     write(tmp_path, BASE, "good.yaml")
     bad = write(tmp_path, vary(ANNOUNCING_6), "bad.yaml")
-    for order in (["good.yaml", "bad.yaml"], ["bad.yaml", "good.yaml"]):
-        result = run_cli(*order, cwd=tmp_path)
-        assert result.returncode == 1
-        assert result.stdout == ""
-        assert "good.yaml" not in result.stderr
-        assert cli_problems(result.stderr) == ["bad.yaml:7: " + ANNOUNCED_6]
+    result = run_cli("good.yaml", "bad.yaml", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    in_process = cli.main(["check", "bad.yaml", "good.yaml"])
+    printed = capsys.readouterr()
+    runs = [(result.returncode, result.stdout, result.stderr), (in_process, *printed)]
+    for code, out, err in runs:
+        assert code == 1
+        assert out == ""
+        assert "good.yaml" not in err
+        assert cli_problems(err) == ["bad.yaml:7: " + ANNOUNCED_6]
     assert expected_lines(bad) == [f"{bad}:7: {ANNOUNCED_6}"]
 
 

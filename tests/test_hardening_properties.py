@@ -15,6 +15,7 @@ separators, stray characters, cuts). Raw YAML texts add alias bombs and deep nes
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
@@ -100,6 +101,7 @@ NASTY = st.sampled_from(
 """Texts that broke something once: rich markup, format braces, XML, bidi, announcements."""
 
 
+@functools.cache  # one strategy per size, not one per draw
 def texts(max_size: int = 12) -> st.SearchStrategy[str]:
     """Mostly plain Chinese; else anything: braces, markup, separators, controls."""
     plain = st.text(PLAIN_CHARS, min_size=1, max_size=max_size)
@@ -113,6 +115,22 @@ PLAIN = st.text(PLAIN_CHARS, min_size=1, max_size=9)
 ATTACKS = (None, None, "timer", "template", "steps", "title", "text", "option", "number")
 """What a generated menu does wrong, one thing at a time (None: nothing), so that every
 attack also meets menus that are otherwise right and pass the checker's other rules."""
+# The strategies ``menu_documents`` draws from that do not depend on what it drew before,
+# built once here, not at each draw; the same strategies draw the same examples.
+NODE_KINDS = st.sampled_from(["menu", "answer", "answer", "procedure"])
+GLOBAL_KEYS = {
+    keys: st.dictionaries(
+        st.sampled_from(keys),
+        st.sampled_from(["agent", "repeat", "back", "main", "hangup"]),
+        max_size=3,
+    )
+    for keys in (KEYS, "0*#")
+}
+ODD_OR_KEYS = st.one_of(st.sampled_from(ODD_KEYS), st.sampled_from(KEYS))
+NODE_SETTINGS = st.sampled_from(["no_input_timeout", "end_of_speech", "max_no_input"])
+TIMER_SETTINGS = st.sampled_from(["no_input_timeout", "end_of_speech"])
+STEP_COUNTS = st.sampled_from([limits.PROCEDURE_STEPS, limits.PROCEDURE_STEPS + 1])
+TITLES, TEXTS = st.one_of(NASTY, texts()), st.one_of(NASTY, texts(30))
 
 
 @st.composite
@@ -122,17 +140,9 @@ def menu_documents(draw: st.DrawFn) -> dict[str, Any]:
     attack = draw(st.sampled_from(ATTACKS))
     count = draw(st.integers(min_value=1, max_value=8))
     ids = [f"n{i}" for i in range(count)]
-    kinds = ["menu"] + [
-        draw(st.sampled_from(["menu", "answer", "answer", "procedure"])) for _ in ids[1:]
-    ]
+    kinds = ["menu"] + [draw(NODE_KINDS) for _ in ids[1:]]
     menus = [node_id for node_id, kind in zip(ids, kinds, strict=True) if kind == "menu"]
-    global_keys = draw(
-        st.dictionaries(
-            st.sampled_from(KEYS if attack == "option" else "0*#"),
-            st.sampled_from(["agent", "repeat", "back", "main", "hangup"]),
-            max_size=3,
-        )
-    )
+    global_keys = draw(GLOBAL_KEYS[KEYS if attack == "option" else "0*#"])
     free = [key for key in KEYS if key not in global_keys]
     options: dict[str, dict[str, str]] = {node_id: {} for node_id in menus}
     for index, node_id in enumerate(ids[1:], start=1):  # the tree: a parent among earlier menus
@@ -147,7 +157,7 @@ def menu_documents(draw: st.DrawFn) -> dict[str, Any]:
                 options[menu][draw(st.sampled_from(spare))] = draw(st.sampled_from(ids))
     if attack == "option":
         menu = draw(st.sampled_from(menus))
-        key = draw(st.one_of(st.sampled_from(ODD_KEYS), st.sampled_from(KEYS)))
+        key = draw(ODD_OR_KEYS)
         options[menu][key] = draw(st.sampled_from([*ids, "nowhere", "N0", ""]))
     nodes: dict[str, Any] = {}
     for index, (node_id, kind) in enumerate(zip(ids, kinds, strict=True)):
@@ -169,7 +179,7 @@ def menu_documents(draw: st.DrawFn) -> dict[str, Any]:
             if draw(st.booleans()):
                 node["closing"] = draw(PLAIN)
         if draw(st.integers(0, 3)) == 0:
-            name = draw(st.sampled_from(["no_input_timeout", "end_of_speech", "max_no_input"]))
+            name = draw(NODE_SETTINGS)
             node["settings"] = {name: draw(st.integers(1, 5) if name == "max_no_input" else TIMERS)}
         nodes[node_id] = node
     document: dict[str, Any] = {"language": "zh-CN", "start": "n0", "nodes": nodes}
@@ -186,9 +196,7 @@ def menu_documents(draw: st.DrawFn) -> dict[str, Any]:
     if attack == "timer":
         where = draw(st.sampled_from([document, attacked]))
         settings = where.setdefault("settings", {})
-        settings[draw(st.sampled_from(["no_input_timeout", "end_of_speech"]))] = draw(
-            HOSTILE_TIMERS
-        )
+        settings[draw(TIMER_SETTINGS)] = draw(HOSTILE_TIMERS)
     elif attack == "template":
         messages = document.setdefault("messages", {})
         if draw(st.booleans()):
@@ -196,16 +204,16 @@ def menu_documents(draw: st.DrawFn) -> dict[str, Any]:
         else:
             messages["confirm"] = draw(CONFIRMS)
     elif attack == "steps":
-        size = draw(st.sampled_from([limits.PROCEDURE_STEPS, limits.PROCEDURE_STEPS + 1]))
+        size = draw(STEP_COUNTS)
         for node in nodes.values():
             if "steps" in node:
                 node["steps"] = [draw(PLAIN)] * size
     elif attack == "title":
         where = draw(st.sampled_from([document, attacked]))
-        where["title"] = draw(st.one_of(NASTY, texts()))
+        where["title"] = draw(TITLES)
     elif attack == "text":
         field = next(f for f in ("answer", "prompt", "steps") if f in attacked)
-        text = draw(st.one_of(NASTY, texts(30)))
+        text = draw(TEXTS)
         attacked[field] = [text] if field == "steps" else attacked[field] + text
     elif attack == "number":
         document["speech"] = {"accept": draw(NUMBERS)}
@@ -360,65 +368,70 @@ SCENARIO_ATTACKS = (
 NODES = ["main", "trade", "more", "account", "refund", "records", "register"]
 
 
+# The strategies of ``turns`` and ``scenario_documents``, built once here, not at each draw
+# (where half the property's CPU went); the same strategies draw the same examples.
+TURN_KINDS = st.sampled_from(["press", "press", "press", "silence", "hangup"])
+EXPECTATIONS = st.one_of(
+    st.none(),
+    st.builds(lambda state: {"state": state}, st.sampled_from(NODES)),
+    st.builds(lambda text: {"prompt": text}, st.sampled_from(["请按", "退款", "交易"])),
+    st.builds(lambda rx: {"prompt_matches": rx}, st.sampled_from(["^退款", "按[0-9]", "。$"])),
+    st.just({"event": "no-input"}),
+)
+
+
 @st.composite
 def turns(draw: st.DrawFn) -> Any:
     """A well-formed turn on the backlinks menu, with a well-formed expectation or none."""
-    kind = draw(st.sampled_from(["press", "press", "press", "silence", "hangup"]))
+    kind = draw(TURN_KINDS)
     if kind == "hangup":
         return "hangup"
     turn: dict[str, Any] = {"press": draw(KEY_SCRIPTS)} if kind == "press" else {}
     if kind == "silence":
         turn["silence"] = draw(TIMERS)
-    expect = draw(
-        st.one_of(
-            st.none(),
-            st.builds(lambda state: {"state": state}, st.sampled_from(NODES)),
-            st.builds(lambda text: {"prompt": text}, st.sampled_from(["请按", "退款", "交易"])),
-            st.builds(
-                lambda rx: {"prompt_matches": rx}, st.sampled_from(["^退款", "按[0-9]", "。$"])
-            ),
-            st.just({"event": "no-input"}),
-        )
-    )
+    expect = draw(EXPECTATIONS)
     if expect is not None:
         turn["expect"] = expect
     return turn
+
+
+TURN_LISTS = st.lists(turns(), min_size=1, max_size=5)
+OUTCOMES = st.sampled_from(["abandoned", "transferred"])
+HOSTILE_TURNS: dict[str, st.SearchStrategy[Any]] = {
+    "press": st.builds(
+        lambda keys: {"press": keys},
+        st.text(st.sampled_from([*KEYS, " ", "\t", "_", "!", "x"]), max_size=8),
+    ),
+    "silence": st.builds(lambda seconds: {"silence": seconds}, NUMBERS),
+    "pattern": st.builds(
+        lambda rx: {"press": "1", "expect": {"prompt_matches": rx}},
+        st.one_of(PATTERNS, st.just("(退|退款)+$"), st.just("(a|aa)+$")),
+    ),
+    "play": st.just({"play": "bad.wav"}),
+    "state": st.builds(
+        lambda state: {"press": "1", "expect": {"state": state}},
+        st.text(TEXT_CHARS, max_size=8),
+    ),
+}
+BAD_MENUS = st.sampled_from(["secret.env", "bad.wav", "missing.yaml", "."])
+HOSTILE_NAMES = st.lists(HOSTILE_CHARS, min_size=1, max_size=6)
 
 
 @st.composite
 def scenario_documents(draw: st.DrawFn) -> dict[str, Any]:
     """A scenario of the backlinks menu, with one attack of SCENARIO_ATTACKS."""
     attack = draw(st.sampled_from(SCENARIO_ATTACKS))
-    document: dict[str, Any] = {
-        "menu": str(BACKLINKS),
-        "turns": draw(st.lists(turns(), min_size=1, max_size=5)),
-    }
+    document: dict[str, Any] = {"menu": str(BACKLINKS), "turns": draw(TURN_LISTS)}
     if draw(st.booleans()):
-        document["expect"] = {"outcome": draw(st.sampled_from(["abandoned", "transferred"]))}
-    hostile: dict[str, st.SearchStrategy[Any]] = {
-        "press": st.builds(
-            lambda keys: {"press": keys},
-            st.text(st.sampled_from([*KEYS, " ", "\t", "_", "!", "x"]), max_size=8),
-        ),
-        "silence": st.builds(lambda seconds: {"silence": seconds}, NUMBERS),
-        "pattern": st.builds(
-            lambda rx: {"press": "1", "expect": {"prompt_matches": rx}},
-            st.one_of(PATTERNS, st.just("(退|退款)+$"), st.just("(a|aa)+$")),
-        ),
-        "play": st.just({"play": "bad.wav"}),
-        "state": st.builds(
-            lambda state: {"press": "1", "expect": {"state": state}},
-            st.text(TEXT_CHARS, max_size=8),
-        ),
-    }
-    if attack in hostile:
+        document["expect"] = {"outcome": draw(OUTCOMES)}
+    if attack in HOSTILE_TURNS:
         document["turns"].insert(
-            draw(st.integers(0, len(document["turns"]))), draw(hostile[attack])
+            draw(st.integers(0, len(document["turns"]))), draw(HOSTILE_TURNS[attack])
         )
     elif attack == "menu":
-        document["menu"] = draw(st.sampled_from(["secret.env", "bad.wav", "missing.yaml", "."]))
+        document["menu"] = draw(BAD_MENUS)
     elif attack == "name":
-        document["name"] = "".join(draw(st.lists(HOSTILE_CHARS, min_size=1, max_size=6)))
+        document["name"] = "".join(draw(HOSTILE_NAMES))
     elif attack == "numbers":
         document.setdefault("expect", {})["max_duration"] = draw(NON_FINITE)
     elif attack == "think":

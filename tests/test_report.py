@@ -3,6 +3,8 @@ the HTML file, and the same figures from per-call files and from one multi-call 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 from html.parser import HTMLParser
@@ -274,16 +276,25 @@ def well_formed(text: str) -> None:
     Check().feed(text)
 
 
-def test_cli_report_writes_html_and_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    logs = per_call(tmp_path / "logs")
-    html, data = tmp_path / "r.html", tmp_path / "r.json"
-    assert (
-        main(["report", str(logs), "--menu", str(WALLET), "--html", str(html), "--json", str(data)])
-        == 0
-    )
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def wallet_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+    """``ivr report`` of the known calls with the wallet's menu, ``--html`` and ``--json``,
+    rendered once (0.9 CPU-s) for the two tests that read it: what it printed, the page,
+    the figures."""
+    folder = tmp_path_factory.mktemp("report")
+    logs = per_call(folder / "logs")
+    html, data = folder / "r.html", folder / "r.json"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(
+            ["report", str(logs), "--menu", str(WALLET), "--html", str(html), "--json", str(data)]
+        )
+    assert code == 0
+    return printed.getvalue(), html, data
+
+
+def test_cli_report_writes_html_and_json(wallet_report: tuple[str, Path, Path]) -> None:
+    out, html, data = wallet_report
     assert "containment" in out and "50.0 %" in out
     figures = json.loads(data.read_text("utf-8"))
     assert figures["containment"] == 0.5 and figures["queue"]["service_level"] == 0.25
@@ -311,7 +322,7 @@ def test_cli_report_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_the_html_report_puts_the_compared_logs_beside_these(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, wallet_report: tuple[str, Path, Path]
 ) -> None:
     """``--compare`` with ``--html``: the headline figures of both and their difference,
     every node's figures ``A → B`` (as the terminal prints them) and paired charts, in the
@@ -324,8 +335,7 @@ def test_the_html_report_puts_the_compared_logs_beside_these(
     text = page.read_text("utf-8")
     well_formed(text)
     images = self_contained(text)
-    alone = tmp_path / "alone.html"
-    assert main(["report", str(logs), "--menu", str(WALLET), "--html", str(alone), "--quiet"]) == 0
+    _, alone, _ = wallet_report  # the same logs' page, without --compare
     assert len(images) == len(self_contained(alone.read_text("utf-8"))) + 3  # the paired charts
     assert "<h2>Side by side: logs → other.jsonl</h2>" in text
     assert "<th>figure</th><th>logs</th><th>other.jsonl</th><th>difference</th>" in text

@@ -8,8 +8,10 @@ No mock: the demo data is built in the database by ``ivr.backoffice.demo``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,6 @@ import sqlalchemy as sa
 
 from ivr.backoffice import schema as s
 from ivr.backoffice.database import Database
-from ivr.backoffice.demo import build
 from ivr.backoffice.office import DatabaseBackOffice
 from ivr.backoffice.settings import Rules, database_url
 from ivr.clock import VirtualClock
@@ -33,7 +34,11 @@ from ivr.outputs.call_log import CallLog
 from ivr.prompts.player import SilentPlayer
 from ivr.scenarios import Status, load_scenario, run_scenario
 from ivr.scenarios.running import DEMO_ACCOUNTS, DEMO_NOW, DEMO_SEED
-from tests.backoffice_db import db_url  # noqa: F401  (the fixture: each database)
+from tests.backoffice_db import (
+    BACKENDS,
+    DemoTemplates,
+    db_url,  # noqa: F401  (the fixture: each database)
+)
 from tests.backoffice_db import demo_pins_hashed_once as demo_pins_hashed_once  # fixture
 from tests.conftest import ROOT
 
@@ -46,6 +51,7 @@ DIGITS = dict(zip("幺二三四五六七八九零", "1234567890", strict=True))
 pytestmark = pytest.mark.usefixtures("demo_pins_hashed_once")
 
 
+@functools.cache  # loads every scenario (and its menu): once, at collection
 def database_scenarios() -> list[Path]:
     found = []
     for path in sorted(CALLS.glob("*.call.yaml")):
@@ -60,8 +66,13 @@ def test_the_database_scenarios_are_the_self_service_ones() -> None:
     assert len(names) >= 20 and all(n.startswith("self-") for n in names)
 
 
+# On SQLite each of these scenarios is played by tests/test_scenario.py::
+# test_the_shipped_wallet_scenarios_pass (and again by tests/test_coverage.py): on a copy of
+# the demo data that the same ``build`` made in a SQLite file. Here they are played where
+# nothing else plays them: built by ``run_scenario`` in a real PostgreSQL database.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 @pytest.mark.parametrize("path", database_scenarios(), ids=lambda p: p.name.split(".")[0])
-def test_each_database_scenario_passes_on_each_database(path: Path, db_url: str) -> None:  # noqa: F811
+def test_each_database_scenario_passes_on_postgresql(path: Path, db_url: str) -> None:  # noqa: F811
     result = run_scenario(path, database=db_url, raise_errors=True)
     assert result.status is Status.PASSED, result.explain()
 
@@ -69,10 +80,17 @@ def test_each_database_scenario_passes_on_each_database(path: Path, db_url: str)
 # --- one database, several calls ---------------------------------------------------------
 
 
-@pytest.fixture
-def demo(db_url: str) -> str:  # noqa: F811
-    build(db_url, DEMO_ACCOUNTS, DEMO_SEED, NOW)
-    return db_url
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoTemplates]:
+    made = DemoTemplates(tmp_path_factory.mktemp("demo-templates"))
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def demo(request: pytest.FixtureRequest, templates: DemoTemplates, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of each kind with the demo data (copied from one built per module)."""
+    yield from templates.copy(request.param, tmp_path, DEMO_ACCOUNTS, DEMO_SEED, NOW)
 
 
 def office(url: str) -> DatabaseBackOffice:

@@ -30,6 +30,7 @@ from ivr.web.app import create_app
 from ivr.web.hotline import Hotline
 from ivr.web.protocol import FRAME_BYTES, Bucket, Message, Problem, read_text
 from tests.backoffice_db import db_url as db_url  # fixture, used by name
+from tests.backoffice_db import demo_pins_hashed_once as demo_pins_hashed_once  # fixture
 from tests.web_helpers import (
     ToneFiles,
     console_log,
@@ -480,6 +481,7 @@ def test_serve_refuses_bad_options(bad: list[str]) -> None:
 # -- the back office: ivr call's database, demo callers ------------------------------------
 
 
+@pytest.mark.usefixtures("demo_pins_hashed_once")  # the demo PINs hashed once
 def test_a_self_service_web_call_logs_what_ivr_call_logs_on_the_same_database(
     wallet: Menu, tmp_path: Path, db_url: str
 ) -> None:
@@ -539,6 +541,7 @@ def test_a_web_call_without_its_database_hears_the_apology_and_the_error_is_logg
     assert _without_times(web) == _without_times(console)
 
 
+@pytest.mark.usefixtures("demo_pins_hashed_once")  # the demo PINs hashed once
 def test_the_page_gets_the_demo_callers_without_pin_hashes(wallet: Menu, tmp_path: Path) -> None:
     url = str(tmp_path / "demo.sqlite3")
     demo = demo_database(url, count=12)
@@ -609,26 +612,3 @@ def test_the_server_keeps_the_links_of_its_last_calls_only(wallet: Menu, tmp_pat
         assert [client.get(link).status_code for link in links] == [404, 404, 200, 200]
     assert len(hotline.calls) == 2
     assert len(list(hotline.out.glob("call-*/call.jsonl"))) == 4, "the files stay"
-
-
-def test_web_calls_hear_with_the_menus_decoys(tmp_path: Path) -> None:
-    """The web phone turns speech away as the console and the scenarios do: with the
-    menu's decoys (``speech.decoys``), which its thresholds were calibrated with."""
-    from ivr import wiring
-    from ivr.hearing.recognizer import VoskRecognizer
-    from ivr.menu.model import load
-    from tests.speech.korean import korean_model_dir
-    from tests.test_speech_vosk import KOREAN_MENU
-
-    korean = load(KOREAN_MENU)
-    line = Hotline(
-        korean, ToneFiles(tmp_path / "prompts"), tmp_path / "calls", model=str(korean_model_dir())
-    )
-    try:
-        recognizer = line.tracker().recognizer
-        assert isinstance(recognizer, VoskRecognizer)
-        rejection = recognizer.rejection
-    finally:
-        line.close()
-    assert korean.speech.decoys and rejection == wiring.menu_rejection(korean)
-    assert "여섯" in rejection.extra_decoys
