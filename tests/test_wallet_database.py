@@ -66,8 +66,8 @@ def test_the_database_scenarios_are_the_self_service_ones() -> None:
     assert len(names) >= 20 and all(n.startswith("self-") for n in names)
 
 
-# On SQLite each of these scenarios is played by tests/test_scenario.py::
-# test_the_shipped_wallet_scenarios_pass (and again by tests/test_coverage.py): on a copy of
+# On SQLite each of these scenarios is played by tests/test_coverage.py::
+# test_the_shipped_wallet_scenarios_pass (and again as an item of tests/calls/): on a copy of
 # the demo data that the same ``build`` made in a SQLite file. Here they are played where
 # nothing else plays them: built by ``run_scenario`` in a real PostgreSQL database.
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
