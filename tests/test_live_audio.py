@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.conftest import WALLET
+from tests.conftest import ROOT, WALLET
 from tests.pulse import MonitorRecorder, PulseServer
 from tests.pulse import pulse_server as pulse_server  # session fixture, used by name
 from tests.test_cli import Terminal, read_log
+
+SPEAKER_MENU = ROOT / "tests" / "menus" / "live-speaker.zh-CN.yaml"
+"""The wallet's greeting and first two menus only: a speaking call renders all its menu's
+prompts in the background, and the wallet's 173 cost ~3 CPU-s of espeak-ng per call."""
 
 
 def test_live_call_speaks_prompts_and_stops_them_on_barge_in_and_hang_up(
@@ -16,7 +20,7 @@ def test_live_call_speaks_prompts_and_stops_them_on_barge_in_and_hang_up(
 ) -> None:
     log = tmp_path / "call.jsonl"
     with MonitorRecorder() as speaker:
-        term = Terminal("--menu", str(WALLET), "--log", str(log), cache=tmp_path / "cache")
+        term = Terminal("--menu", str(SPEAKER_MENU), "--log", str(log), cache=tmp_path / "cache")
         term.expect("语音播报")  # not the text-only fallback
         greeting_shown = term.expect("欢迎致电")
         time.sleep(1.5)
