@@ -371,7 +371,9 @@ def test_clips_at_other_rates_are_converted(
 
 def test_open_vocabulary(recognizer: VoskRecognizer, speech: dict[str, AudioClip]) -> None:
     assert recognizer.set_grammar(None) == GrammarReport()
-    heard = recognize_clip(recognizer, join(speech["아니요"], silence(1.0), speech["상담원"]))
+    # One word: open-vocabulary decoding costs ~1.5 CPU-s an utterance on this model (a
+    # grammar's ~0.05); a second word said after it proved nothing more.
+    heard = recognize_clip(recognizer, speech["예"])
     print("open vocabulary heard:", [r.text for _, r in heard])
     assert heard and all(r.words for _, r in heard)  # espeak-ng is not understood well
     recognizer.set_grammar(list(WORDS))
