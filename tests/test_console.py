@@ -4,6 +4,7 @@ the key lit, utterances with confidence and decision, the interface in the menu'
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from ivr.engine.events import CallEvent, EventType, Outcome
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress, Utterance
 from ivr.menu.model import Menu, load
+from ivr.outputs import console as console_module
 from ivr.outputs.artifacts import Transcript
 from ivr.outputs.console import LIT, TYPED, ConsoleView, _Bottom
 from ivr.prompts.player import SilentPlayer, estimated_duration
@@ -382,3 +384,36 @@ def test_a_bad_speed_is_one_line_and_exit_2(speed: str, others: list[str]) -> No
 
 def test_speed_one_leaves_the_call_as_it_was(wallet: Menu) -> None:
     assert play(wallet, "_12_1*#0", speed=1.0) == run_script(wallet, "_12_1*#0").events
+
+
+@pytest.mark.parametrize("highlight", [False, True])
+def test_a_nodes_panel_is_drawn_as_richs_grid_draws_it(
+    wallet: Menu, korean: Menu, highlight: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A panel whose rows fit is laid out as one text, not a grid table (5x cheaper):
+    the same characters and styles as the grid gives, at every width (a narrow console
+    falls back to the grid, which wraps)."""
+    menus = [wallet, korean, load(ROOT / "tests" / "menus" / "selfservice.zh-CN.yaml")]
+    tables = 0
+    table = console_module._table
+
+    def counted(rows: list[tuple[str, str]]) -> object:
+        nonlocal tables
+        tables += 1
+        return table(rows)
+
+    def draw(menu: Menu, node: str, width: int) -> str:
+        out = io.StringIO()
+        console = Console(
+            file=out, width=width, force_terminal=True, color_system="truecolor",
+            highlight=highlight,
+        )  # fmt: skip
+        ConsoleView(menu, console)._show_node(node)
+        return out.getvalue()
+
+    cases = [(menu, node, width) for menu in menus for node in menu.nodes for width in (24, 120)]
+    monkeypatch.setattr(console_module, "_table", counted)
+    drawn = [draw(*case) for case in cases]
+    assert 0 < tables < len(cases) / 2  # most drawn as text, the narrow ones by the grid
+    monkeypatch.setattr(ConsoleView, "_grid", lambda self, rows: table(rows))
+    assert drawn == [draw(*case) for case in cases]
