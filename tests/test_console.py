@@ -4,13 +4,16 @@ the key lit, utterances with confidence and decision, the interface in the menu'
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 from rich.style import Style
 
@@ -24,7 +27,8 @@ from ivr.drivers.timeline import CallTimeline
 from ivr.engine.events import CallEvent, EventType, Outcome
 from ivr.engine.flow import Call, CallFlow
 from ivr.engine.inputs import CallerAction, HangUp, KeyPress, Utterance
-from ivr.menu.model import Menu, load
+from ivr.menu.model import Menu, NodeKind, load
+from ivr.outputs import console as console_module
 from ivr.outputs.artifacts import Transcript
 from ivr.outputs.console import LIT, TYPED, ConsoleView, _Bottom
 from ivr.prompts.player import SilentPlayer, estimated_duration
@@ -382,3 +386,49 @@ def test_a_bad_speed_is_one_line_and_exit_2(speed: str, others: list[str]) -> No
 
 def test_speed_one_leaves_the_call_as_it_was(wallet: Menu) -> None:
     assert play(wallet, "_12_1*#0", speed=1.0) == run_script(wallet, "_12_1*#0").events
+
+
+def test_a_nodes_panel_is_drawn_as_richs_grid_draws_it(
+    wallet: Menu, korean: Menu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A panel whose rows fit is laid out as one text, not a grid table (5x cheaper):
+    the same characters and styles as the grid gives, highlighting on or off, on a console
+    as wide as the panel and one column narrower (where the grid wraps).
+    Every node with keys of its own, and one answer and one record node of each menu
+    (theirs differ only in the title)."""
+    menus = [wallet, korean, load(ROOT / "tests" / "menus" / "selfservice.zh-CN.yaml")]
+    tables = 0
+    table = console_module._table
+
+    def counted(rows: list[tuple[str, str]]) -> object:
+        nonlocal tables
+        tables += 1
+        return table(rows)
+
+    def draw(menu: Menu, node: str, width: int, highlight: bool) -> str:
+        out = io.StringIO()
+        console = Console(
+            file=out, width=width, force_terminal=True, color_system="truecolor",
+            highlight=highlight,
+        )  # fmt: skip
+        ConsoleView(menu, console)._show_node(node)
+        return out.getvalue()
+
+    cases = []
+    for menu in menus:
+        kinds: set[NodeKind] = set()
+        for node in menu.nodes.values():
+            if node.kind in (NodeKind.ACTION, NodeKind.SWITCH):
+                continue  # no panel: they take no keys
+            if node.kind in (NodeKind.ANSWER, NodeKind.RECORD) and node.kind in kinds:
+                continue
+            kinds.add(node.kind)
+            wide = draw(menu, node.id, 120, False).splitlines()[0]
+            width = cell_len(re.sub(r"\x1b\[[0-9;]*m", "", wide))  # the panel's own width
+            cases += [(menu, node.id, w, False) for w in (width - 1, width)]
+            cases.append((menu, node.id, 120, True))
+    monkeypatch.setattr(console_module, "_table", counted)
+    drawn = [draw(*case) for case in cases]
+    assert 0 < tables < len(cases) / 2  # most drawn as text, the too narrow by the grid
+    monkeypatch.setattr(ConsoleView, "_grid", lambda self, rows: table(rows))
+    assert drawn == [draw(*case) for case in cases]

@@ -24,6 +24,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -223,15 +224,9 @@ class Database:
         """Bring the schema to the newest version; the versions before and after. Two
         processes migrating at once take turns (SQLite's write lock, a PostgreSQL advisory
         lock), and the second finds nothing left to do."""
-        from alembic import command
         from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
 
-        config = _alembic_config()
-        script = ScriptDirectory.from_config(config)
-        head = script.get_current_head()
-        assert head is not None
-        known = {rev.revision for rev in script.walk_revisions()}
+        head, known = _revisions()
 
         def current(conn: Connection) -> str | None:
             found = MigrationContext.configure(conn).get_current_revision()
@@ -246,6 +241,10 @@ class Database:
             before = current(conn)
         if before == head:
             return before, head
+
+        from alembic import command
+
+        config = _alembic_config()
 
         def upgrade(conn: Connection) -> str | None:
             if self.dialect == "postgresql":
@@ -288,6 +287,19 @@ def _alembic_config() -> Any:
     config = Config()
     config.set_main_option("script_location", MIGRATIONS)
     return config
+
+
+@cache
+def _revisions() -> tuple[str, frozenset[str]]:
+    """The newest schema version and every version this ivr knows, read from its migration
+    scripts once per process: alembic loads every script to tell (~4 ms), and every back
+    office opened checks its schema (`Database.migrate`)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = script.get_current_head()
+    assert head is not None
+    return head, frozenset(rev.revision for rev in script.walk_revisions())
 
 
 def _file_uri(path: Path, mode: str) -> str:

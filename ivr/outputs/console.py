@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
@@ -34,6 +35,8 @@ _KEY_ROWS = ("123", "456", "789", "*0#")
 LIT = "bold black on bright_green"
 """The style of the key last pressed on the keypad drawing."""
 UNLIT = "reverse"
+_GAP = 2
+"""Cells between a node's keys and what they do, in its panel."""
 
 KEYPAD, TYPED, MIC = "keypad", "typed", "mic"
 """How a live caller presses or speaks: the banner's hint (``keypad_hint`` ...) for each."""
@@ -127,7 +130,6 @@ class ConsoleView:
         if self.console.quiet:  # rich would lay out every panel only to drop it
             return
         words = self.words
-        stamp = f"[dim]{moment:7.2f}s[/]"
         match event.type:
             case EventType.STATE | EventType.CALL_START:
                 self._show_node(event.state)
@@ -140,20 +142,20 @@ class ConsoleView:
                 self.console.print(line, soft_wrap=True)
             case EventType.KEY:
                 self.lit = event.key
-                self._print(stamp, words.key.format(key=event.key), "green")
+                self._print(moment, words.key.format(key=event.key), "green")
             case EventType.UTTERANCE:
-                self._print(stamp, self.heard(event), "green")
+                self._print(moment, self.heard(event), "green")
             case EventType.DIGITS:
-                self._print(stamp, words.digits.format(text=event.text), "green")
+                self._print(moment, words.digits.format(text=event.text), "green")
             case EventType.REQUEST:
-                self._print(stamp, words.request.format(operation=event.operation), "dim")
+                self._print(moment, words.request.format(operation=event.operation), "dim")
             case EventType.REPLY:
                 reason = f" ({event.reason})" if event.reason else ""
-                self._print(stamp, words.reply.format(result=event.result) + reason, "dim")
+                self._print(moment, words.reply.format(result=event.result) + reason, "dim")
             case EventType.BARGE_IN:
-                self._print(stamp, words.barge_in, "dim")
+                self._print(moment, words.barge_in, "dim")
             case EventType.NO_INPUT:
-                self._print(stamp, words.no_input.format(count=event.count), "yellow")
+                self._print(moment, words.no_input.format(count=event.count), "yellow")
             case EventType.NO_MATCH:
                 if event.reason == "invalid-entry":
                     text = words.no_match_entry.format(text=event.text, count=event.count)
@@ -161,16 +163,16 @@ class ConsoleView:
                     text = words.no_match_speech.format(count=event.count)
                 else:
                     text = words.no_match_key.format(key=event.key, count=event.count)
-                self._print(stamp, text, "yellow")
+                self._print(moment, text, "yellow")
             case EventType.RECORD:
-                self._print(stamp, self.recorded(event), "cyan")
+                self._print(moment, self.recorded(event), "cyan")
             case EventType.TRANSFER:
-                self._print(stamp, words.transfer, "magenta")
+                self._print(moment, words.transfer, "magenta")
             case EventType.HANGUP:
                 who = words.hangup_caller if event.reason == "caller" else words.hangup_hotline
-                self._print(stamp, who, "magenta")
+                self._print(moment, who, "magenta")
             case EventType.CALL_END:
-                self._print(stamp, self.end_line(event), "bold")
+                self._print(moment, self.end_line(event), "bold")
 
     def heard(self, event: CallEvent) -> str:
         """An utterance: 🗣 「text」 confidence, and what it was taken for."""
@@ -201,9 +203,9 @@ class ConsoleView:
             node=node.title if node is not None else event.state,
         )
 
-    def _print(self, stamp: str, text: str, style: str) -> None:
-        line = Text.from_markup(stamp + " ")
-        line.append(text, style=style)
+    def _print(self, moment: float, text: str, style: str) -> None:
+        """A line: the call time, dim, then ``text`` (not markup) in ``style``."""
+        line = Text.assemble((f"{moment:7.2f}s", "dim"), " ", (text, style))
         self.console.print(line, soft_wrap=True)
 
     # -- the status line ------------------------------------------------------------------
@@ -220,7 +222,7 @@ class ConsoleView:
         if self.console.quiet or self.live or not changed:
             return
         if activity in ("listening", "recognizing", "working"):
-            self._print(f"[dim]{now:7.2f}s[/]", self.status_text(now), "dim")
+            self._print(now, self.status_text(now), "dim")
 
     def status_text(self, now: float) -> str:
         """The status line at call time ``now``: activity, seconds left, counts."""
@@ -257,33 +259,69 @@ class ConsoleView:
         if node is None or node.kind in (NodeKind.ACTION, NodeKind.SWITCH):
             return  # they say nothing and take no keys: the request and reply lines show them
         words = self.words
-        lines = Table.grid(padding=(0, 2))
+        rows: list[tuple[str, str]] = []
         taken: set[str] = set()
         if node.collect is not None:
             collect = node.collect
             digits = words.collect_digits.format(low=collect.min_length, high=collect.max_length)
-            lines.add_row("[cyan]0-9[/]", escape(digits))
+            rows.append(("[cyan]0-9[/]", escape(digits)))
             if collect.terminator is not None:
-                lines.add_row(f"[cyan]{collect.terminator}[/]", escape(words.collect_end))
-            lines.add_row("[cyan]*[/]", escape(words.collect_restart))
+                rows.append((f"[cyan]{collect.terminator}[/]", escape(words.collect_end)))
+            rows.append(("[cyan]*[/]", escape(words.collect_restart)))
             taken = {*"0123456789*", collect.terminator or "*"}
         if node.kind is NodeKind.MENU:
             for key, target in node.options.items():
-                lines.add_row(f"[cyan]{key}[/]", escape(self.menu.nodes[target].title))
+                rows.append((f"[cyan]{key}[/]", escape(self.menu.nodes[target].title)))
         elif node.kind is NodeKind.PROCEDURE:
             keys = self.menu.step_keys
-            lines.add_row(f"[cyan]{keys.next}[/]", escape(words.next_step))
-            lines.add_row(f"[cyan]{keys.repeat}[/]", escape(words.repeat_step))
-            lines.add_row(f"[cyan]{keys.previous}[/]", escape(words.previous_step))
+            rows.append((f"[cyan]{keys.next}[/]", escape(words.next_step)))
+            rows.append((f"[cyan]{keys.repeat}[/]", escape(words.repeat_step)))
+            rows.append((f"[cyan]{keys.previous}[/]", escape(words.previous_step)))
         for key, action in self.menu.global_keys.items():
             if key in taken:
                 continue  # a digit, the terminator or * of the entry
             if node.parent is None and action in (GlobalAction.BACK, GlobalAction.MAIN):
                 action = GlobalAction.REPEAT  # there is no level above the start menu
-            lines.add_row(f"[cyan]{key}[/]", escape(words.globals[action]))
+            rows.append((f"[cyan]{key}[/]", escape(words.globals[action])))
         self.console.print(
-            Panel(lines, title=f"[bold]{escape(node.title)}[/]", title_align="left", expand=False)
+            Panel(
+                self._grid(rows),
+                title=f"[bold]{escape(node.title)}[/]",
+                title_align="left",
+                expand=False,
+            )
         )
+
+    def _grid(self, rows: list[tuple[str, str]]) -> RenderableType:
+        """A node's keys and what each does, in two columns two spaces apart: a grid
+        `Table`, or when every row fits on one line in the panel, the same lines laid out
+        here as one `Text` (rich measures and renders a table's every cell several times:
+        ~5 ms a panel, where the text takes ~1 ms; the output is the same, character for
+        character and style for style, which tests/test_console.py checks). Each cell is
+        rendered as rich renders a table's cell in a panel: markup, no highlighting."""
+        console = self.console
+        cells = [
+            (console.render_str(key, highlight=False), console.render_str(does, highlight=False))
+            for key, does in rows
+        ]
+        plain = [(key.plain, text.plain) for key, text in cells]
+        if plain and not any("\n" in k or "\t" in k or "\n" in t or "\t" in t for k, t in plain):
+            key_width = max(cell_len(key) for key, _ in plain)
+            text_width = max(cell_len(text) for _, text in plain)
+            # the panel's borders and padding take 4 cells
+            if key_width + _GAP + text_width + 4 <= console.width:
+                lines = Text()
+                for row, ((key_cell, text_cell), (key_plain, text_plain)) in enumerate(
+                    zip(cells, plain, strict=True)
+                ):
+                    if row:
+                        lines.append("\n")
+                    lines.append_text(key_cell)
+                    lines.append(" " * (key_width - cell_len(key_plain) + _GAP))
+                    lines.append_text(text_cell)
+                    lines.append(" " * (text_width - cell_len(text_plain)))
+                return lines
+        return _table(rows)
 
     def keypad(self) -> Table:
         """The telephone keypad, the key last pressed lit."""
@@ -291,6 +329,14 @@ class ConsoleView:
         for row in _KEY_ROWS:
             pad.add_row(*(Text(f" {key} ", style=LIT if key == self.lit else UNLIT) for key in row))
         return pad
+
+
+def _table(rows: list[tuple[str, str]]) -> Table:
+    """A node's keys (markup) and what each does (markup) as a grid, for any width."""
+    grid = Table.grid(padding=(0, _GAP))
+    for key, does in rows:
+        grid.add_row(key, does)
+    return grid
 
 
 class _Bottom:
