@@ -162,8 +162,8 @@ def figures_for(name: str, calls: int, got: dict[str, Any]) -> list[Figure]:
 
 def main() -> None:
     args = arguments(__doc__ or "").parse_args()
-    # --quick: two calls in each of the four pools (the writes still concurrent), on four
-    # callers; every call costs an argon2id PIN check, every account an argon2id hash
+    # --quick: two calls in each of the four pools (the writes still concurrent), on five
+    # demo accounts; every call costs an argon2id PIN check, every account an argon2id hash
     calls = 8 if args.quick else 1000
     accounts = 5 if args.quick else 50
     figures: list[Figure] = []

@@ -49,12 +49,19 @@ def tracker(path: Path, *, shared: bool = False, menu: Menu | None = None) -> Ut
     from ivr.hearing.tracker import UtteranceTracker
 
     rejection = menu_rejection(menu) if menu else None
-    if not shared:
-        return UtteranceTracker(VoskRecognizer(VoskModel(path), rejection=rejection))
+    model = shared_model(path) if shared else VoskModel(path)
+    return UtteranceTracker(VoskRecognizer(model, rejection=rejection))
+
+
+def shared_model(path: Path) -> VoskModel:
+    """The model at ``path``, loaded once per process (~500 MB, seconds to load) and shared:
+    a loaded model is read-only, each recognizer keeps its own decoding state."""
+    from ivr.hearing.recognizer import VoskModel
+
     where = path.resolve()
     if where not in _vosk_models:
         _vosk_models[where] = VoskModel(where)
-    return UtteranceTracker(VoskRecognizer(_vosk_models[where], rejection=rejection))
+    return _vosk_models[where]
 
 
 def menu_rejection(menu: Menu) -> Rejection | None:

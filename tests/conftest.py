@@ -54,13 +54,9 @@ def korean_model() -> VoskModel:
     instead of loading their own. A model is read-only once loaded (each recognizer keeps its
     own decoding state), so sharing it is what the scenario runner does anyway."""
     from ivr import wiring
-    from ivr.hearing.recognizer import VoskModel
     from tests.speech.korean import korean_model_dir
 
-    where = korean_model_dir().resolve()
-    if where not in wiring._vosk_models:
-        wiring._vosk_models[where] = VoskModel(where)
-    return wiring._vosk_models[where]
+    return wiring.shared_model(korean_model_dir())
 
 
 @pytest.fixture(scope="session")
@@ -79,13 +75,9 @@ def cli_on_korean_model(korean_model: VoskModel, monkeypatch: pytest.MonkeyPatch
     test proves the real path (tests/test_speech_vosk.py, test_speech_eval.py, test_mic.py)."""
     from ivr import wiring
     from ivr.cli import common
-    from ivr.hearing.recognizer import VoskModel
 
     def model(menu: Menu, spec: str | None) -> VoskModel:
-        where = wiring.model_path(spec, menu).resolve()
-        if where not in wiring._vosk_models:
-            wiring._vosk_models[where] = VoskModel(where)
-        return wiring._vosk_models[where]
+        return wiring.shared_model(wiring.model_path(spec, menu))
 
     def tracker(menu: Menu, spec: str | None) -> UtteranceTracker:
         return wiring.tracker(wiring.model_path(spec, menu), shared=True, menu=menu)
